@@ -210,6 +210,7 @@ class ModelInfo(_message.Message):
     native_width: _builtins.int
     """Native generation size in pixels (frames are generated at this scale, then resized to the output)."""
     native_height: _builtins.int
+    """see native_width"""
     hash: _builtins.str
     """sha256 over the model directory's files (relative path + bytes), hex. Proves what made a frame."""
     @_builtins.property
@@ -381,6 +382,7 @@ class Asset(_message.Message):
     id: _builtins.str
     """sha256 of the bytes, hex. Use it in requests."""
     size: _builtins.int
+    """bytes"""
     deduplicated: _builtins.bool
     """True when the server already had these bytes."""
     format: _builtins.str
@@ -414,6 +416,7 @@ class Rational(_message.Message):
     NUMERATOR_FIELD_NUMBER: _builtins.int
     DENOMINATOR_FIELD_NUMBER: _builtins.int
     numerator: _builtins.int
+    """e.g. 24000"""
     denominator: _builtins.int
     """must be > 0"""
     def __init__(
@@ -457,6 +460,7 @@ class CameraSample(_message.Message):
     near_clip: _builtins.float
     """Clipping planes in scene units; 0 = defaults 0.1 and 10000. Used for worldToNDC's depth row."""
     far_clip: _builtins.float
+    """see near_clip"""
     @_builtins.property
     def camera_to_world(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]:
         """Camera-to-world, 16 doubles, row-major, column-vector convention (see the header of this file).
@@ -497,8 +501,11 @@ class CameraTrack(_message.Message):
     width: _builtins.int
     """Resolution the lens values refer to (the shot's plate resolution). 0 = the output size."""
     height: _builtins.int
+    """see width"""
     @_builtins.property
-    def samples(self) -> _containers.RepeatedCompositeFieldContainer[Global___CameraSample]: ...
+    def samples(self) -> _containers.RepeatedCompositeFieldContainer[Global___CameraSample]:
+        """one sample, or one per frame of the shot"""
+
     def __init__(
         self,
         *,
@@ -568,7 +575,9 @@ class Output(_message.Message):
     height: _builtins.int
     """pixels; 0 = CameraTrack.height"""
     compression: Global___Compression.ValueType
+    """EXR compression; unset = ZIP"""
     colorspace: Global___ColorSpace.ValueType
+    """colour space of the written pixels; unset = linear Rec.709"""
     name: _builtins.str
     """File name prefix: frames are `<name>.<frame:04d>.exr`. Letters, digits, '_', '-', '.'; 1-64
     characters; empty = "genfx".
@@ -599,6 +608,7 @@ class LoraRef(_message.Message):
     NAME_FIELD_NUMBER: _builtins.int
     WEIGHT_FIELD_NUMBER: _builtins.int
     name: _builtins.str
+    """LoRA name as the server lists it"""
     weight: _builtins.float
     """0 = 1.0"""
     def __init__(
@@ -626,9 +636,13 @@ class FrameAssets(_message.Message):
     MASK_ASSET_ID_FIELD_NUMBER: _builtins.int
     DEPTH_ASSET_ID_FIELD_NUMBER: _builtins.int
     frame: _builtins.int
+    """shot frame these passes belong to"""
     plate_asset_id: _builtins.str
+    """live-action plate (img2img init)"""
     mask_asset_id: _builtins.str
+    """where to generate (inpaint); also the output alpha"""
     depth_asset_id: _builtins.str
+    """depth pass in scene units (depth conditioning)"""
     def __init__(
         self,
         *,
@@ -654,7 +668,9 @@ class Conditioning(_message.Message):
     strength: _builtins.float
     """img2img strength in (0, 1]; 0 = 0.6."""
     @_builtins.property
-    def frames(self) -> _containers.RepeatedCompositeFieldContainer[Global___FrameAssets]: ...
+    def frames(self) -> _containers.RepeatedCompositeFieldContainer[Global___FrameAssets]:
+        """per-frame passes; frames without an entry get none"""
+
     def __init__(
         self,
         *,
@@ -702,16 +718,23 @@ class GenerateRequest(_message.Message):
     model: _builtins.str
     """Model name from ServerInfo.models; empty = the server's default model."""
     temporal: Global___TemporalMode.ValueType
+    """how frames relate to each other"""
     priority: _builtins.int
     """Higher runs first; ties run in submission order. Range [-100, 100]."""
     client_tag: _builtins.str
     """Free text stored with the job (e.g. "houdini:/obj/collapse1"), at most 256 characters."""
     @_builtins.property
-    def loras(self) -> _containers.RepeatedCompositeFieldContainer[Global___LoraRef]: ...
+    def loras(self) -> _containers.RepeatedCompositeFieldContainer[Global___LoraRef]:
+        """LoRAs to apply with their weights"""
+
     @_builtins.property
-    def shot(self) -> Global___Shot: ...
+    def shot(self) -> Global___Shot:
+        """frame range, rate and keyframe step"""
+
     @_builtins.property
-    def output(self) -> Global___Output: ...
+    def output(self) -> Global___Output:
+        """size, compression, colour space, file names"""
+
     @_builtins.property
     def camera(self) -> Global___CameraTrack:
         """Required: the shot camera; written into every EXR header."""
@@ -775,8 +798,11 @@ class Job(_message.Message):
     id: _builtins.str
     """32 hex characters"""
     state: Global___JobState.ValueType
+    """see JobState"""
     frames_total: _builtins.int
+    """frames in the shot range"""
     frames_done: _builtins.int
+    """frames written so far"""
     progress: _builtins.float
     """Overall progress in [0, 1] (frames and steps)."""
     message: _builtins.str
@@ -784,7 +810,9 @@ class Job(_message.Message):
     created_at: _builtins.float
     """Unix times in seconds; 0 = not yet."""
     started_at: _builtins.float
+    """first time a worker took it"""
     finished_at: _builtins.float
+    """when it reached a final state"""
     seed: _builtins.int
     """Seed actually used (equals request.seed)."""
     model_hash: _builtins.str
@@ -835,6 +863,7 @@ class WatchJobRequest(_message.Message):
     JOB_ID_FIELD_NUMBER: _builtins.int
     FROM_SEQ_FIELD_NUMBER: _builtins.int
     job_id: _builtins.str
+    """Job.id"""
     from_seq: _builtins.int
     """Replay events with seq >= from_seq; 0 = from the beginning."""
     def __init__(
@@ -864,14 +893,21 @@ class JobEvent(_message.Message):
     seq: _builtins.int
     """Per-job, strictly increasing, starting at 1."""
     job_id: _builtins.str
+    """Job.id"""
     time: _builtins.float
     """Unix time in seconds."""
     @_builtins.property
-    def state(self) -> Global___StateChange: ...
+    def state(self) -> Global___StateChange:
+        """the job changed state"""
+
     @_builtins.property
-    def progress(self) -> Global___Progress: ...
+    def progress(self) -> Global___Progress:
+        """a denoising step finished"""
+
     @_builtins.property
-    def frame_done(self) -> Global___FrameDone: ...
+    def frame_done(self) -> Global___FrameDone:
+        """a frame is on disk and can be fetched"""
+
     def __init__(
         self,
         *,
@@ -899,6 +935,7 @@ class StateChange(_message.Message):
     STATE_FIELD_NUMBER: _builtins.int
     MESSAGE_FIELD_NUMBER: _builtins.int
     state: Global___JobState.ValueType
+    """the new state"""
     message: _builtins.str
     """reason for FAILED / CANCELLED, info otherwise"""
     def __init__(
@@ -932,7 +969,9 @@ class Progress(_message.Message):
     steps: _builtins.int
     """steps for this frame"""
     frames_done: _builtins.int
+    """frames finished before this one"""
     frames_total: _builtins.int
+    """frames in the job"""
     fraction: _builtins.float
     """overall job progress in [0, 1]"""
     def __init__(
@@ -965,15 +1004,19 @@ class FrameDone(_message.Message):
     FRAMES_DONE_FIELD_NUMBER: _builtins.int
     FRAMES_TOTAL_FIELD_NUMBER: _builtins.int
     frame: _builtins.int
+    """shot frame number"""
     file_name: _builtins.str
     """e.g. "genfx.1001.exr"; fetch it with FetchFrame"""
     size_bytes: _builtins.int
+    """file size"""
     sha256: _builtins.str
     """hex, of the EXR file"""
     keyframe: _builtins.bool
     """generated by diffusion (true) or an in-between (false)"""
     frames_done: _builtins.int
+    """frames finished, this one included"""
     frames_total: _builtins.int
+    """frames in the job"""
     def __init__(
         self,
         *,
@@ -999,6 +1042,7 @@ class GetJobRequest(_message.Message):
 
     JOB_ID_FIELD_NUMBER: _builtins.int
     job_id: _builtins.str
+    """Job.id"""
     def __init__(
         self,
         *,
@@ -1044,7 +1088,9 @@ class ListJobsResponse(_message.Message):
 
     JOBS_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def jobs(self) -> _containers.RepeatedCompositeFieldContainer[Global___Job]: ...
+    def jobs(self) -> _containers.RepeatedCompositeFieldContainer[Global___Job]:
+        """newest first"""
+
     def __init__(
         self,
         *,
@@ -1064,6 +1110,7 @@ class CancelJobRequest(_message.Message):
 
     JOB_ID_FIELD_NUMBER: _builtins.int
     job_id: _builtins.str
+    """Job.id"""
     def __init__(
         self,
         *,
@@ -1086,7 +1133,9 @@ class FetchFrameRequest(_message.Message):
     OFFSET_FIELD_NUMBER: _builtins.int
     CHUNK_SIZE_FIELD_NUMBER: _builtins.int
     job_id: _builtins.str
+    """Job.id"""
     frame: _builtins.int
+    """shot frame number (see Job.frames)"""
     offset: _builtins.int
     """Byte offset to start from (resume); must be <= the file size."""
     chunk_size: _builtins.int
@@ -1120,6 +1169,7 @@ class FrameChunk(_message.Message):
     offset: _builtins.int
     """where `data` starts in the file"""
     data: _builtins.bytes
+    """up to chunk_size bytes"""
     total_size: _builtins.int
     """size of the whole file"""
     file_name: _builtins.str
@@ -1127,6 +1177,7 @@ class FrameChunk(_message.Message):
     sha256: _builtins.str
     """hex of the whole file; set on the last chunk only"""
     last: _builtins.bool
+    """true on the final chunk"""
     def __init__(
         self,
         *,

@@ -1,0 +1,385 @@
+"""`genfx` command line: serve, generate, info, jobs, cancel, fetch, demo.
+
+GENFX_SERVER and GENFX_TOKEN give the defaults for --server and --token.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import re
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from genfx import __version__
+from genfx._proto import genfx_pb2 as pb
+from genfx.client import Client, GenFXError, build_request, state_name
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+SAMPLE_SHOT = EXAMPLES / "shots" / "building_orbit.json"
+
+
+FRAMES_PATTERN = re.compile(r"^(-?\d+)(?:-(-?\d+))?$")
+
+
+def parse_frames(text: str) -> tuple[int, int]:
+    """'1001-1048' or '1001' -> (start, end)."""
+    match = FRAMES_PATTERN.match(text.strip())
+    if not match:
+        raise argparse.ArgumentTypeError(f"expected A-B or A, got {text!r}")
+    start = int(match.group(1))
+    end = int(match.group(2)) if match.group(2) is not None else start
+    if end < start:
+        raise argparse.ArgumentTypeError(f"{end} is before {start}")
+    return start, end
+
+
+def parse_model(text: str) -> tuple[str, Path]:
+    name, sep, path = text.partition("=")
+    if not sep or not name or not path:
+        raise argparse.ArgumentTypeError(f"--model: expected NAME=PATH, got {text!r}")
+    return name, Path(path)
+
+
+# ---- serve ----------------------------------------------------------------------------------------
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    try:
+        from inference_server.models import load_model_config
+        from inference_server.server import ServerConfig, run
+    except ImportError as exc:
+        print(f"genfx serve needs the server extra (pip install 'genfx[server]'): {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    models: dict[str, Path] = {}
+    if args.models_config:
+        models.update(load_model_config(Path(args.models_config)))
+    models.update(dict(args.model or []))
+    config = ServerConfig(
+        host=args.host,
+        port=args.port,
+        data_dir=Path(args.data_dir),
+        models=models,
+        token=args.token or "",
+        insecure=args.insecure,
+        devices=args.device or [],
+    )
+    return run(config)
+
+
+# ---- generate -------------------------------------------------------------------------------------
+
+
+class Progress:
+    """One progress bar for a job: frames as the unit, steps shown as the fraction in between."""
+
+    def __init__(self, total: int, quiet: bool) -> None:
+        from tqdm import tqdm
+
+        self.bar = tqdm(
+            total=total,
+            unit="frame",
+            disable=quiet,
+            file=sys.stderr,
+            dynamic_ncols=True,
+            bar_format="{l_bar}{bar}| {n:.1f}/{total} frames [{elapsed}<{remaining}] {postfix}",
+        )
+
+    def update(self, event: pb.JobEvent) -> None:
+        kind = event.WhichOneof("kind")
+        if kind == "progress":
+            p = event.progress
+            self.bar.n = round(p.fraction * self.bar.total, 2)
+            self.bar.set_postfix_str(f"frame {p.frame} step {p.step}/{p.steps}")
+        elif kind == "frame_done":
+            self.bar.n = event.frame_done.frames_done
+            self.bar.set_postfix_str(f"frame {event.frame_done.frame} done")
+        elif kind == "state":
+            self.bar.set_postfix_str(state_name(event.state.state))
+        self.bar.refresh()
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def run_generate(
+    client: Client, request: pb.GenerateRequest, out_dir: Path, *, fetch: bool = True, quiet: bool = False
+) -> tuple[pb.Job, list[Path]]:
+    """Submits, shows progress, downloads each frame as soon as it is done. Ctrl-C detaches."""
+    job = client.submit(request)
+    print(
+        f"job {job.id}: {job.frames_total} frames, model {job.request.model}, seed {job.seed}",
+        file=sys.stderr,
+    )
+    paths: list[Path] = []
+    progress = Progress(job.frames_total, quiet)
+    try:
+        for event in client.watch(job.id):
+            progress.update(event)
+            if fetch and event.WhichOneof("kind") == "frame_done":
+                dest = out_dir / event.frame_done.file_name
+                paths.append(client.fetch_frame(job.id, event.frame_done.frame, dest))
+    except KeyboardInterrupt:
+        progress.close()
+        print(
+            f"\ndetached; job {job.id} keeps running on the server. "
+            f"`genfx fetch {job.id}` downloads it, `genfx cancel {job.id}` stops it.",
+            file=sys.stderr,
+        )
+        raise
+    progress.close()
+    return client.get_job(job.id), sorted(paths)
+
+
+def _report(job: pb.Job, paths: Sequence[Path], out_dir: Path) -> int:
+    if job.state != pb.JOB_STATE_SUCCEEDED:
+        print(f"job {job.id} {state_name(job.state)}: {job.message}", file=sys.stderr)
+        return 1
+    print(f"job {job.id} succeeded: {len(paths)} frames in {out_dir}")
+    return 0
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from genfx.shot import load_shot
+
+    shot = load_shot(args.shot)
+    start, end = args.frames or (shot.frame_start, shot.frame_end)
+    request = build_request(
+        prompt=args.prompt,
+        camera=shot.camera,
+        frame_start=start,
+        frame_end=end,
+        fps=shot.fps,
+        negative_prompt=args.negative_prompt,
+        seed=args.seed,
+        steps=args.steps,
+        guidance=args.guidance,
+        model=args.model,
+        width=args.width,
+        height=args.height,
+        name=args.name or shot.name,
+        compression=args.compression,
+        priority=args.priority,
+        client_tag=f"cli:{shot.name}",
+    )
+    out_dir = Path(args.out)
+    with Client(args.server, args.token) as client:
+        job, paths = run_generate(client, request, out_dir, fetch=not args.no_fetch, quiet=args.quiet)
+    return _report(job, paths, out_dir)
+
+
+# ---- small commands -------------------------------------------------------------------------------
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    with Client(args.server, args.token) as client:
+        info = client.info()
+    print(f"GenFX server {info.version} at {client.address} (auth {'on' if info.auth_required else 'off'})")
+    for m in info.models:
+        print(
+            f"  model {m.name:<12} {m.family:<6} native {m.native_width}x{m.native_height}"
+            f"  modes: {', '.join(m.capabilities)}  hash {m.hash[:12]}"
+        )
+    for d in info.devices:
+        busy = f"running {d.running_job_id}" if d.running_job_id else "idle"
+        print(f"  device {d.name:<8} {d.description}  {busy}")
+    lim = info.limits
+    print(
+        f"  limits: {lim.max_frames_per_job} frames/job, {lim.max_width}x{lim.max_height} px, "
+        f"{lim.max_steps} steps, {lim.max_queued_jobs} queued jobs, {lim.max_upload_bytes >> 20} MiB uploads"
+    )
+    return 0
+
+
+def cmd_jobs(args: argparse.Namespace) -> int:
+    states = [pb.JobState.Value(f"JOB_STATE_{s.upper()}") for s in args.state or []]
+    with Client(args.server, args.token) as client:
+        jobs = client.list_jobs(states, args.limit)
+    print(f"{'JOB':<32}  {'STATE':<9} {'FRAMES':>9} {'PROG':>5}  {'CREATED':<19}  PROMPT")
+    for job in jobs:
+        created = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(job.created_at))
+        print(
+            f"{job.id:<32}  {state_name(job.state):<9} {job.frames_done:>4}/{job.frames_total:<4} "
+            f"{job.progress * 100:>4.0f}%  {created}  {job.request.prompt[:60]}"
+        )
+    return 0
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    with Client(args.server, args.token) as client:
+        job = client.cancel(args.job)
+    print(
+        f"job {job.id}: {state_name(job.state)}"
+        + (f" ({job.message})" if job.message else " (stops after the current step)")
+    )
+    return 0
+
+
+def cmd_fetch(args: argparse.Namespace) -> int:
+    out_dir = Path(args.out)
+    with Client(args.server, args.token) as client:
+        job = client.get_job(args.job)
+        paths = client.fetch_job(args.job, out_dir)
+    print(f"job {job.id} ({state_name(job.state)}): {len(paths)} frames in {out_dir}")
+    return 0
+
+
+# ---- demo -----------------------------------------------------------------------------------------
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from genfx.contact_sheet import write_contact_sheet
+    from genfx.local_server import LocalServer
+    from genfx.shot import load_shot
+
+    out_dir = Path(args.out).resolve()
+    frames_dir = out_dir / "frames"
+    shot = load_shot(SAMPLE_SHOT)
+    data_dir = Path(args.data_dir) if args.data_dir else Path(tempfile.mkdtemp(prefix="genfx-demo-"))
+    print(f"starting a GenFX server with the built-in tiny model (data in {data_dir}) ...", file=sys.stderr)
+    with LocalServer(data_dir) as server, Client(server.address) as client:
+        request = build_request(
+            prompt="a concrete office building collapsing into dust, photoreal, overcast daylight",
+            negative_prompt="cartoon, text, watermark",
+            camera=shot.camera,
+            frame_start=shot.frame_start,
+            frame_end=shot.frame_end,
+            fps=shot.fps,
+            seed=args.seed,
+            steps=args.steps,
+            model="tiny",
+            width=args.width,
+            height=args.height,
+            name=shot.name,
+            client_tag="demo",
+        )
+        job, paths = run_generate(client, request, frames_dir, quiet=args.quiet)
+        if job.state != pb.JOB_STATE_SUCCEEDED:
+            return _report(job, paths, frames_dir)
+    sheet = write_contact_sheet(paths, out_dir / "contact_sheet.png")
+    print(f"demo: {len(paths)} EXR frames in {frames_dir}")
+    print(f"demo: contact sheet {sheet}")
+    return 0
+
+
+# ---- parser ---------------------------------------------------------------------------------------
+
+
+def _connection_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--server",
+        default=os.environ.get("GENFX_SERVER", "127.0.0.1:50051"),
+        help="HOST:PORT of the GenFX server (env GENFX_SERVER; default %(default)s)",
+    )
+    p.add_argument("--token", default=os.environ.get("GENFX_TOKEN"), help="bearer token (env GENFX_TOKEN)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="genfx", description="GenFX: generative frames for VFX shots.")
+    parser.add_argument("--version", action="version", version=f"genfx {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("serve", help="run the inference server")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s)")
+    p.add_argument("--port", type=int, default=50051, help="port; 0 picks a free one (default %(default)s)")
+    p.add_argument("--data-dir", default="genfx_data", help="jobs database, frames, assets, model cache")
+    p.add_argument(
+        "--model",
+        action="append",
+        type=parse_model,
+        metavar="NAME=PATH",
+        help="serve a local diffusers model directory under NAME (repeatable)",
+    )
+    p.add_argument("--models-config", metavar="FILE", help='JSON: {"models": {"NAME": "PATH", ...}}')
+    p.add_argument(
+        "--token",
+        default=os.environ.get("GENFX_TOKEN"),
+        help="require this bearer token on every call (env GENFX_TOKEN)",
+    )
+    p.add_argument("--insecure", action="store_true", help="allow listening beyond loopback without a token")
+    p.add_argument("--device", action="append", help="device for a worker, e.g. cpu or cuda:1 (default: all)")
+    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("generate", help="generate a shot's frames and download them")
+    p.add_argument("--shot", required=True, help="shot JSON (camera track; see examples/shots)")
+    p.add_argument("--prompt", required=True)
+    p.add_argument("--negative-prompt", default="")
+    p.add_argument("--frames", type=parse_frames, help="A-B (default: the shot's range)")
+    p.add_argument("--model", default="", help="model name (default: the server's default)")
+    p.add_argument("--seed", type=int, help="job seed (default: the server picks one and reports it)")
+    p.add_argument("--steps", type=int, default=0, help="denoising steps (default: server default, 30)")
+    p.add_argument("--guidance", type=float, help="guidance scale (default 7.5)")
+    p.add_argument("--width", type=int, default=0, help="output width (default: the shot's)")
+    p.add_argument("--height", type=int, default=0, help="output height (default: the shot's)")
+    p.add_argument("--name", default="", help="file prefix (default: the shot's name)")
+    p.add_argument("--compression", default="zip", choices=["zip", "piz", "dwaa", "none"])
+    p.add_argument("--priority", type=int, default=0)
+    p.add_argument("--out", default="genfx_out", help="folder for the EXR frames (default %(default)s)")
+    p.add_argument("--no-fetch", action="store_true", help="only submit and watch, download nothing")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _connection_args(p)
+    p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("info", help="server version, models, devices, limits")
+    _connection_args(p)
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("jobs", help="list jobs, newest first")
+    p.add_argument(
+        "--state", action="append", choices=["queued", "running", "succeeded", "failed", "cancelled"]
+    )
+    p.add_argument("--limit", type=int, default=50)
+    _connection_args(p)
+    p.set_defaults(func=cmd_jobs)
+
+    p = sub.add_parser("cancel", help="cancel a job (stops between denoising steps)")
+    p.add_argument("job")
+    _connection_args(p)
+    p.set_defaults(func=cmd_cancel)
+
+    p = sub.add_parser("fetch", help="download a job's frames")
+    p.add_argument("job")
+    p.add_argument("--out", default="genfx_out")
+    _connection_args(p)
+    p.set_defaults(func=cmd_fetch)
+
+    p = sub.add_parser("demo", help="start a local server with the tiny model and generate the sample shot")
+    p.add_argument(
+        "--out", default="demo_out", help="where the EXRs and contact sheet go (default %(default)s)"
+    )
+    p.add_argument("--data-dir", help="server data dir (default: a new temp dir)")
+    p.add_argument("--width", type=int, default=480)
+    p.add_argument("--height", type=int, default=270)
+    p.add_argument("--steps", type=int, default=8)
+    p.add_argument("--seed", type=int, default=1234)
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except GenFXError as exc:
+        print(f"genfx {args.command}: {exc}", file=sys.stderr)
+        return 1
+    except (ValueError, OSError) as exc:
+        print(f"genfx {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,317 @@
+"""GenFX client: everything a TD, a DCC plug-in or the CLI needs to talk to a GenFX server.
+
+    from genfx.client import Client, build_request
+    with Client("gpu-box:50051", token="...") as c:
+        job = c.submit(build_request(prompt="dusty collapse", camera=shot.camera, frame_start=1001, frame_end=1048))
+        for event in c.watch(job.id):
+            ...
+        c.fetch_job(job.id, "out/")
+
+Errors from the server come out as GenFXError with the gRPC status name and the server's message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from fractions import Fraction
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar
+
+import grpc
+
+from genfx._proto import genfx_pb2 as pb
+from genfx._proto import genfx_pb2_grpc as pb_grpc
+from genfx.camera import CameraTrack
+from genfx.wire import camera_track_to_proto, fraction_to_proto
+
+DEFAULT_SERVER = "127.0.0.1:50051"
+UPLOAD_CHUNK = 1 << 20
+TERMINAL = frozenset({pb.JOB_STATE_SUCCEEDED, pb.JOB_STATE_FAILED, pb.JOB_STATE_CANCELLED})
+COMPRESSIONS = {
+    "zip": pb.COMPRESSION_ZIP,
+    "piz": pb.COMPRESSION_PIZ,
+    "dwaa": pb.COMPRESSION_DWAA,
+    "none": pb.COMPRESSION_NONE,
+}
+# Streams that break for these reasons are reattached (WatchJob) or resumed (FetchFrame).
+RETRYABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN})
+
+T = TypeVar("T")
+
+
+class GenFXError(Exception):
+    """A call the server refused or could not finish. `code` is the gRPC status name."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+def state_name(state: int) -> str:
+    return pb.JobState.Name(state).removeprefix("JOB_STATE_").lower()
+
+
+def _as_error(exc: grpc.RpcError) -> GenFXError:
+    code = exc.code() if hasattr(exc, "code") else None
+    details = exc.details() if hasattr(exc, "details") else str(exc)
+    return GenFXError(code.name if code else "UNKNOWN", details or "")
+
+
+def build_request(
+    *,
+    prompt: str,
+    camera: CameraTrack,
+    frame_start: int,
+    frame_end: int,
+    fps: Fraction = Fraction(24),
+    negative_prompt: str = "",
+    seed: int | None = None,
+    steps: int = 0,
+    guidance: float | None = None,
+    model: str = "",
+    width: int = 0,
+    height: int = 0,
+    name: str = "",
+    compression: str = "zip",
+    keyframe_step: int = 0,
+    priority: int = 0,
+    client_tag: str = "",
+) -> pb.GenerateRequest:
+    """A GenerateRequest with the proto's defaults left to the server (0 / empty = server default)."""
+    if compression not in COMPRESSIONS:
+        raise ValueError(f"compression: must be one of {', '.join(COMPRESSIONS)} (got {compression!r})")
+    req = pb.GenerateRequest(
+        prompt=prompt,
+        negative_prompt=negative_prompt,
+        steps=steps,
+        model=model,
+        shot=pb.Shot(
+            frame_start=frame_start,
+            frame_end=frame_end,
+            fps=fraction_to_proto(fps),
+            keyframe_step=keyframe_step,
+        ),
+        output=pb.Output(width=width, height=height, name=name, compression=COMPRESSIONS[compression]),
+        camera=camera_track_to_proto(camera),
+        priority=priority,
+        client_tag=client_tag,
+    )
+    if seed is not None:
+        req.seed = seed
+    if guidance is not None:
+        req.guidance = guidance
+    return req
+
+
+class Client:
+    """A connection to one GenFX server. Thread-safe; reuse one per process."""
+
+    def __init__(
+        self,
+        address: str | None = None,
+        token: str | None = None,
+        *,
+        timeout: float = 30.0,
+        root_certificates: bytes | None = None,
+    ) -> None:
+        self.address = address or os.environ.get("GENFX_SERVER") or DEFAULT_SERVER
+        token = token if token is not None else os.environ.get("GENFX_TOKEN", "")
+        self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
+        self.timeout = timeout
+        options = [
+            ("grpc.max_receive_message_length", 8 << 20),
+            ("grpc.keepalive_time_ms", 30_000),
+            ("grpc.keepalive_permit_without_calls", 1),
+        ]
+        if root_certificates is not None:
+            creds = grpc.ssl_channel_credentials(root_certificates=root_certificates)
+            self._channel = grpc.secure_channel(self.address, creds, options=options)
+        else:
+            self._channel = grpc.insecure_channel(self.address, options=options)
+        self._stub = pb_grpc.GenFXStub(self._channel)
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def _unary(self, method: Callable[..., T], request: Any) -> T:
+        try:
+            return method(request, timeout=self.timeout, metadata=self._metadata)
+        except grpc.RpcError as exc:
+            raise _as_error(exc) from None
+
+    # ---- unary calls ------------------------------------------------------------------------------
+
+    def info(self) -> pb.ServerInfo:
+        return self._unary(self._stub.GetServerInfo, pb.GetServerInfoRequest())
+
+    def submit(self, request: pb.GenerateRequest) -> pb.Job:
+        return self._unary(self._stub.SubmitJob, request)
+
+    def get_job(self, job_id: str) -> pb.Job:
+        return self._unary(self._stub.GetJob, pb.GetJobRequest(job_id=job_id))
+
+    def list_jobs(self, states: Sequence[int] = (), limit: int = 100) -> list[pb.Job]:
+        return list(self._unary(self._stub.ListJobs, pb.ListJobsRequest(states=states, limit=limit)).jobs)
+
+    def cancel(self, job_id: str) -> pb.Job:
+        return self._unary(self._stub.CancelJob, pb.CancelJobRequest(job_id=job_id))
+
+    # ---- assets -----------------------------------------------------------------------------------
+
+    def upload(self, path: str | os.PathLike[str], *, chunk_size: int = UPLOAD_CHUNK) -> pb.Asset:
+        """Uploads an image file; returns the asset (id = sha256). The server dedupes by content."""
+        path = Path(path)
+        size = path.stat().st_size
+        digest = hashlib.sha256()
+        with path.open("rb") as f:
+            for block in iter(lambda: f.read(chunk_size), b""):
+                digest.update(block)
+
+        def chunks() -> Iterator[pb.UploadAssetChunk]:
+            yield pb.UploadAssetChunk(
+                header=pb.AssetHeader(filename=path.name, size=size, sha256=digest.hexdigest())
+            )
+            with path.open("rb") as f:
+                for block in iter(lambda: f.read(chunk_size), b""):
+                    yield pb.UploadAssetChunk(data=block)
+
+        try:
+            return self._stub.UploadAsset(chunks(), metadata=self._metadata)  # type: ignore[no-any-return]
+        except grpc.RpcError as exc:
+            raise _as_error(exc) from None
+
+    # ---- streams ----------------------------------------------------------------------------------
+
+    def generate(self, request: pb.GenerateRequest) -> Iterator[pb.JobEvent]:
+        """Submits and streams events. If the stream breaks, reattaches with WatchJob where it left off."""
+        job_id, last_seq = "", 0
+        try:
+            for event in self._stub.Generate(request, metadata=self._metadata):
+                job_id, last_seq = event.job_id, event.seq
+                yield event
+            return
+        except grpc.RpcError as exc:
+            if not job_id or exc.code() not in RETRYABLE:
+                raise _as_error(exc) from None
+        yield from self.watch(job_id, from_seq=last_seq + 1)
+
+    def watch(
+        self, job_id: str, from_seq: int = 0, *, retries: int = 30, retry_delay: float = 1.0
+    ) -> Iterator[pb.JobEvent]:
+        """Events of a job from `from_seq` until it ends. Survives server restarts: it reattaches
+        from the last event seen (up to `retries` times, `retry_delay` seconds apart)."""
+        next_seq = from_seq
+        attempts = 0
+        while True:
+            try:
+                for event in self._stub.WatchJob(
+                    pb.WatchJobRequest(job_id=job_id, from_seq=next_seq), metadata=self._metadata
+                ):
+                    attempts = 0
+                    next_seq = event.seq + 1
+                    yield event
+                return
+            except grpc.RpcError as exc:
+                if exc.code() not in RETRYABLE or attempts >= retries:
+                    raise _as_error(exc) from None
+                attempts += 1
+                time.sleep(retry_delay)
+
+    def wait(self, job_id: str, on_event: Callable[[pb.JobEvent], None] | None = None) -> pb.Job:
+        """Blocks until the job ends; returns its final state."""
+        for event in self.watch(job_id):
+            if on_event is not None:
+                on_event(event)
+        return self.get_job(job_id)
+
+    def fetch_frame(
+        self, job_id: str, frame: int, dest: str | os.PathLike[str], *, chunk_size: int = 0, retries: int = 5
+    ) -> Path:
+        """Downloads one frame to `dest` (a file path). Resumable: a partial `<dest>.part` is continued
+        from its size; the result is checked against the server's sha256 before it is renamed into place."""
+        dest = Path(dest)
+        part = dest.with_name(dest.name + ".part")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        attempts = 0
+        while True:
+            offset = part.stat().st_size if part.exists() else 0
+            try:
+                sha = self._fetch_into(part, job_id, frame, offset, chunk_size)
+                break
+            except grpc.RpcError as exc:
+                code = exc.code()
+                if code == grpc.StatusCode.INVALID_ARGUMENT and offset:
+                    part.unlink()  # the partial file is longer than the frame: start over
+                elif code not in RETRYABLE or attempts >= retries:
+                    raise _as_error(exc) from None
+                attempts += 1
+                time.sleep(0.5)
+        actual = _sha256_file(part)
+        if actual != sha:
+            part.unlink()
+            raise GenFXError(
+                "DATA_LOSS",
+                f"frame {frame} of job {job_id}: sha256 mismatch "
+                f"(server {sha}, received {actual}); fetch again",
+            )
+        os.replace(part, dest)
+        return dest
+
+    def _fetch_into(self, part: Path, job_id: str, frame: int, offset: int, chunk_size: int) -> str:
+        request = pb.FetchFrameRequest(job_id=job_id, frame=frame, offset=offset, chunk_size=chunk_size)
+        sha = ""
+        with part.open("ab") as f:
+            for chunk in self._stub.FetchFrame(request, metadata=self._metadata):
+                if chunk.offset != f.tell():
+                    raise GenFXError("DATA_LOSS", f"chunk at offset {chunk.offset}, expected {f.tell()}")
+                f.write(chunk.data)
+                if chunk.last:
+                    sha = chunk.sha256
+            f.flush()
+            os.fsync(f.fileno())
+        if not sha:
+            raise GenFXError("DATA_LOSS", f"frame {frame}: stream ended before the last chunk")
+        return sha
+
+    def fetch_job(
+        self,
+        job_id: str,
+        out_dir: str | os.PathLike[str],
+        *,
+        on_frame: Callable[[Path], None] | None = None,
+        skip_existing: bool = True,
+    ) -> list[Path]:
+        """Downloads every frame the job has so far into out_dir (same file names as on the server)."""
+        out = Path(out_dir)
+        job = self.get_job(job_id)
+        paths = []
+        name = job.request.output.name
+        for frame in job.frames:
+            dest = out / f"{name}.{frame:04d}.exr"
+            if not (skip_existing and dest.exists()):
+                self.fetch_frame(job_id, frame, dest)
+            paths.append(dest)
+            if on_frame is not None:
+                on_frame(dest)
+        return paths
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -1,0 +1,112 @@
+"""Start a GenFX server as a subprocess on a free loopback port (for `genfx demo` and the tests)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from types import TracebackType
+
+READY_PREFIX = "GENFX_READY port="
+
+
+class LocalServer:
+    """`with LocalServer(data_dir) as srv: Client(srv.address)`; the server log goes to data_dir/server.log."""
+
+    def __init__(
+        self,
+        data_dir: str | os.PathLike[str],
+        *,
+        token: str = "",
+        extra_args: tuple[str, ...] = (),
+        start_timeout: float = 180.0,
+    ) -> None:
+        self.data_dir = Path(data_dir)
+        self.token = token
+        self.extra_args = extra_args
+        self.start_timeout = start_timeout
+        self.proc: subprocess.Popen[str] | None = None
+        self.port = 0
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.data_dir / "server.log"
+
+    def start(self) -> LocalServer:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        cmd = [
+            sys.executable,
+            "-m",
+            "inference_server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--data-dir",
+            str(self.data_dir),
+            *self.extra_args,
+        ]
+        env = dict(os.environ)
+        if self.token:
+            env["GENFX_TOKEN"] = self.token
+        log = self.log_path.open("a")
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True, env=env)
+        log.close()
+        port = self._wait_ready()
+        if port is None:
+            self.kill()
+            tail = self.log_path.read_text()[-3000:]
+            raise RuntimeError(f"GenFX server did not start within {self.start_timeout:.0f} s:\n{tail}")
+        self.port = port
+        return self
+
+    def _wait_ready(self) -> int | None:
+        assert self.proc is not None and self.proc.stdout is not None
+        found: list[int] = []
+        stdout = self.proc.stdout
+
+        def read() -> None:
+            for line in stdout:
+                if line.startswith(READY_PREFIX):
+                    found.append(int(line[len(READY_PREFIX) :]))
+                    return
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        deadline = time.monotonic() + self.start_timeout
+        while time.monotonic() < deadline and not found and self.proc.poll() is None:
+            reader.join(0.1)
+        return found[0] if found else None
+
+    def stop(self, timeout: float = 60.0) -> int | None:
+        """SIGTERM, then wait; the server requeues a running job and exits cleanly."""
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else None
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            return None
+
+    def kill(self) -> None:
+        """SIGKILL: a crash, as far as the server can tell."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def __enter__(self) -> LocalServer:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()

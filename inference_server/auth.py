@@ -1,0 +1,45 @@
+"""Bearer-token check for every call but health checks (load balancers probe without credentials)."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+
+EXEMPT_PREFIXES = ("/grpc.health.v1.Health/",)
+
+
+class TokenInterceptor(grpc.ServerInterceptor):
+    def __init__(self, token: str) -> None:
+        self._expected = f"Bearer {token}".encode()
+
+    def intercept_service(
+        self, continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler | None:
+        handler = continuation(handler_call_details)
+        if handler is None or handler_call_details.method.startswith(EXEMPT_PREFIXES):
+            return handler
+        metadata = dict(handler_call_details.invocation_metadata or ())
+        supplied = metadata.get("authorization", "")
+        supplied_bytes = supplied.encode() if isinstance(supplied, str) else bytes(supplied)
+        # Constant-time comparison: the token must not leak through response timing.
+        if hmac.compare_digest(supplied_bytes, self._expected):
+            return handler
+        message = "missing bearer token" if not supplied else "invalid bearer token"
+        return _deny(handler, f"{message}: send metadata 'authorization: Bearer <token>' (--token / GENFX_TOKEN)")
+
+
+def _deny(handler: grpc.RpcMethodHandler, message: str) -> grpc.RpcMethodHandler:
+    def abort(request: Any, context: grpc.ServicerContext) -> Any:
+        context.abort(grpc.StatusCode.UNAUTHENTICATED, message)
+
+    if handler.request_streaming and handler.response_streaming:
+        return grpc.stream_stream_rpc_method_handler(abort)
+    if handler.request_streaming:
+        return grpc.stream_unary_rpc_method_handler(abort)
+    if handler.response_streaming:
+        return grpc.unary_stream_rpc_method_handler(abort)
+    return grpc.unary_unary_rpc_method_handler(abort)

@@ -1,0 +1,307 @@
+"""Job store: one SQLite database (WAL) under the data dir holds jobs, their frames and their events.
+
+Everything a client can see about a job is derived from here, so a server restarted after a crash
+picks up exactly where it was: running jobs are requeued, WatchJob replays the event log.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from genfx._proto import genfx_pb2 as pb
+
+TERMINAL_STATES = frozenset({pb.JOB_STATE_SUCCEEDED, pb.JOB_STATE_FAILED, pb.JOB_STATE_CANCELLED})
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    state INTEGER NOT NULL,
+    priority INTEGER NOT NULL,
+    request BLOB NOT NULL,
+    frames_total INTEGER NOT NULL,
+    progress REAL NOT NULL DEFAULT 0,
+    message TEXT NOT NULL DEFAULT '',
+    model_hash TEXT NOT NULL DEFAULT '',
+    cancel_requested INTEGER NOT NULL DEFAULT 0,
+    created_at REAL NOT NULL,
+    started_at REAL NOT NULL DEFAULT 0,
+    finished_at REAL NOT NULL DEFAULT 0,
+    last_seq INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS jobs_queue ON jobs (state, priority DESC, created_at);
+CREATE TABLE IF NOT EXISTS frames (
+    job_id TEXT NOT NULL,
+    frame INTEGER NOT NULL,
+    file_name TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    size_bytes INTEGER NOT NULL,
+    keyframe INTEGER NOT NULL,
+    PRIMARY KEY (job_id, frame)
+);
+CREATE TABLE IF NOT EXISTS events (
+    job_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    payload BLOB NOT NULL,
+    PRIMARY KEY (job_id, seq)
+);
+"""
+
+
+class JobNotFound(KeyError):
+    def __init__(self, job_id: str) -> None:
+        super().__init__(job_id)
+        self.job_id = job_id
+
+    def __str__(self) -> str:
+        return f"job_id: no job {self.job_id!r} on this server"
+
+
+@dataclass(frozen=True)
+class FrameRecord:
+    frame: int
+    file_name: str
+    sha256: str
+    size_bytes: int
+    keyframe: bool
+
+
+class JobStore:
+    """Thread-safe access to the jobs database. One connection, one lock: writes are tiny."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        # FULL: a frame event must not be lost once the client was told about it.
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+        self._lock = threading.RLock()
+        # Notified on every new event and every newly queued job (watchers and workers wait on it).
+        self.changed = threading.Condition(self._lock)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+            self.changed.notify_all()
+
+    # ---- events -----------------------------------------------------------------------------------
+
+    def _append_event(self, db: sqlite3.Connection, job_id: str, event: pb.JobEvent) -> pb.JobEvent:
+        (seq,) = db.execute("SELECT last_seq + 1 FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        event.seq = seq
+        event.job_id = job_id
+        event.time = time.time()
+        db.execute("UPDATE jobs SET last_seq = ? WHERE id = ?", (seq, job_id))
+        db.execute(
+            "INSERT INTO events (job_id, seq, payload) VALUES (?, ?, ?)",
+            (job_id, seq, event.SerializeToString()),
+        )
+        return event
+
+    def events_since(self, job_id: str, from_seq: int) -> list[pb.JobEvent]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT payload FROM events WHERE job_id = ? AND seq >= ? ORDER BY seq", (job_id, from_seq)
+            ).fetchall()
+        return [pb.JobEvent.FromString(r[0]) for r in rows]
+
+    def wait_for_change(self, timeout: float) -> None:
+        with self.changed:
+            self.changed.wait(timeout)
+
+    # ---- jobs -------------------------------------------------------------------------------------
+
+    def create(self, request: pb.GenerateRequest, frames_total: int) -> str:
+        job_id = uuid.uuid4().hex
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO jobs (id, state, priority, request, frames_total, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (job_id, pb.JOB_STATE_QUEUED, request.priority, request.SerializeToString(), frames_total,
+                 time.time()),
+            )
+            self._append_event(db, job_id, pb.JobEvent(state=pb.StateChange(state=pb.JOB_STATE_QUEUED)))
+        return job_id
+
+    def count_active(self) -> int:
+        with self._lock:
+            (n,) = self._db.execute(
+                "SELECT COUNT(*) FROM jobs WHERE state IN (?, ?)", (pb.JOB_STATE_QUEUED, pb.JOB_STATE_RUNNING)
+            ).fetchone()
+        return int(n)
+
+    def request(self, job_id: str) -> pb.GenerateRequest:
+        with self._lock:
+            row = self._db.execute("SELECT request FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        if row is None:
+            raise JobNotFound(job_id)
+        return pb.GenerateRequest.FromString(row[0])
+
+    def state(self, job_id: str) -> int:
+        with self._lock:
+            row = self._db.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        if row is None:
+            raise JobNotFound(job_id)
+        return int(row[0])
+
+    def get(self, job_id: str, output_dir: str = "") -> pb.Job:
+        jobs = self._jobs("WHERE id = ?", (job_id,), output_dir_for=lambda _id: output_dir)
+        if not jobs:
+            raise JobNotFound(job_id)
+        return jobs[0]
+
+    def list(self, states: Sequence[int], limit: int, output_dir_for: Callable[[str], str] | None = None) -> list[pb.Job]:
+        where, args = "", ()
+        if states:
+            where = f"WHERE state IN ({','.join('?' * len(states))})"
+            args = tuple(states)
+        return self._jobs(f"{where} ORDER BY created_at DESC LIMIT {int(limit)}", args, output_dir_for)
+
+    def _jobs(self, clause: str, args: tuple[object, ...], output_dir_for: Callable[[str], str] | None) -> list[pb.Job]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, state, request, frames_total, progress, message, model_hash, created_at,"
+                f" started_at, finished_at, last_seq FROM jobs {clause}",
+                args,
+            ).fetchall()
+            result = []
+            for r in rows:
+                frames = [f for (f,) in self._db.execute(
+                    "SELECT frame FROM frames WHERE job_id = ? ORDER BY frame", (r[0],))]
+                req = pb.GenerateRequest.FromString(r[2])
+                result.append(pb.Job(
+                    id=r[0], state=r[1], request=req, frames_total=r[3], frames_done=len(frames),
+                    progress=r[4], message=r[5], model_hash=r[6], created_at=r[7], started_at=r[8],
+                    finished_at=r[9], last_seq=r[10], seed=req.seed, frames=frames,
+                    output_dir=output_dir_for(r[0]) if output_dir_for else "",
+                ))
+        return result
+
+    def claim_next(self) -> str | None:
+        """Moves the best queued job (priority, then age) to RUNNING and returns its id."""
+        with self._tx() as db:
+            row = db.execute(
+                "SELECT id FROM jobs WHERE state = ? ORDER BY priority DESC, created_at LIMIT 1",
+                (pb.JOB_STATE_QUEUED,),
+            ).fetchone()
+            if row is None:
+                return None
+            job_id = str(row[0])
+            db.execute(
+                "UPDATE jobs SET state = ?, started_at = ? WHERE id = ?",
+                (pb.JOB_STATE_RUNNING, time.time(), job_id),
+            )
+            self._append_event(db, job_id, pb.JobEvent(state=pb.StateChange(state=pb.JOB_STATE_RUNNING)))
+        return job_id
+
+    def set_model_hash(self, job_id: str, model_hash: str) -> None:
+        with self._tx() as db:
+            db.execute("UPDATE jobs SET model_hash = ? WHERE id = ?", (model_hash, job_id))
+
+    def progress(self, job_id: str, progress: pb.Progress) -> pb.JobEvent:
+        with self._tx() as db:
+            db.execute("UPDATE jobs SET progress = ? WHERE id = ?", (progress.fraction, job_id))
+            return self._append_event(db, job_id, pb.JobEvent(progress=progress))
+
+    def frames(self, job_id: str) -> dict[int, FrameRecord]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT frame, file_name, sha256, size_bytes, keyframe FROM frames WHERE job_id = ?", (job_id,)
+            ).fetchall()
+        return {r[0]: FrameRecord(r[0], r[1], r[2], r[3], bool(r[4])) for r in rows}
+
+    def record_frame(self, job_id: str, rec: FrameRecord, fraction: float) -> pb.JobEvent:
+        """Called after the frame file is durably on disk (fsynced, renamed)."""
+        with self._tx() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO frames (job_id, frame, file_name, sha256, size_bytes, keyframe)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (job_id, rec.frame, rec.file_name, rec.sha256, rec.size_bytes, int(rec.keyframe)),
+            )
+            (done,) = db.execute("SELECT COUNT(*) FROM frames WHERE job_id = ?", (job_id,)).fetchone()
+            (total,) = db.execute("SELECT frames_total FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            db.execute("UPDATE jobs SET progress = ? WHERE id = ?", (fraction, job_id))
+            event = pb.JobEvent(frame_done=pb.FrameDone(
+                frame=rec.frame, file_name=rec.file_name, size_bytes=rec.size_bytes, sha256=rec.sha256,
+                keyframe=rec.keyframe, frames_done=done, frames_total=total,
+            ))
+            return self._append_event(db, job_id, event)
+
+    def finish(self, job_id: str, state: int, message: str = "") -> None:
+        with self._tx() as db:
+            progress_sql = ", progress = 1" if state == pb.JOB_STATE_SUCCEEDED else ""
+            db.execute(
+                f"UPDATE jobs SET state = ?, message = ?, finished_at = ?{progress_sql} WHERE id = ?",
+                (state, message, time.time(), job_id),
+            )
+            self._append_event(db, job_id, pb.JobEvent(state=pb.StateChange(state=state, message=message)))
+
+    def requeue(self, job_id: str, message: str) -> None:
+        with self._tx() as db:
+            db.execute("UPDATE jobs SET state = ? WHERE id = ?", (pb.JOB_STATE_QUEUED, job_id))
+            self._append_event(
+                db, job_id, pb.JobEvent(state=pb.StateChange(state=pb.JOB_STATE_QUEUED, message=message))
+            )
+
+    def request_cancel(self, job_id: str) -> bool:
+        """Cancels a queued job at once; flags a running one. Returns True if a worker must act."""
+        with self._tx() as db:
+            row = db.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            if row is None:
+                raise JobNotFound(job_id)
+            state = int(row[0])
+            if state == pb.JOB_STATE_QUEUED:
+                db.execute(
+                    "UPDATE jobs SET state = ?, message = ?, finished_at = ? WHERE id = ?",
+                    (pb.JOB_STATE_CANCELLED, "cancelled before it started", time.time(), job_id),
+                )
+                self._append_event(db, job_id, pb.JobEvent(state=pb.StateChange(
+                    state=pb.JOB_STATE_CANCELLED, message="cancelled before it started")))
+                return False
+            if state == pb.JOB_STATE_RUNNING:
+                db.execute("UPDATE jobs SET cancel_requested = 1 WHERE id = ?", (job_id,))
+                return True
+            return False
+
+    def cancel_requested(self, job_id: str) -> bool:
+        with self._lock:
+            row = self._db.execute("SELECT cancel_requested FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return bool(row and row[0])
+
+    def running_jobs(self) -> list[str]:
+        with self._lock:
+            rows = self._db.execute("SELECT id FROM jobs WHERE state = ?", (pb.JOB_STATE_RUNNING,)).fetchall()
+        return [r[0] for r in rows]
+
+    def recover(self) -> list[str]:
+        """At start-up: jobs left RUNNING by a crash go back to the queue (or end, if cancel was asked)."""
+        recovered = self.running_jobs()
+        for job_id in recovered:
+            if self.cancel_requested(job_id):
+                self.finish(job_id, pb.JOB_STATE_CANCELLED, "cancelled (server restarted before it stopped)")
+            else:
+                self.requeue(job_id, "server restarted; resuming at the first missing frame")
+        return recovered
+
+    def job_ids(self) -> Iterable[str]:
+        with self._lock:
+            return [r[0] for r in self._db.execute("SELECT id FROM jobs")]
+

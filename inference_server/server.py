@@ -1,0 +1,149 @@
+"""Server start-up: job store, workers (one per device), gRPC with health, reflection and auth."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+import signal
+import sys
+import threading
+from concurrent import futures
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from genfx._proto import genfx_pb2 as pb
+from genfx._proto import genfx_pb2_grpc as pb_grpc
+from inference_server.auth import TokenInterceptor
+from inference_server.jobs import JobStore
+from inference_server.models import ModelRegistry
+from inference_server.service import GenFXService
+from inference_server.validation import Limits
+from inference_server.worker import Worker
+
+log = logging.getLogger("genfx.server")
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["GenFX"].full_name
+MAX_MESSAGE = 8 << 20
+
+
+class ConfigError(ValueError):
+    """A server setting that cannot work (unsafe bind, missing model dir...)."""
+
+
+@dataclass
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 50051
+    data_dir: Path = Path("genfx_data")
+    models: dict[str, Path] = field(default_factory=dict)
+    token: str = ""
+    insecure: bool = False
+    devices: list[str] = field(default_factory=list)
+    limits: Limits = field(default_factory=Limits)
+    max_rpc_threads: int = 32
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def detect_devices() -> list[str]:
+    import torch
+
+    if torch.cuda.is_available():
+        return [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    return ["cpu"]
+
+
+class GenFXServer:
+    def __init__(self, config: ServerConfig) -> None:
+        if not is_loopback(config.host) and not config.token and not config.insecure:
+            raise ConfigError(
+                f"refusing to listen on {config.host} without a token: pass --token (or GENFX_TOKEN), "
+                "or --insecure to accept anyone who can reach this port"
+            )
+        import OpenEXR
+
+        OpenEXR.set_global_thread_count(os.cpu_count() or 1)
+        self.config = config
+        data_dir = config.data_dir.resolve()
+        self.store = JobStore(data_dir / "jobs.sqlite")
+        recovered = self.store.recover()
+        if recovered:
+            log.info("requeued %d interrupted job(s): %s", len(recovered), ", ".join(recovered))
+        self.registry = ModelRegistry(config.models, data_dir / "models")
+        devices = config.devices or detect_devices()
+        self.workers = [Worker(d, self.store, self.registry, data_dir / "jobs") for d in devices]
+
+        interceptors = [TokenInterceptor(config.token)] if config.token else []
+        self.grpc_server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=config.max_rpc_threads, thread_name_prefix="genfx-rpc"),
+            interceptors=interceptors,
+            options=[
+                ("grpc.max_receive_message_length", MAX_MESSAGE),
+                ("grpc.max_send_message_length", MAX_MESSAGE),
+                # Long WatchJob streams: allow client keepalive pings every 20 s.
+                ("grpc.http2.min_recv_ping_interval_without_data_ms", 20_000),
+                ("grpc.keepalive_permit_without_calls", 1),
+            ],
+        )
+        self.service = GenFXService(self.store, self.registry, self.workers, data_dir, config.limits,
+                                    auth_required=bool(config.token))
+        pb_grpc.add_GenFXServicer_to_server(self.service, self.grpc_server)
+        self.health = health.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc_server)
+        reflection.enable_server_reflection(
+            (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), self.grpc_server
+        )
+        self.port = self.grpc_server.add_insecure_port(f"{config.host}:{config.port}")
+        if self.port == 0:
+            raise ConfigError(f"could not listen on {config.host}:{config.port} (port in use?)")
+
+    def start(self) -> None:
+        for worker in self.workers:
+            worker.start()
+        self.grpc_server.start()
+        for name in ("", SERVICE_NAME):
+            self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        log.info("GenFX listening on %s:%d (devices: %s; models: %s)", self.config.host, self.port,
+                 ", ".join(w.device for w in self.workers), ", ".join(self.registry.names()))
+
+    def stop(self, grace: float = 5.0) -> None:
+        self.health.enter_graceful_shutdown()
+        for worker in self.workers:
+            worker.stop()
+        self.grpc_server.stop(grace).wait()
+        for worker in self.workers:
+            worker.join(timeout=60)
+        self.store.close()
+
+
+def run(config: ServerConfig) -> int:
+    """Runs until SIGINT/SIGTERM. Prints one 'GENFX_READY port=N' line when serving (tests wait for it)."""
+    try:
+        server = GenFXServer(config)
+    except (ConfigError, ValueError) as exc:
+        print(f"genfx serve: {exc}", file=sys.stderr)
+        return 2
+    server.start()
+    print(f"GENFX_READY port={server.port}", flush=True)
+    done = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        log.info("signal %d: shutting down", signum)
+        done.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    done.wait()
+    server.stop()
+    return 0

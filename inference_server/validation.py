@@ -1,0 +1,213 @@
+"""Request validation: every field checked, defaults filled in, errors that name the field and the limit.
+
+Returns a normalised copy of the request; the job store keeps that copy, so a job re-run later uses
+exactly the values that made its frames (seed included).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import grpc
+
+from genfx._proto import genfx_pb2 as pb
+from genfx.camera import CameraError, validate_sample
+from genfx.wire import camera_track_from_proto
+
+DEFAULT_STEPS = 30
+DEFAULT_GUIDANCE = 7.5
+MAX_GUIDANCE = 30.0
+DEFAULT_NAME = "genfx"
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
+MAX_CLIENT_TAG = 256
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_frames_per_job: int = 1000
+    max_width: int = 4096
+    max_height: int = 2160
+    max_steps: int = 150
+    max_queued_jobs: int = 200
+    max_upload_bytes: int = 512 * 1024 * 1024
+    max_prompt_chars: int = 2000
+
+    def to_proto(self) -> pb.Limits:
+        return pb.Limits(
+            max_frames_per_job=self.max_frames_per_job, max_width=self.max_width, max_height=self.max_height,
+            max_steps=self.max_steps, max_queued_jobs=self.max_queued_jobs,
+            max_upload_bytes=self.max_upload_bytes, max_prompt_chars=self.max_prompt_chars,
+        )
+
+
+class RequestError(Exception):
+    """A request the server refuses; carries the gRPC status code to answer with."""
+
+    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def invalid(message: str) -> RequestError:
+    return RequestError(grpc.StatusCode.INVALID_ARGUMENT, message)
+
+
+def _finite(value: float, field: str) -> float:
+    if not math.isfinite(value):
+        raise invalid(f"{field}: must be a finite number (got {value})")
+    return value
+
+
+def validate_generate(
+    request: pb.GenerateRequest, limits: Limits, models: Sequence[str], default_model: str,
+    capabilities: dict[str, tuple[str, ...]],
+) -> pb.GenerateRequest:
+    req = pb.GenerateRequest()
+    req.CopyFrom(request)
+
+    prompt = req.prompt.strip()
+    if not prompt:
+        raise invalid("prompt: must not be empty")
+    if len(req.prompt) > limits.max_prompt_chars:
+        raise invalid(f"prompt: {len(req.prompt)} characters exceeds the limit of {limits.max_prompt_chars}")
+    if len(req.negative_prompt) > limits.max_prompt_chars:
+        raise invalid(
+            f"negative_prompt: {len(req.negative_prompt)} characters exceeds the limit of {limits.max_prompt_chars}"
+        )
+
+    if not req.HasField("seed"):
+        req.seed = secrets.randbits(63)
+    if req.steps == 0:
+        req.steps = DEFAULT_STEPS
+    if not 1 <= req.steps <= limits.max_steps:
+        raise invalid(f"steps: must be in 1..{limits.max_steps} (got {req.steps})")
+    if not req.HasField("guidance"):
+        req.guidance = DEFAULT_GUIDANCE
+    _finite(req.guidance, "guidance")
+    if not 0.0 <= req.guidance <= MAX_GUIDANCE:
+        raise invalid(f"guidance: must be in [0, {MAX_GUIDANCE:g}] (got {req.guidance:g})")
+
+    if not req.model:
+        req.model = default_model
+    if req.model not in models:
+        raise invalid(f"model: unknown model {req.model!r}; this server has: {', '.join(models)}")
+    for i, lora in enumerate(req.loras):
+        raise invalid(f"loras[{i}].name: unknown LoRA {lora.name!r}; this server has no LoRAs configured")
+
+    _validate_shot(req.shot, limits)
+    frames = req.shot.frame_end - req.shot.frame_start + 1
+    _validate_camera_and_output(req, limits, frames)
+    _validate_modes(req, capabilities.get(req.model, ()))
+
+    if not -100 <= req.priority <= 100:
+        raise invalid(f"priority: must be in -100..100 (got {req.priority})")
+    if len(req.client_tag) > MAX_CLIENT_TAG:
+        raise invalid(f"client_tag: {len(req.client_tag)} characters exceeds the limit of {MAX_CLIENT_TAG}")
+    return req
+
+
+def _validate_shot(shot: pb.Shot, limits: Limits) -> None:
+    if shot.frame_end < shot.frame_start:
+        raise invalid(f"shot.frame_end: {shot.frame_end} is before shot.frame_start {shot.frame_start}")
+    frames = shot.frame_end - shot.frame_start + 1
+    if frames > limits.max_frames_per_job:
+        raise invalid(
+            f"shot: {frames} frames ({shot.frame_start}-{shot.frame_end}) exceeds the limit of "
+            f"{limits.max_frames_per_job} frames per job"
+        )
+    if not shot.HasField("fps"):
+        shot.fps.CopyFrom(pb.Rational(numerator=24, denominator=1))
+    if shot.fps.denominator <= 0 or shot.fps.numerator <= 0:
+        raise invalid(
+            f"shot.fps: must be a positive rational (got {shot.fps.numerator}/{shot.fps.denominator})"
+        )
+    if shot.fps.numerator / shot.fps.denominator > 1000:
+        raise invalid("shot.fps: must be at most 1000 frames per second")
+    if shot.keyframe_step < 0:
+        raise invalid(f"shot.keyframe_step: must be >= 0 (got {shot.keyframe_step})")
+
+
+def _validate_camera_and_output(req: pb.GenerateRequest, limits: Limits, frames: int) -> None:
+    cam = req.camera
+    if not cam.samples:
+        raise invalid("camera.samples: at least one camera sample is required")
+    if cam.width < 0 or cam.height < 0:
+        raise invalid(f"camera.width/height: must be >= 0 (got {cam.width}x{cam.height})")
+    out = req.output
+    if out.width < 0 or out.height < 0:
+        raise invalid(f"output.width/height: must be >= 0 (got {out.width}x{out.height})")
+    if out.width == 0:
+        out.width = cam.width
+    if out.height == 0:
+        out.height = cam.height
+    for field, value, limit in (("output.width", out.width, limits.max_width),
+                                ("output.height", out.height, limits.max_height)):
+        if value <= 0:
+            raise invalid(f"{field}: must be > 0 (set it, or the camera's resolution)")
+        if value > limit:
+            raise invalid(f"{field}: {value} exceeds the limit of {limit} pixels")
+    if not out.name:
+        out.name = DEFAULT_NAME
+    if not NAME_PATTERN.match(out.name) or ".." in out.name:
+        raise invalid(
+            "output.name: 1-64 characters of letters, digits, '_', '-', '.', not starting with '.' or '-'"
+            " and without '..'"
+        )
+    if out.compression not in pb.Compression.values():
+        raise invalid(f"output.compression: unknown value {out.compression}")
+    if out.colorspace not in pb.ColorSpace.values():
+        raise invalid(f"output.colorspace: unknown value {out.colorspace}")
+    if out.colorspace == pb.COLOR_SPACE_ACESCG:
+        raise RequestError(
+            grpc.StatusCode.FAILED_PRECONDITION,
+            "output.colorspace: ACEScg output needs OpenColorIO, which this server version does not use yet;"
+            " use COLOR_SPACE_LINEAR_REC709",
+        )
+
+    if len(cam.samples) > 1:
+        wanted = set(range(req.shot.frame_start, req.shot.frame_end + 1))
+        have = {s.frame for s in cam.samples}
+        missing = sorted(wanted - have)
+        if missing:
+            raise invalid(
+                f"camera.samples: no sample for frame {missing[0]} ({len(missing)} of {frames} frames missing);"
+                " send one sample (static camera) or one per frame"
+            )
+    for i, sample in enumerate(cam.samples):
+        if len(sample.camera_to_world) != 16:
+            raise invalid(
+                f"camera.samples[{i}].camera_to_world: must hold 16 numbers (got {len(sample.camera_to_world)})"
+            )
+    try:
+        track = camera_track_from_proto(cam, out.width, out.height)
+        for i, s in enumerate(track.samples):
+            validate_sample(s, f"camera.samples[{i}]")
+    except CameraError as exc:
+        raise invalid(str(exc)) from exc
+
+
+def _validate_modes(req: pb.GenerateRequest, capabilities: Sequence[str]) -> None:
+    cond = req.conditioning
+    wanted = []
+    if any(f.plate_asset_id for f in cond.frames):
+        wanted.append("img2img")
+    if any(f.mask_asset_id for f in cond.frames):
+        wanted.append("inpaint")
+    if any(f.depth_asset_id for f in cond.frames):
+        wanted.append("depth")
+    if req.temporal == pb.TEMPORAL_MODE_REPROJECT or req.shot.keyframe_step > 1:
+        wanted.append("temporal")
+    if req.temporal not in pb.TemporalMode.values():
+        raise invalid(f"temporal: unknown value {req.temporal}")
+    for mode in wanted:
+        if mode not in capabilities:
+            raise RequestError(
+                grpc.StatusCode.FAILED_PRECONDITION,
+                f"model {req.model!r} cannot run mode {mode!r} on this server (it supports: "
+                f"{', '.join(capabilities) or 'nothing'})",
+            )

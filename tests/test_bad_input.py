@@ -1,0 +1,147 @@
+"""Bad input gets the right status code and a message naming the field; the server keeps serving."""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from genfx._proto import genfx_pb2 as pb
+from genfx.client import Client, GenFXError
+from genfx.local_server import LocalServer
+from genfx.shot import Shot
+
+from .conftest import small_request
+
+pytestmark = pytest.mark.slow
+
+Mutation = Callable[[pb.GenerateRequest], None]
+
+
+def _set_matrix(i: int, value: float) -> Mutation:
+    def mutate(r: pb.GenerateRequest) -> None:
+        r.camera.samples[0].camera_to_world[i] = value
+
+    return mutate
+
+
+def _singular(r: pb.GenerateRequest) -> None:
+    m = r.camera.samples[0].camera_to_world
+    for i in (0, 1, 2):
+        m[i] = 0.0
+
+
+def _drop_sample(r: pb.GenerateRequest) -> None:
+    del r.camera.samples[1]
+
+
+CASES: list[tuple[str, Mutation, str, str]] = [
+    ("empty prompt", lambda r: setattr(r, "prompt", "   "), "INVALID_ARGUMENT", "prompt"),
+    ("huge prompt", lambda r: setattr(r, "prompt", "x" * 5000), "INVALID_ARGUMENT", "prompt"),
+    ("nan in matrix", _set_matrix(3, math.nan), "INVALID_ARGUMENT", "camera_to_world"),
+    ("inf in matrix", _set_matrix(5, math.inf), "INVALID_ARGUMENT", "camera_to_world"),
+    ("singular matrix", _singular, "INVALID_ARGUMENT", "singular"),
+    ("negative focal", lambda r: setattr(r.camera.samples[0], "focal_length_mm", -35.0), "INVALID_ARGUMENT",
+     "focal_length_mm"),
+    ("zero aperture", lambda r: setattr(r.camera.samples[0], "horizontal_aperture_mm", 0.0),
+     "INVALID_ARGUMENT", "horizontal_aperture_mm"),
+    ("short matrix", lambda r: r.camera.samples[0].ClearField("camera_to_world"), "INVALID_ARGUMENT",
+     "camera_to_world"),
+    ("no camera", lambda r: r.ClearField("camera"), "INVALID_ARGUMENT", "camera.samples"),
+    ("missing frame sample", _drop_sample, "INVALID_ARGUMENT", "camera.samples"),
+    ("negative width", lambda r: setattr(r.output, "width", -5), "INVALID_ARGUMENT", "output.width"),
+    ("oversize width", lambda r: setattr(r.output, "width", 10000), "INVALID_ARGUMENT", "output.width"),
+    ("oversize height", lambda r: setattr(r.output, "height", 5000), "INVALID_ARGUMENT", "output.height"),
+    ("end before start", lambda r: setattr(r.shot, "frame_end", r.shot.frame_start - 1), "INVALID_ARGUMENT",
+     "shot.frame_end"),
+    ("too many frames", lambda r: setattr(r.shot, "frame_end", r.shot.frame_start + 5000), "INVALID_ARGUMENT",
+     "frames"),
+    ("zero fps denominator", lambda r: setattr(r.shot.fps, "denominator", 0), "INVALID_ARGUMENT", "shot.fps"),
+    ("unknown model", lambda r: setattr(r, "model", "sdxl-nope"), "INVALID_ARGUMENT", "model"),
+    ("too many steps", lambda r: setattr(r, "steps", 10_000), "INVALID_ARGUMENT", "steps"),
+    ("nan guidance", lambda r: setattr(r, "guidance", math.nan), "INVALID_ARGUMENT", "guidance"),
+    ("path traversal name", lambda r: setattr(r.output, "name", "../../etc/x"), "INVALID_ARGUMENT",
+     "output.name"),
+    ("unknown lora", lambda r: r.loras.add(name="dust"), "INVALID_ARGUMENT", "loras[0]"),
+    ("priority range", lambda r: setattr(r, "priority", 1000), "INVALID_ARGUMENT", "priority"),
+    ("plate on txt2img model", lambda r: r.conditioning.frames.add(frame=1001, plate_asset_id="a" * 64),
+     "FAILED_PRECONDITION", "img2img"),
+]
+
+
+@pytest.mark.parametrize(("label", "mutate", "code", "field"), CASES, ids=[c[0] for c in CASES])
+def test_bad_request_names_the_field(client: Client, shot: Shot, label: str, mutate: Mutation, code: str,
+                                     field: str) -> None:
+    req = small_request(shot, frames=2)
+    mutate(req)
+    with pytest.raises(GenFXError) as info:
+        client.submit(req)
+    assert info.value.code == code, info.value
+    assert field in info.value.message, info.value.message
+    # The server is still serving everyone else.
+    assert client.info().models
+
+
+@pytest.mark.parametrize("call", ["get", "cancel", "watch", "fetch"])
+def test_unknown_job_is_not_found(client: Client, call: str, tmp_path: object) -> None:
+    job_id = "0" * 32
+    with pytest.raises(GenFXError) as info:
+        if call == "get":
+            client.get_job(job_id)
+        elif call == "cancel":
+            client.cancel(job_id)
+        elif call == "watch":
+            list(client.watch(job_id))
+        else:
+            client.fetch_frame(job_id, 1001, f"{tmp_path}/x.exr")
+    assert info.value.code == "NOT_FOUND"
+    assert "job_id" in info.value.message
+
+
+def test_malformed_job_id_is_invalid(client: Client) -> None:
+    with pytest.raises(GenFXError) as info:
+        client.get_job("../../etc/passwd")
+    assert info.value.code == "INVALID_ARGUMENT"
+    assert "job_id" in info.value.message
+
+
+def test_token_is_required_when_set(tmp_path: object, shot: Shot) -> None:
+    with LocalServer(f"{tmp_path}/data", token="s3cret") as srv:
+        for token, expected in (("", "missing"), ("wrong", "invalid")):
+            with Client(srv.address, token=token) as c, pytest.raises(GenFXError) as info:
+                c.info()
+            assert info.value.code == "UNAUTHENTICATED"
+            assert expected in info.value.message
+        with Client(srv.address, token="wrong") as c, pytest.raises(GenFXError) as info:
+            list(c.watch("0" * 32, retries=0))
+        assert info.value.code == "UNAUTHENTICATED"
+        with Client(srv.address, token="s3cret") as c:
+            assert c.info().auth_required
+        # Health checks need no token (load balancers).
+        with grpc.insecure_channel(srv.address) as channel:
+            reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=""))
+            assert reply.status == health_pb2.HealthCheckResponse.SERVING
+
+
+def test_reflection_lists_the_services(server: LocalServer) -> None:
+    from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
+
+    with grpc.insecure_channel(server.address) as channel:
+        services = set(ProtoReflectionDescriptorDatabase(channel).get_services())
+    assert {"genfx.v1.GenFX", "grpc.health.v1.Health"} <= services
+
+
+def test_refuses_to_listen_beyond_loopback_without_token(tmp_path: object) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "GENFX_TOKEN"}
+    result = subprocess.run(
+        [sys.executable, "-m", "inference_server", "--host", "0.0.0.0", "--port", "0", "--data-dir",
+         f"{tmp_path}/d"], capture_output=True, text=True, timeout=120, env=env,
+    )
+    assert result.returncode == 2
+    assert "--token" in result.stderr and "--insecure" in result.stderr

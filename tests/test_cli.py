@@ -1,0 +1,82 @@
+"""The `genfx` CLI against a real server: generate, info, jobs, cancel, fetch; and the demo."""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+import pytest
+
+from genfx.cli import main, parse_frames
+from genfx.client import Client
+from genfx.exr import read_header
+from genfx.local_server import LocalServer
+from genfx.shot import Shot
+
+from .conftest import SAMPLE_SHOT, small_request
+
+pytestmark = pytest.mark.slow
+
+
+def test_parse_frames() -> None:
+    assert parse_frames("1001-1048") == (1001, 1048)
+    assert parse_frames("12") == (12, 12)
+    assert parse_frames("-5--2") == (-5, -2)
+    with pytest.raises(Exception, match="before"):
+        parse_frames("10-2")
+
+
+def test_generate_info_jobs_fetch(server: LocalServer, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GENFX_SERVER", server.address)
+    out = tmp_path / "frames"
+    rc = main(["generate", "--shot", str(SAMPLE_SHOT), "--prompt", "dust cloud", "--frames", "1010-1012",
+               "--steps", "2", "--width", "80", "--height", "45", "--seed", "5", "--out", str(out), "--quiet",
+               "--server", server.address])
+    assert rc == 0
+    files = sorted(p.name for p in out.glob("*.exr"))
+    assert files == ["building_orbit.1010.exr", "building_orbit.1011.exr", "building_orbit.1012.exr"]
+    assert read_header(out / files[0])["genfx/seed"] == "5"
+    printed = capsys.readouterr().out
+    job_id = printed.split()[1]
+
+    assert main(["info"]) == 0
+    assert "tiny" in capsys.readouterr().out
+    assert main(["jobs", "--state", "succeeded"]) == 0
+    assert job_id in capsys.readouterr().out
+    again = tmp_path / "again"
+    assert main(["fetch", job_id, "--out", str(again)]) == 0
+    assert sorted(p.name for p in again.glob("*.exr")) == files
+
+
+def test_cancel_command(server: LocalServer, shot: Shot, capsys: pytest.CaptureFixture[str]) -> None:
+    with Client(server.address) as c:
+        job = c.submit(small_request(shot, frames=20, steps=30, priority=-100))
+        assert main(["cancel", job.id, "--server", server.address]) == 0
+        assert job.id in capsys.readouterr().out
+        assert c.wait(job.id).state in (4, 5)  # cancelled (or failed would be a bug caught below)
+        assert c.get_job(job.id).state == 5
+
+
+def test_errors_are_one_line_not_a_traceback(server: LocalServer, capsys: pytest.CaptureFixture[str]) -> None:
+    rc = main(["generate", "--shot", str(SAMPLE_SHOT), "--prompt", "x", "--model", "nope", "--quiet",
+               "--server", server.address])
+    assert rc == 1
+    err = capsys.readouterr().err
+    assert "INVALID_ARGUMENT" in err and "model" in err and "Traceback" not in err
+
+
+def test_demo_writes_exrs_with_camera_headers_and_a_contact_sheet(tmp_path: Path) -> None:
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--width", "96", "--height", "54", "--steps", "2", "--quiet"]) == 0
+    frames = sorted((out / "frames").glob("*.exr"))
+    assert len(frames) == 48
+    for path in (frames[0], frames[-1]):
+        header = read_header(path)
+        for key in ("worldToCamera", "worldToNDC", "framesPerSecond", "genfx/jobId", "genfx/model",
+                    "genfx/cameraToWorld", "genfx/aiGenerated"):
+            assert key in header, key
+    png = (out / "contact_sheet.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", png[16:24])
+    assert width > 0 and height > 0
