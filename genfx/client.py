@@ -2,7 +2,8 @@
 
     from genfx.client import Client, build_request
     with Client("gpu-box:50051", token="...") as c:
-        job = c.submit(build_request(prompt="dusty collapse", camera=shot.camera, frame_start=1001, frame_end=1048))
+        req = build_request(prompt="dust", camera=shot.camera, frame_start=1001, frame_end=1048)
+        job = c.submit(req)
         for event in c.watch(job.id):
             ...
         c.fetch_job(job.id, "out/")
@@ -53,7 +54,7 @@ class GenFXError(Exception):
 
 
 def state_name(state: int) -> str:
-    return pb.JobState.Name(state).removeprefix("JOB_STATE_").lower()
+    return pb.JobState.Name(pb.JobState.ValueType(state)).removeprefix("JOB_STATE_").lower()
 
 
 def _as_error(exc: grpc.RpcError) -> GenFXError:
@@ -164,7 +165,8 @@ class Client:
         return self._unary(self._stub.GetJob, pb.GetJobRequest(job_id=job_id))
 
     def list_jobs(self, states: Sequence[int] = (), limit: int = 100) -> list[pb.Job]:
-        return list(self._unary(self._stub.ListJobs, pb.ListJobsRequest(states=states, limit=limit)).jobs)
+        request = pb.ListJobsRequest(states=[pb.JobState.ValueType(s) for s in states], limit=limit)
+        return list(self._unary(self._stub.ListJobs, request).jobs)
 
     def cancel(self, job_id: str) -> pb.Job:
         return self._unary(self._stub.CancelJob, pb.CancelJobRequest(job_id=job_id))

@@ -15,7 +15,7 @@ READY_PREFIX = "GENFX_READY port="
 
 
 class LocalServer:
-    """`with LocalServer(data_dir) as srv: Client(srv.address)`; the server log goes to data_dir/server.log."""
+    """`with LocalServer(data_dir) as srv: Client(srv.address)`; the log goes to data_dir/server.log."""
 
     def __init__(
         self,

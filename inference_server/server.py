@@ -11,6 +11,7 @@ import threading
 from concurrent import futures
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -71,9 +72,14 @@ class GenFXServer:
                 f"refusing to listen on {config.host} without a token: pass --token (or GENFX_TOKEN), "
                 "or --insecure to accept anyone who can reach this port"
             )
+        import diffusers
         import OpenEXR
+        import transformers
 
         OpenEXR.set_global_thread_count(os.cpu_count() or 1)
+        # Model loading progress bars would flood the server log; job progress goes to clients.
+        diffusers.utils.logging.disable_progress_bar()
+        transformers.utils.logging.disable_progress_bar()  # type: ignore[no-untyped-call]
         self.config = config
         data_dir = config.data_dir.resolve()
         self.store = JobStore(data_dir / "jobs.sqlite")
@@ -84,7 +90,9 @@ class GenFXServer:
         devices = config.devices or detect_devices()
         self.workers = [Worker(d, self.store, self.registry, data_dir / "jobs") for d in devices]
 
-        interceptors = [TokenInterceptor(config.token)] if config.token else []
+        interceptors: list[grpc.ServerInterceptor[Any, Any]] = (
+            [TokenInterceptor(config.token)] if config.token else []
+        )
         self.grpc_server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=config.max_rpc_threads, thread_name_prefix="genfx-rpc"),
             interceptors=interceptors,
@@ -96,8 +104,9 @@ class GenFXServer:
                 ("grpc.keepalive_permit_without_calls", 1),
             ],
         )
-        self.service = GenFXService(self.store, self.registry, self.workers, data_dir, config.limits,
-                                    auth_required=bool(config.token))
+        self.service = GenFXService(
+            self.store, self.registry, self.workers, data_dir, config.limits, auth_required=bool(config.token)
+        )
         pb_grpc.add_GenFXServicer_to_server(self.service, self.grpc_server)
         self.health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc_server)
@@ -114,8 +123,13 @@ class GenFXServer:
         self.grpc_server.start()
         for name in ("", SERVICE_NAME):
             self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
-        log.info("GenFX listening on %s:%d (devices: %s; models: %s)", self.config.host, self.port,
-                 ", ".join(w.device for w in self.workers), ", ".join(self.registry.names()))
+        log.info(
+            "GenFX listening on %s:%d (devices: %s; models: %s)",
+            self.config.host,
+            self.port,
+            ", ".join(w.device for w in self.workers),
+            ", ".join(self.registry.names()),
+        )
 
     def stop(self, grace: float = 5.0) -> None:
         self.health.enter_graceful_shutdown()

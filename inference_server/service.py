@@ -82,8 +82,15 @@ def sniff_format(head: bytes) -> str:
 
 
 class GenFXService(pb_grpc.GenFXServicer):
-    def __init__(self, store: JobStore, registry: ModelRegistry, workers: list[Worker], data_dir: Path,
-                 limits: Limits, auth_required: bool) -> None:
+    def __init__(
+        self,
+        store: JobStore,
+        registry: ModelRegistry,
+        workers: list[Worker],
+        data_dir: Path,
+        limits: Limits,
+        auth_required: bool,
+    ) -> None:
         self.store = store
         self.registry = registry
         self.workers = workers
@@ -91,6 +98,8 @@ class GenFXService(pb_grpc.GenFXServicer):
         self.jobs_dir = data_dir / "jobs"
         self.assets_dir = data_dir / "assets"
         self.assets_dir.mkdir(parents=True, exist_ok=True)
+        for leftover in self.assets_dir.glob(".upload-*.tmp"):  # uploads cut off by a crash
+            leftover.unlink(missing_ok=True)
         self.limits = limits
         self.auth_required = auth_required
 
@@ -107,21 +116,39 @@ class GenFXService(pb_grpc.GenFXServicer):
         models = []
         for name in self.registry.names():
             info = self.registry.info(name)
-            models.append(pb.ModelInfo(
-                name=info.name, family=info.family, native_width=info.native_width,
-                native_height=info.native_height, capabilities=list(info.capabilities), hash=info.hash,
-            ))
-        devices = [pb.DeviceInfo(name=w.device, description=device_description(w.device),
-                                 memory_bytes=device_memory(w.device), running_job_id=w.current_job)
-                   for w in self.workers]
-        return pb.ServerInfo(version=genfx.__version__, models=models, devices=devices,
-                             limits=self.limits.to_proto(), auth_required=self.auth_required)
+            models.append(
+                pb.ModelInfo(
+                    name=info.name,
+                    family=info.family,
+                    native_width=info.native_width,
+                    native_height=info.native_height,
+                    capabilities=list(info.capabilities),
+                    hash=info.hash,
+                )
+            )
+        devices = [
+            pb.DeviceInfo(
+                name=w.device,
+                description=device_description(w.device),
+                memory_bytes=device_memory(w.device),
+                running_job_id=w.current_job,
+            )
+            for w in self.workers
+        ]
+        return pb.ServerInfo(
+            version=genfx.__version__,
+            models=models,
+            devices=devices,
+            limits=self.limits.to_proto(),
+            auth_required=self.auth_required,
+        )
 
     # ---- assets -----------------------------------------------------------------------------------
 
     @_handles_errors
-    def UploadAsset(self, request_iterator: Iterator[pb.UploadAssetChunk],
-                    context: grpc.ServicerContext) -> pb.Asset:
+    def UploadAsset(
+        self, request_iterator: Iterator[pb.UploadAssetChunk], context: grpc.ServicerContext
+    ) -> pb.Asset:
         first = next(request_iterator, None)
         if first is None or first.WhichOneof("part") != "header":
             raise invalid("header: the first message of UploadAsset must carry the header")
@@ -130,7 +157,8 @@ class GenFXService(pb_grpc.GenFXServicer):
             raise invalid(f"header.size: must be > 0 (got {header.size})")
         if header.size > self.limits.max_upload_bytes:
             raise invalid(
-                f"header.size: {header.size} bytes exceeds the limit of {self.limits.max_upload_bytes} bytes")
+                f"header.size: {header.size} bytes exceeds the limit of {self.limits.max_upload_bytes} bytes"
+            )
         if header.sha256 and not ASSET_ID_PATTERN.match(header.sha256):
             raise invalid("header.sha256: must be 64 lowercase hex characters")
         digest = hashlib.sha256()
@@ -184,8 +212,14 @@ class GenFXService(pb_grpc.GenFXServicer):
             )
         frames = req.shot.frame_end - req.shot.frame_start + 1
         job_id = self.store.create(req, frames)
-        log.info("job %s queued: %d frames, model %s, %dx%d", job_id, frames, req.model, req.output.width,
-                 req.output.height)
+        log.info(
+            "job %s queued: %d frames, model %s, %dx%d",
+            job_id,
+            frames,
+            req.model,
+            req.output.width,
+            req.output.height,
+        )
         return job_id
 
     @_handles_errors
@@ -229,7 +263,7 @@ class GenFXService(pb_grpc.GenFXServicer):
         for i, state in enumerate(request.states):
             if state not in pb.JobState.values() or state == pb.JOB_STATE_UNSPECIFIED:
                 raise invalid(f"states[{i}]: unknown job state {state}")
-        jobs = self.store.list(list(request.states), limit, self._output_dir)
+        jobs = self.store.list_jobs(list(request.states), limit, self._output_dir)
         return pb.ListJobsResponse(jobs=jobs)
 
     @_handles_errors
@@ -242,32 +276,44 @@ class GenFXService(pb_grpc.GenFXServicer):
     # ---- frames -----------------------------------------------------------------------------------
 
     @_handles_errors
-    def FetchFrame(self, request: pb.FetchFrameRequest, context: grpc.ServicerContext) -> Iterator[pb.FrameChunk]:
+    def FetchFrame(
+        self, request: pb.FetchFrameRequest, context: grpc.ServicerContext
+    ) -> Iterator[pb.FrameChunk]:
         _check_job_id(request.job_id)
         self.store.state(request.job_id)
         record = self.store.frames(request.job_id).get(request.frame)
         if record is None:
-            raise RequestError(grpc.StatusCode.NOT_FOUND,
-                               f"frame: job {request.job_id} has no frame {request.frame} (yet)")
+            raise RequestError(
+                grpc.StatusCode.NOT_FOUND, f"frame: job {request.job_id} has no frame {request.frame} (yet)"
+            )
         chunk = request.chunk_size or DEFAULT_CHUNK
         if not MIN_CHUNK <= chunk <= MAX_CHUNK:
             raise invalid(f"chunk_size: must be in {MIN_CHUNK}..{MAX_CHUNK} bytes (got {request.chunk_size})")
         if not 0 <= request.offset <= record.size_bytes:
             raise invalid(f"offset: must be in 0..{record.size_bytes} (the file size), got {request.offset}")
         path = self.jobs_dir / request.job_id / record.file_name
-        return self._stream_file(path, record.file_name, record.size_bytes, record.sha256, request.offset, chunk)
+        return self._stream_file(
+            path, record.file_name, record.size_bytes, record.sha256, request.offset, chunk
+        )
 
     @staticmethod
-    def _stream_file(path: Path, name: str, size: int, sha256: str, offset: int,
-                     chunk: int) -> Iterator[pb.FrameChunk]:
+    def _stream_file(
+        path: Path, name: str, size: int, sha256: str, offset: int, chunk: int
+    ) -> Iterator[pb.FrameChunk]:
         with path.open("rb") as f:
             f.seek(offset)
             pos = offset
             while True:
                 data = f.read(chunk)
                 last = pos + len(data) >= size
-                yield pb.FrameChunk(offset=pos, data=data, total_size=size, file_name=name,
-                                    sha256=sha256 if last else "", last=last)
+                yield pb.FrameChunk(
+                    offset=pos,
+                    data=data,
+                    total_size=size,
+                    file_name=name,
+                    sha256=sha256 if last else "",
+                    last=last,
+                )
                 pos += len(data)
                 if last or not data:
                     return

@@ -38,9 +38,13 @@ class Limits:
 
     def to_proto(self) -> pb.Limits:
         return pb.Limits(
-            max_frames_per_job=self.max_frames_per_job, max_width=self.max_width, max_height=self.max_height,
-            max_steps=self.max_steps, max_queued_jobs=self.max_queued_jobs,
-            max_upload_bytes=self.max_upload_bytes, max_prompt_chars=self.max_prompt_chars,
+            max_frames_per_job=self.max_frames_per_job,
+            max_width=self.max_width,
+            max_height=self.max_height,
+            max_steps=self.max_steps,
+            max_queued_jobs=self.max_queued_jobs,
+            max_upload_bytes=self.max_upload_bytes,
+            max_prompt_chars=self.max_prompt_chars,
         )
 
 
@@ -64,7 +68,10 @@ def _finite(value: float, field: str) -> float:
 
 
 def validate_generate(
-    request: pb.GenerateRequest, limits: Limits, models: Sequence[str], default_model: str,
+    request: pb.GenerateRequest,
+    limits: Limits,
+    models: Sequence[str],
+    default_model: str,
     capabilities: dict[str, tuple[str, ...]],
 ) -> pb.GenerateRequest:
     req = pb.GenerateRequest()
@@ -77,7 +84,8 @@ def validate_generate(
         raise invalid(f"prompt: {len(req.prompt)} characters exceeds the limit of {limits.max_prompt_chars}")
     if len(req.negative_prompt) > limits.max_prompt_chars:
         raise invalid(
-            f"negative_prompt: {len(req.negative_prompt)} characters exceeds the limit of {limits.max_prompt_chars}"
+            f"negative_prompt: {len(req.negative_prompt)} characters exceeds the limit of "
+            f"{limits.max_prompt_chars}"
         )
 
     if not req.HasField("seed"):
@@ -145,8 +153,10 @@ def _validate_camera_and_output(req: pb.GenerateRequest, limits: Limits, frames:
         out.width = cam.width
     if out.height == 0:
         out.height = cam.height
-    for field, value, limit in (("output.width", out.width, limits.max_width),
-                                ("output.height", out.height, limits.max_height)):
+    for field, value, limit in (
+        ("output.width", out.width, limits.max_width),
+        ("output.height", out.height, limits.max_height),
+    ):
         if value <= 0:
             raise invalid(f"{field}: must be > 0 (set it, or the camera's resolution)")
         if value > limit:
@@ -175,13 +185,15 @@ def _validate_camera_and_output(req: pb.GenerateRequest, limits: Limits, frames:
         missing = sorted(wanted - have)
         if missing:
             raise invalid(
-                f"camera.samples: no sample for frame {missing[0]} ({len(missing)} of {frames} frames missing);"
+                f"camera.samples: no sample for frame {missing[0]} ({len(missing)} of {frames} frames"
+                " missing);"
                 " send one sample (static camera) or one per frame"
             )
     for i, sample in enumerate(cam.samples):
         if len(sample.camera_to_world) != 16:
             raise invalid(
-                f"camera.samples[{i}].camera_to_world: must hold 16 numbers (got {len(sample.camera_to_world)})"
+                f"camera.samples[{i}].camera_to_world: must hold 16 numbers"
+                f" (got {len(sample.camera_to_world)})"
             )
     try:
         track = camera_track_from_proto(cam, out.width, out.height)

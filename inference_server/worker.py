@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import threading
 import time
 import traceback
@@ -23,7 +22,7 @@ from google.protobuf.json_format import MessageToDict
 import genfx
 from genfx._proto import genfx_pb2 as pb
 from genfx.colour import srgb_to_linear
-from genfx.exr import FrameMetadata, write_frame
+from genfx.exr import FrameMetadata, write_atomic, write_frame
 from genfx.wire import camera_track_from_proto, fraction_from_proto
 from inference_server.engine.txt2img import RenderCancelled, Txt2ImgRenderer, frame_seed
 from inference_server.jobs import FrameRecord, JobStore
@@ -32,10 +31,13 @@ from inference_server.models import ModelRegistry
 log = logging.getLogger("genfx.worker")
 
 COMPRESSION_NAMES = {
-    pb.COMPRESSION_UNSPECIFIED: "zip", pb.COMPRESSION_ZIP: "zip", pb.COMPRESSION_PIZ: "piz",
-    pb.COMPRESSION_DWAA: "dwaa", pb.COMPRESSION_NONE: "none",
+    pb.COMPRESSION_UNSPECIFIED: "zip",
+    pb.COMPRESSION_ZIP: "zip",
+    pb.COMPRESSION_PIZ: "piz",
+    pb.COMPRESSION_DWAA: "dwaa",
+    pb.COMPRESSION_NONE: "none",
 }
-TEMP_MARK = ".tmp"
+TEMP_MARK = ".tmp"  # genfx.exr.write_atomic names its temp files .<name>.<random>.tmp
 
 
 class WorkerStopping(Exception):
@@ -52,15 +54,6 @@ def sha256_file(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    tmp = path.with_name(f".{path.name}{TEMP_MARK}")
-    with tmp.open("w") as f:
-        json.dump(data, f, indent=2, sort_keys=True)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 class Worker(threading.Thread):
@@ -118,8 +111,9 @@ class Worker(threading.Thread):
 
         info = self.registry.info(req.model)
         self.store.set_model_hash(job_id, info.hash)
-        renderer = Txt2ImgRenderer(self.registry.load(req.model, self.device), info.native_width,
-                                   info.native_height)
+        renderer = Txt2ImgRenderer(
+            self.registry.load(req.model, self.device), info.native_width, info.native_height
+        )
         track = camera_track_from_proto(req.camera, req.output.width, req.output.height)
         fps = fraction_from_proto(req.shot.fps)
 
@@ -128,15 +122,31 @@ class Worker(threading.Thread):
                 continue
             self._check_interrupts(job_id, frame, 0)
             rgb = renderer.render(
-                prompt=req.prompt, negative_prompt=req.negative_prompt, seed=frame_seed(req.seed, frame),
-                steps=req.steps, guidance=req.guidance, width=req.output.width, height=req.output.height,
+                prompt=req.prompt,
+                negative_prompt=req.negative_prompt,
+                seed=frame_seed(req.seed, frame),
+                steps=req.steps,
+                guidance=req.guidance,
+                width=req.output.width,
+                height=req.output.height,
                 on_step=self._step_callback(job_id, frame, len(done), len(frames)),
             )
             meta = FrameMetadata(
-                camera=track.sample_at(frame), width=req.output.width, height=req.output.height, frame=frame,
-                fps=fps, job_id=job_id, prompt=req.prompt, negative_prompt=req.negative_prompt, seed=req.seed,
-                model=req.model, model_hash=info.hash, loras="[]", keyframe=True,
-                owner=req.client_tag, comments=f"GenFX {genfx.__version__} AI-generated frame",
+                camera=track.sample_at(frame),
+                width=req.output.width,
+                height=req.output.height,
+                frame=frame,
+                fps=fps,
+                job_id=job_id,
+                prompt=req.prompt,
+                negative_prompt=req.negative_prompt,
+                seed=req.seed,
+                model=req.model,
+                model_hash=info.hash,
+                loras="[]",
+                keyframe=True,
+                owner=req.client_tag,
+                comments=f"GenFX {genfx.__version__} AI-generated frame",
             )
             name = frame_file_name(req.output.name, frame)
             path = out_dir / name
@@ -159,10 +169,17 @@ class Worker(threading.Thread):
     def _step_callback(self, job_id: str, frame: int, frames_done: int, frames_total: int) -> Any:
         def on_step(step: int, steps: int) -> None:
             fraction = (frames_done + step / steps) / frames_total
-            self.store.progress(job_id, pb.Progress(
-                frame=frame, step=step, steps=steps, frames_done=frames_done, frames_total=frames_total,
-                fraction=fraction,
-            ))
+            self.store.progress(
+                job_id,
+                pb.Progress(
+                    frame=frame,
+                    step=step,
+                    steps=steps,
+                    frames_done=frames_done,
+                    frames_total=frames_total,
+                    fraction=fraction,
+                ),
+            )
             # Checked after every step: cancel stops the job before the next step starts.
             self._check_interrupts(job_id, frame, step)
 
@@ -173,7 +190,7 @@ class Worker(threading.Thread):
         for leftover in out_dir.glob(f"*{TEMP_MARK}*"):
             leftover.unlink(missing_ok=True)
         records = self.store.frames(job_id)
-        done = set()
+        done: set[int] = set()
         for frame in frames:
             name = frame_file_name(req.output.name, frame)
             path = out_dir / name
@@ -186,8 +203,9 @@ class Worker(threading.Thread):
             done.add(frame)
         return done
 
-    def _write_manifest(self, job_id: str, req: pb.GenerateRequest, out_dir: Path, model_hash: str,
-                        model_path: Path) -> None:
+    def _write_manifest(
+        self, job_id: str, req: pb.GenerateRequest, out_dir: Path, model_hash: str, model_path: Path
+    ) -> None:
         records = self.store.frames(job_id)
         manifest = {
             "job_id": job_id,
@@ -195,14 +213,20 @@ class Worker(threading.Thread):
             "request": MessageToDict(req, preserving_proto_field_name=True),
             "model": {"name": req.model, "hash": model_hash, "path": str(model_path)},
             "device": self.device,
-            "seed_derivation": "frame_seed = sha256('genfx:{seed}:{frame}') -> 63-bit (inference_server.engine)",
+            "seed_derivation": "inference_server.engine.txt2img.frame_seed(job seed, frame)",
             "frames": [
-                {"frame": r.frame, "file": r.file_name, "sha256": r.sha256, "size_bytes": r.size_bytes,
-                 "keyframe": r.keyframe, "seed": frame_seed(req.seed, r.frame)}
+                {
+                    "frame": r.frame,
+                    "file": r.file_name,
+                    "sha256": r.sha256,
+                    "size_bytes": r.size_bytes,
+                    "keyframe": r.keyframe,
+                    "seed": frame_seed(req.seed, r.frame),
+                }
                 for r in sorted(records.values(), key=lambda r: r.frame)
             ],
         }
-        write_json_atomic(out_dir / "manifest.json", manifest)
+        write_atomic(out_dir / "manifest.json", json.dumps(manifest, indent=2, sort_keys=True).encode())
 
 
 def to_rgba(rgb_display: np.ndarray) -> np.ndarray:
@@ -210,4 +234,3 @@ def to_rgba(rgb_display: np.ndarray) -> np.ndarray:
     linear = srgb_to_linear(rgb_display.astype(np.float32))
     alpha = np.ones(linear.shape[:2] + (1,), np.float32)
     return np.ascontiguousarray(np.concatenate([linear, alpha], axis=2))
-

@@ -53,7 +53,9 @@ def generate(dest: Path) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="compare with the committed stubs, write nothing")
+    parser.add_argument(
+        "--check", action="store_true", help="compare with the committed stubs, write nothing"
+    )
     args = parser.parse_args()
     if not args.check:
         if OUT_DIR.exists():
@@ -65,7 +67,11 @@ def main() -> int:
         generate(fresh)
         names = sorted(p.name for p in fresh.iterdir())
         committed = sorted(p.name for p in OUT_DIR.iterdir() if p.is_file())
-        diff = [n for n in names if not (OUT_DIR / n).exists() or (OUT_DIR / n).read_text() != (fresh / n).read_text()]
+        diff = [
+            n
+            for n in names
+            if not (OUT_DIR / n).exists() or (OUT_DIR / n).read_text() != (fresh / n).read_text()
+        ]
         extra = sorted(set(committed) - set(names))
         if diff or extra:
             print(f"stale stubs: {diff} extra: {extra}; run python scripts/gen_protos.py", file=sys.stderr)

@@ -34,10 +34,28 @@ def client(server: LocalServer) -> Iterator[Client]:
         yield c
 
 
-def small_request(shot: Shot, *, frames: int = 2, steps: int = 2, width: int = 64, height: int = 64,
-                  seed: int = 7, prompt: str = "a building collapses, dust", **kw: object) -> pb.GenerateRequest:
+def small_request(
+    shot: Shot,
+    *,
+    frames: int = 2,
+    steps: int = 2,
+    width: int = 64,
+    height: int = 64,
+    seed: int = 7,
+    prompt: str = "a building collapses, dust",
+    **kw: object,
+) -> pb.GenerateRequest:
     start = shot.frame_start
     return build_request(
-        prompt=prompt, camera=shot.camera, frame_start=start, frame_end=start + frames - 1,
-        fps=Fraction(24), seed=seed, steps=steps, model="tiny", width=width, height=height, **kw,  # type: ignore[arg-type]
+        prompt=prompt,
+        camera=shot.camera,
+        frame_start=start,
+        frame_end=start + frames - 1,
+        fps=Fraction(24),
+        seed=seed,
+        steps=steps,
+        model="tiny",
+        width=width,
+        height=height,
+        **kw,  # type: ignore[arg-type]
     )

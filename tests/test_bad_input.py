@@ -47,37 +47,66 @@ CASES: list[tuple[str, Mutation, str, str]] = [
     ("nan in matrix", _set_matrix(3, math.nan), "INVALID_ARGUMENT", "camera_to_world"),
     ("inf in matrix", _set_matrix(5, math.inf), "INVALID_ARGUMENT", "camera_to_world"),
     ("singular matrix", _singular, "INVALID_ARGUMENT", "singular"),
-    ("negative focal", lambda r: setattr(r.camera.samples[0], "focal_length_mm", -35.0), "INVALID_ARGUMENT",
-     "focal_length_mm"),
-    ("zero aperture", lambda r: setattr(r.camera.samples[0], "horizontal_aperture_mm", 0.0),
-     "INVALID_ARGUMENT", "horizontal_aperture_mm"),
-    ("short matrix", lambda r: r.camera.samples[0].ClearField("camera_to_world"), "INVALID_ARGUMENT",
-     "camera_to_world"),
+    (
+        "negative focal",
+        lambda r: setattr(r.camera.samples[0], "focal_length_mm", -35.0),
+        "INVALID_ARGUMENT",
+        "focal_length_mm",
+    ),
+    (
+        "zero aperture",
+        lambda r: setattr(r.camera.samples[0], "horizontal_aperture_mm", 0.0),
+        "INVALID_ARGUMENT",
+        "horizontal_aperture_mm",
+    ),
+    (
+        "short matrix",
+        lambda r: r.camera.samples[0].ClearField("camera_to_world"),
+        "INVALID_ARGUMENT",
+        "camera_to_world",
+    ),
     ("no camera", lambda r: r.ClearField("camera"), "INVALID_ARGUMENT", "camera.samples"),
     ("missing frame sample", _drop_sample, "INVALID_ARGUMENT", "camera.samples"),
     ("negative width", lambda r: setattr(r.output, "width", -5), "INVALID_ARGUMENT", "output.width"),
     ("oversize width", lambda r: setattr(r.output, "width", 10000), "INVALID_ARGUMENT", "output.width"),
     ("oversize height", lambda r: setattr(r.output, "height", 5000), "INVALID_ARGUMENT", "output.height"),
-    ("end before start", lambda r: setattr(r.shot, "frame_end", r.shot.frame_start - 1), "INVALID_ARGUMENT",
-     "shot.frame_end"),
-    ("too many frames", lambda r: setattr(r.shot, "frame_end", r.shot.frame_start + 5000), "INVALID_ARGUMENT",
-     "frames"),
+    (
+        "end before start",
+        lambda r: setattr(r.shot, "frame_end", r.shot.frame_start - 1),
+        "INVALID_ARGUMENT",
+        "shot.frame_end",
+    ),
+    (
+        "too many frames",
+        lambda r: setattr(r.shot, "frame_end", r.shot.frame_start + 5000),
+        "INVALID_ARGUMENT",
+        "frames",
+    ),
     ("zero fps denominator", lambda r: setattr(r.shot.fps, "denominator", 0), "INVALID_ARGUMENT", "shot.fps"),
     ("unknown model", lambda r: setattr(r, "model", "sdxl-nope"), "INVALID_ARGUMENT", "model"),
     ("too many steps", lambda r: setattr(r, "steps", 10_000), "INVALID_ARGUMENT", "steps"),
     ("nan guidance", lambda r: setattr(r, "guidance", math.nan), "INVALID_ARGUMENT", "guidance"),
-    ("path traversal name", lambda r: setattr(r.output, "name", "../../etc/x"), "INVALID_ARGUMENT",
-     "output.name"),
+    (
+        "path traversal name",
+        lambda r: setattr(r.output, "name", "../../etc/x"),
+        "INVALID_ARGUMENT",
+        "output.name",
+    ),
     ("unknown lora", lambda r: r.loras.add(name="dust"), "INVALID_ARGUMENT", "loras[0]"),
     ("priority range", lambda r: setattr(r, "priority", 1000), "INVALID_ARGUMENT", "priority"),
-    ("plate on txt2img model", lambda r: r.conditioning.frames.add(frame=1001, plate_asset_id="a" * 64),
-     "FAILED_PRECONDITION", "img2img"),
+    (
+        "plate on txt2img model",
+        lambda r: r.conditioning.frames.add(frame=1001, plate_asset_id="a" * 64),
+        "FAILED_PRECONDITION",
+        "img2img",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("label", "mutate", "code", "field"), CASES, ids=[c[0] for c in CASES])
-def test_bad_request_names_the_field(client: Client, shot: Shot, label: str, mutate: Mutation, code: str,
-                                     field: str) -> None:
+def test_bad_request_names_the_field(
+    client: Client, shot: Shot, label: str, mutate: Mutation, code: str, field: str
+) -> None:
     req = small_request(shot, frames=2)
     mutate(req)
     with pytest.raises(GenFXError) as info:
@@ -140,8 +169,21 @@ def test_reflection_lists_the_services(server: LocalServer) -> None:
 def test_refuses_to_listen_beyond_loopback_without_token(tmp_path: object) -> None:
     env = {k: v for k, v in os.environ.items() if k != "GENFX_TOKEN"}
     result = subprocess.run(
-        [sys.executable, "-m", "inference_server", "--host", "0.0.0.0", "--port", "0", "--data-dir",
-         f"{tmp_path}/d"], capture_output=True, text=True, timeout=120, env=env,
+        [
+            sys.executable,
+            "-m",
+            "inference_server",
+            "--host",
+            "0.0.0.0",
+            "--port",
+            "0",
+            "--data-dir",
+            f"{tmp_path}/d",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
     )
     assert result.returncode == 2
     assert "--token" in result.stderr and "--insecure" in result.stderr

@@ -26,13 +26,35 @@ def test_parse_frames() -> None:
         parse_frames("10-2")
 
 
-def test_generate_info_jobs_fetch(server: LocalServer, tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_generate_info_jobs_fetch(
+    server: LocalServer, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("GENFX_SERVER", server.address)
     out = tmp_path / "frames"
-    rc = main(["generate", "--shot", str(SAMPLE_SHOT), "--prompt", "dust cloud", "--frames", "1010-1012",
-               "--steps", "2", "--width", "80", "--height", "45", "--seed", "5", "--out", str(out), "--quiet",
-               "--server", server.address])
+    rc = main(
+        [
+            "generate",
+            "--shot",
+            str(SAMPLE_SHOT),
+            "--prompt",
+            "dust cloud",
+            "--frames",
+            "1010-1012",
+            "--steps",
+            "2",
+            "--width",
+            "80",
+            "--height",
+            "45",
+            "--seed",
+            "5",
+            "--out",
+            str(out),
+            "--quiet",
+            "--server",
+            server.address,
+        ]
+    )
     assert rc == 0
     files = sorted(p.name for p in out.glob("*.exr"))
     assert files == ["building_orbit.1010.exr", "building_orbit.1011.exr", "building_orbit.1012.exr"]
@@ -59,8 +81,20 @@ def test_cancel_command(server: LocalServer, shot: Shot, capsys: pytest.CaptureF
 
 
 def test_errors_are_one_line_not_a_traceback(server: LocalServer, capsys: pytest.CaptureFixture[str]) -> None:
-    rc = main(["generate", "--shot", str(SAMPLE_SHOT), "--prompt", "x", "--model", "nope", "--quiet",
-               "--server", server.address])
+    rc = main(
+        [
+            "generate",
+            "--shot",
+            str(SAMPLE_SHOT),
+            "--prompt",
+            "x",
+            "--model",
+            "nope",
+            "--quiet",
+            "--server",
+            server.address,
+        ]
+    )
     assert rc == 1
     err = capsys.readouterr().err
     assert "INVALID_ARGUMENT" in err and "model" in err and "Traceback" not in err
@@ -68,13 +102,22 @@ def test_errors_are_one_line_not_a_traceback(server: LocalServer, capsys: pytest
 
 def test_demo_writes_exrs_with_camera_headers_and_a_contact_sheet(tmp_path: Path) -> None:
     out = tmp_path / "demo"
-    assert main(["demo", "--out", str(out), "--width", "96", "--height", "54", "--steps", "2", "--quiet"]) == 0
+    assert (
+        main(["demo", "--out", str(out), "--width", "96", "--height", "54", "--steps", "2", "--quiet"]) == 0
+    )
     frames = sorted((out / "frames").glob("*.exr"))
     assert len(frames) == 48
     for path in (frames[0], frames[-1]):
         header = read_header(path)
-        for key in ("worldToCamera", "worldToNDC", "framesPerSecond", "genfx/jobId", "genfx/model",
-                    "genfx/cameraToWorld", "genfx/aiGenerated"):
+        for key in (
+            "worldToCamera",
+            "worldToNDC",
+            "framesPerSecond",
+            "genfx/jobId",
+            "genfx/model",
+            "genfx/cameraToWorld",
+            "genfx/aiGenerated",
+        ):
             assert key in header, key
     png = (out / "contact_sheet.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n"

@@ -75,8 +75,7 @@ def test_server_frame_equals_direct_diffusers_call_bit_for_bit(
     from genfx.colour import srgb_to_linear
     from inference_server.engine.txt2img import frame_seed
 
-    req = small_request(shot, frames=1, steps=3, width=64, height=64, seed=424242,
-                        negative_prompt="blurry")
+    req = small_request(shot, frames=1, steps=3, width=64, height=64, seed=424242, negative_prompt="blurry")
     job = client.wait(client.submit(req).id)
     assert job.state == pb.JOB_STATE_SUCCEEDED, job.message
     (path,) = client.fetch_job(job.id, tmp_path)
@@ -86,8 +85,14 @@ def test_server_frame_equals_direct_diffusers_call_bit_for_bit(
     pipe = StableDiffusionPipeline.from_pretrained(model_dir, local_files_only=True)
     pipe.set_progress_bar_config(disable=True)
     image = pipe(
-        req.prompt, negative_prompt="blurry", num_inference_steps=3, guidance_scale=7.5, height=64, width=64,
-        generator=torch.Generator("cpu").manual_seed(frame_seed(424242, shot.frame_start)), output_type="np",
+        req.prompt,
+        negative_prompt="blurry",
+        num_inference_steps=3,
+        guidance_scale=7.5,
+        height=64,
+        width=64,
+        generator=torch.Generator("cpu").manual_seed(frame_seed(424242, shot.frame_start)),
+        output_type="np",
     ).images[0]
     expected = srgb_to_linear(image.astype(np.float32)).astype(np.float16)
     assert np.array_equal(served[..., :3], expected)

@@ -8,8 +8,13 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_generated_stubs_match_the_proto() -> None:
-    result = subprocess.run([sys.executable, "scripts/gen_protos.py", "--check"], cwd=ROOT,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "scripts/gen_protos.py", "--check"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
 
 
