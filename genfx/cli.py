@@ -6,13 +6,13 @@ GENFX_SERVER and GENFX_TOKEN give the defaults for --server and --token.
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import re
 import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from genfx import __version__
@@ -55,11 +55,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except ImportError as exc:
         print(f"genfx serve needs the server extra (pip install 'genfx[server]'): {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=args.log_level.upper(),
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    from inference_server.logs import configure_logging
+    from inference_server.validation import Limits
+
+    configure_logging(args.log_level, args.log_format)
+    limits = {
+        name: value
+        for name, value in (
+            ("max_queued_jobs", args.max_queued_jobs),
+            ("max_frames_per_job", args.max_frames_per_job),
+        )
+        if value is not None
+    }
     models: dict[str, Path] = {}
     if args.models_config:
         models.update(load_model_config(Path(args.models_config)))
@@ -72,8 +79,32 @@ def cmd_serve(args: argparse.Namespace) -> int:
         token=args.token or "",
         insecure=args.insecure,
         devices=args.device or [],
+        limits=replace(Limits(), **limits),
+        tls_cert=_path(args.tls_cert),
+        tls_key=_path(args.tls_key),
+        tls_client_ca=_path(args.tls_client_ca),
+        metrics_port=args.metrics_port,
     )
     return run(config)
+
+
+def _path(value: str | None) -> Path | None:
+    return Path(value) if value else None
+
+
+def _client(args: argparse.Namespace) -> Client:
+    """A Client from --server/--token and the optional TLS files."""
+
+    def read(value: str | None) -> bytes | None:
+        return Path(value).read_bytes() if value else None
+
+    return Client(
+        args.server,
+        args.token,
+        root_certificates=read(args.tls_ca),
+        private_key=read(args.tls_key),
+        certificate_chain=read(args.tls_cert),
+    )
 
 
 # ---- generate -------------------------------------------------------------------------------------
@@ -172,7 +203,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         client_tag=f"cli:{shot.name}",
     )
     out_dir = Path(args.out)
-    with Client(args.server, args.token) as client:
+    with _client(args) as client:
         job, paths = run_generate(client, request, out_dir, fetch=not args.no_fetch, quiet=args.quiet)
     return _report(job, paths, out_dir)
 
@@ -181,7 +212,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    with Client(args.server, args.token) as client:
+    with _client(args) as client:
         info = client.info()
     print(f"GenFX server {info.version} at {client.address} (auth {'on' if info.auth_required else 'off'})")
     for m in info.models:
@@ -202,7 +233,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 def cmd_jobs(args: argparse.Namespace) -> int:
     states = [pb.JobState.Value(f"JOB_STATE_{s.upper()}") for s in args.state or []]
-    with Client(args.server, args.token) as client:
+    with _client(args) as client:
         jobs = client.list_jobs(states, args.limit)
     print(f"{'JOB':<32}  {'STATE':<9} {'FRAMES':>9} {'PROG':>5}  {'CREATED':<19}  PROMPT")
     for job in jobs:
@@ -215,7 +246,7 @@ def cmd_jobs(args: argparse.Namespace) -> int:
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
-    with Client(args.server, args.token) as client:
+    with _client(args) as client:
         job = client.cancel(args.job)
     print(
         f"job {job.id}: {state_name(job.state)}"
@@ -226,7 +257,7 @@ def cmd_cancel(args: argparse.Namespace) -> int:
 
 def cmd_fetch(args: argparse.Namespace) -> int:
     out_dir = Path(args.out)
-    with Client(args.server, args.token) as client:
+    with _client(args) as client:
         job = client.get_job(args.job)
         paths = client.fetch_job(args.job, out_dir)
     print(f"job {job.id} ({state_name(job.state)}): {len(paths)} frames in {out_dir}")
@@ -281,6 +312,13 @@ def _connection_args(p: argparse.ArgumentParser) -> None:
         help="HOST:PORT of the GenFX server (env GENFX_SERVER; default %(default)s)",
     )
     p.add_argument("--token", default=os.environ.get("GENFX_TOKEN"), help="bearer token (env GENFX_TOKEN)")
+    p.add_argument(
+        "--tls-ca",
+        default=os.environ.get("GENFX_TLS_CA"),
+        help="PEM CA that signed the server's certificate: connect with TLS (env GENFX_TLS_CA)",
+    )
+    p.add_argument("--tls-cert", help="client certificate chain (PEM), for servers that require mutual TLS")
+    p.add_argument("--tls-key", help="client private key (PEM), with --tls-cert")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -308,6 +346,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--insecure", action="store_true", help="allow listening beyond loopback without a token")
     p.add_argument("--device", action="append", help="device for a worker, e.g. cpu or cuda:1 (default: all)")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    p.add_argument(
+        "--log-format",
+        default="text",
+        choices=["text", "json"],
+        help="json: one object per line with job_id, for log collectors",
+    )
+    p.add_argument("--tls-cert", help="server certificate chain (PEM): serve TLS")
+    p.add_argument("--tls-key", help="server private key (PEM), with --tls-cert")
+    p.add_argument("--tls-client-ca", help="PEM CA for client certificates: require mutual TLS")
+    p.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on this port (0 = a free one)")
+    p.add_argument(
+        "--max-queued-jobs",
+        type=int,
+        help="queued + running jobs before SubmitJob answers RESOURCE_EXHAUSTED (default 200)",
+    )
+    p.add_argument("--max-frames-per-job", type=int, help="default 1000")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("generate", help="generate a shot's frames and download them")

@@ -119,7 +119,11 @@ class Client:
         *,
         timeout: float = 30.0,
         root_certificates: bytes | None = None,
+        private_key: bytes | None = None,
+        certificate_chain: bytes | None = None,
     ) -> None:
+        """`root_certificates` (PEM) connects with TLS; `private_key` + `certificate_chain` add a client
+        certificate for servers that require mutual TLS."""
         self.address = address or os.environ.get("GENFX_SERVER") or DEFAULT_SERVER
         token = token if token is not None else os.environ.get("GENFX_TOKEN", "")
         self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
@@ -129,8 +133,12 @@ class Client:
             ("grpc.keepalive_time_ms", 30_000),
             ("grpc.keepalive_permit_without_calls", 1),
         ]
-        if root_certificates is not None:
-            creds = grpc.ssl_channel_credentials(root_certificates=root_certificates)
+        if root_certificates is not None or certificate_chain is not None:
+            creds = grpc.ssl_channel_credentials(
+                root_certificates=root_certificates,
+                private_key=private_key,
+                certificate_chain=certificate_chain,
+            )
             self._channel = grpc.secure_channel(self.address, creds, options=options)
         else:
             self._channel = grpc.insecure_channel(self.address, options=options)

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-READY_PREFIX = "GENFX_READY port="
+READY_PREFIX = "GENFX_READY "  # then key=value pairs: port=N [metrics_port=M]
 
 
 class LocalServer:
@@ -31,6 +31,7 @@ class LocalServer:
         self.start_timeout = start_timeout
         self.proc: subprocess.Popen[str] | None = None
         self.port = 0
+        self.metrics_port = 0
 
     @property
     def address(self) -> str:
@@ -70,13 +71,14 @@ class LocalServer:
 
     def _wait_ready(self) -> int | None:
         assert self.proc is not None and self.proc.stdout is not None
-        found: list[int] = []
+        found: list[dict[str, int]] = []
         stdout = self.proc.stdout
 
         def read() -> None:
             for line in stdout:
                 if line.startswith(READY_PREFIX):
-                    found.append(int(line[len(READY_PREFIX) :]))
+                    pairs = (item.split("=", 1) for item in line[len(READY_PREFIX) :].split())
+                    found.append({key: int(value) for key, value in pairs})
                     return
 
         reader = threading.Thread(target=read, daemon=True)
@@ -84,7 +86,10 @@ class LocalServer:
         deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline and not found and self.proc.poll() is None:
             reader.join(0.1)
-        return found[0] if found else None
+        if not found:
+            return None
+        self.metrics_port = found[0].get("metrics_port", 0)
+        return found[0]["port"]
 
     def stop(self, timeout: float = 60.0) -> int | None:
         """SIGTERM, then wait; the server requeues a running job and exits cleanly."""

@@ -86,6 +86,12 @@ class JobStore:
         self._lock = threading.RLock()
         # Notified on every new event and every newly queued job (watchers and workers wait on it).
         self.changed = threading.Condition(self._lock)
+        # Called with each new event after it is committed (metrics, logs); must be quick.
+        self._listeners: list[Callable[[pb.JobEvent], None]] = []
+        self._pending: list[pb.JobEvent] = []  # events of the open transaction, for the listeners
+
+    def add_listener(self, listener: Callable[[pb.JobEvent], None]) -> None:
+        self._listeners.append(listener)
 
     def close(self) -> None:
         with self._lock:
@@ -94,6 +100,7 @@ class JobStore:
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
+            self._pending = []
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db
@@ -102,6 +109,10 @@ class JobStore:
                 raise
             self._db.execute("COMMIT")
             self.changed.notify_all()
+            events, self._pending = self._pending, []
+        for event in events:
+            for listener in self._listeners:
+                listener(event)
 
     # ---- events -----------------------------------------------------------------------------------
 
@@ -115,6 +126,7 @@ class JobStore:
             "INSERT INTO events (job_id, seq, payload) VALUES (?, ?, ?)",
             (job_id, seq, event.SerializeToString()),
         )
+        self._pending.append(event)
         return event
 
     def events_since(self, job_id: str, from_seq: int) -> list[pb.JobEvent]:
@@ -333,6 +345,11 @@ class JobStore:
         with self._lock:
             row = self._db.execute("SELECT cancel_requested FROM jobs WHERE id = ?", (job_id,)).fetchone()
         return bool(row and row[0])
+
+    def count_by_state(self) -> dict[int, int]:
+        with self._lock:
+            rows = self._db.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state").fetchall()
+        return {int(state): int(n) for state, n in rows}
 
     def running_jobs(self) -> list[str]:
         with self._lock:

@@ -21,6 +21,7 @@ from genfx._proto import genfx_pb2 as pb
 from genfx._proto import genfx_pb2_grpc as pb_grpc
 from inference_server.auth import TokenInterceptor
 from inference_server.jobs import JobStore
+from inference_server.metrics import ServerMetrics
 from inference_server.models import ModelRegistry
 from inference_server.service import GenFXService
 from inference_server.validation import Limits
@@ -46,6 +47,12 @@ class ServerConfig:
     devices: list[str] = field(default_factory=list)
     limits: Limits = field(default_factory=Limits)
     max_rpc_threads: int = 32
+    # TLS: server certificate chain and key (PEM files); a client CA turns on mutual TLS.
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    tls_client_ca: Path | None = None
+    # Prometheus metrics HTTP port on the same host; None = no metrics endpoint, 0 = a free port.
+    metrics_port: int | None = None
 
 
 def is_loopback(host: str) -> bool:
@@ -65,13 +72,32 @@ def detect_devices() -> list[str]:
     return ["cpu"]
 
 
+def server_credentials(config: ServerConfig) -> grpc.ServerCredentials | None:
+    if config.tls_cert is None and config.tls_key is None:
+        if config.tls_client_ca is not None:
+            raise ConfigError("--tls-client-ca needs --tls-cert and --tls-key")
+        return None
+    if config.tls_cert is None or config.tls_key is None:
+        raise ConfigError("TLS needs both --tls-cert and --tls-key")
+    try:
+        cert, key = config.tls_cert.read_bytes(), config.tls_key.read_bytes()
+        client_ca = config.tls_client_ca.read_bytes() if config.tls_client_ca else None
+    except OSError as exc:
+        raise ConfigError(f"cannot read TLS file: {exc}") from exc
+    return grpc.ssl_server_credentials(
+        [(key, cert)], root_certificates=client_ca, require_client_auth=client_ca is not None
+    )
+
+
 class GenFXServer:
     def __init__(self, config: ServerConfig) -> None:
-        if not is_loopback(config.host) and not config.token and not config.insecure:
+        mutual_tls = config.tls_client_ca is not None
+        if not is_loopback(config.host) and not config.token and not mutual_tls and not config.insecure:
             raise ConfigError(
-                f"refusing to listen on {config.host} without a token: pass --token (or GENFX_TOKEN), "
-                "or --insecure to accept anyone who can reach this port"
+                f"refusing to listen on {config.host} without a token: pass --token (or GENFX_TOKEN) or "
+                "mutual TLS (--tls-client-ca), or --insecure to accept anyone who can reach this port"
             )
+        credentials = server_credentials(config)
         import diffusers
         import OpenEXR
         import transformers
@@ -113,11 +139,21 @@ class GenFXServer:
         reflection.enable_server_reflection(
             (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), self.grpc_server
         )
-        self.port = self.grpc_server.add_insecure_port(f"{config.host}:{config.port}")
+        address = f"{config.host}:{config.port}"
+        if credentials is None:
+            self.port = self.grpc_server.add_insecure_port(address)
+        else:
+            self.port = self.grpc_server.add_secure_port(address, credentials)
         if self.port == 0:
             raise ConfigError(f"could not listen on {config.host}:{config.port} (port in use?)")
 
+        self.metrics = ServerMetrics(self.store, devices)
+        self.metrics_port = 0
+
     def start(self) -> None:
+        if self.config.metrics_port is not None:
+            self.metrics_port = self.metrics.serve(self.config.host, self.config.metrics_port)
+            log.info("Prometheus metrics on http://%s:%d/metrics", self.config.host, self.metrics_port)
         for worker in self.workers:
             worker.start()
         self.grpc_server.start()
@@ -132,6 +168,7 @@ class GenFXServer:
         )
 
     def stop(self, grace: float = 5.0) -> None:
+        # Load balancers see NOT_SERVING first, then running work winds down.
         self.health.enter_graceful_shutdown()
         for worker in self.workers:
             worker.stop()
@@ -149,7 +186,8 @@ def run(config: ServerConfig) -> int:
         print(f"genfx serve: {exc}", file=sys.stderr)
         return 2
     server.start()
-    print(f"GENFX_READY port={server.port}", flush=True)
+    metrics = f" metrics_port={server.metrics_port}" if server.metrics_port else ""
+    print(f"GENFX_READY port={server.port}{metrics}", flush=True)
     done = threading.Event()
 
     def on_signal(signum: int, frame: object) -> None:

@@ -219,6 +219,7 @@ class GenFXService(pb_grpc.GenFXServicer):
             req.model,
             req.output.width,
             req.output.height,
+            extra={"job_id": job_id},
         )
         return job_id
 
@@ -270,7 +271,7 @@ class GenFXService(pb_grpc.GenFXServicer):
     def CancelJob(self, request: pb.CancelJobRequest, context: grpc.ServicerContext) -> pb.Job:
         _check_job_id(request.job_id)
         self.store.request_cancel(request.job_id)
-        log.info("job %s: cancel requested", request.job_id)
+        log.info("job %s: cancel requested", request.job_id, extra={"job_id": request.job_id})
         return self._job(request.job_id)
 
     # ---- frames -----------------------------------------------------------------------------------

@@ -72,7 +72,7 @@ def test_server_frame_equals_direct_diffusers_call_bit_for_bit(
     import torch
     from diffusers import StableDiffusionPipeline
 
-    from genfx.colour import srgb_to_linear
+    from genfx.colour import model_to_scene
     from inference_server.engine.txt2img import frame_seed
 
     req = small_request(shot, frames=1, steps=3, width=64, height=64, seed=424242, negative_prompt="blurry")
@@ -94,7 +94,8 @@ def test_server_frame_equals_direct_diffusers_call_bit_for_bit(
         generator=torch.Generator("cpu").manual_seed(frame_seed(424242, shot.frame_start)),
         output_type="np",
     ).images[0]
-    expected = srgb_to_linear(image.astype(np.float32)).astype(np.float16)
+    # The server converts through OpenColorIO (sRGB texture -> linear Rec.709), the same function here.
+    expected = model_to_scene(image.astype(np.float32), "linear_rec709").astype(np.float16)
     assert np.array_equal(served[..., :3], expected)
 
 
@@ -166,25 +167,25 @@ def test_list_and_info(client: Client, shot: Shot) -> None:
 
 
 def test_kill_9_mid_job_then_restart_finishes_every_frame(shot: Shot, tmp_path: Path) -> None:
-    req = small_request(shot, frames=6, steps=20, seed=99)
+    req = small_request(shot, frames=4, steps=8, seed=99)
     data = tmp_path / "data"
     srv = LocalServer(data).start()
     try:
         with Client(srv.address) as c:
             job = c.submit(req)
             for event in c.watch(job.id):
-                if event.WhichOneof("kind") == "frame_done" and event.frame_done.frames_done == 2:
+                if event.WhichOneof("kind") == "frame_done":
                     break
         srv.kill()  # SIGKILL mid-job
     finally:
         srv.kill()
     frames_before = sorted(p.name for p in (data / "jobs" / job.id).glob("*.exr"))
-    assert 2 <= len(frames_before) < 6
+    assert 1 <= len(frames_before) < 4
 
     with LocalServer(data) as srv2, Client(srv2.address) as c:
         final = c.wait(job.id)
         assert final.state == pb.JOB_STATE_SUCCEEDED, final.message
-        assert list(final.frames) == list(range(1001, 1007))
+        assert list(final.frames) == list(range(1001, 1005))
         # The same request run without interruption makes the same pixels.
         reference = c.wait(c.submit(req).id)
         out = data / "jobs" / job.id
@@ -195,9 +196,9 @@ def test_kill_9_mid_job_then_restart_finishes_every_frame(shot: Shot, tmp_path: 
             assert np.array_equal(resumed, clean), frame
             assert header["genfx/frame"] == frame
         manifest = json.loads((out / "manifest.json").read_text())
-        assert [f["frame"] for f in manifest["frames"]] == list(range(1001, 1007))
+        assert [f["frame"] for f in manifest["frames"]] == list(range(1001, 1005))
         for entry in manifest["frames"]:
             assert hashlib.sha256((out / entry["file"]).read_bytes()).hexdigest() == entry["sha256"]
         assert not [p for p in out.iterdir() if "tmp" in p.name]
         events = list(c.watch(job.id))
-        assert sum(e.WhichOneof("kind") == "frame_done" for e in events) == 6
+        assert sum(e.WhichOneof("kind") == "frame_done" for e in events) == 4
