@@ -24,12 +24,15 @@ class LocalServer:
         token: str = "",
         extra_args: tuple[str, ...] = (),
         start_timeout: float = 180.0,
+        port: int = 0,
     ) -> None:
+        """port 0 picks a free port; a fixed port lets a client reattach after a restart."""
         self.data_dir = Path(data_dir)
         self.token = token
         self.extra_args = extra_args
         self.start_timeout = start_timeout
         self.proc: subprocess.Popen[str] | None = None
+        self.requested_port = port
         self.port = 0
         self.metrics_port = 0
 
@@ -50,7 +53,7 @@ class LocalServer:
             "--host",
             "127.0.0.1",
             "--port",
-            "0",
+            str(self.requested_port),
             "--data-dir",
             str(self.data_dir),
             *self.extra_args,

@@ -1,0 +1,195 @@
+"""Crash harness: kill -9 the server at seeded random moments, restart it, check that nothing was lost.
+
+Each trial runs a job (and, on upload trials, an asset upload), kills the server at a random delay,
+notes what was in flight (a step, a frame file being written, an upload), restarts it on the same port
+and checks the invariants:
+- the job ends SUCCEEDED with every frame, or FAILED with a reason;
+- every frame in the range exists once, opens, carries its own frame number and job id, and matches the
+  manifest's sha256; no temp file, no stray file;
+- a watcher that stayed attached through the crash saw every event once, in order, ending in the final state;
+- an interrupted upload leaves no partial asset, and the same bytes upload again to their sha256.
+
+Used by tests/test_crash.py (a few trials) and scripts/crash_suite.py (20+ trials).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+from genfx._proto import genfx_pb2 as pb
+from genfx.client import Client, GenFXError, build_request
+from genfx.exr import read_frame
+from genfx.local_server import LocalServer
+from genfx.shot import Shot
+
+KINDS = ("mid-step", "mid-frame-write", "mid-upload")
+
+
+@dataclass
+class TrialResult:
+    seed: int
+    kind: str
+    in_flight: list[str] = field(default_factory=list)
+    state: str = ""
+    frames: int = 0
+    problems: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def run_trial(seed: int, workdir: Path, shot: Shot, kind: str | None = None) -> TrialResult:
+    rng = random.Random(seed)
+    kind = kind or KINDS[seed % len(KINDS)]
+    result = TrialResult(seed, kind)
+    started = time.monotonic()
+    data = workdir / f"trial-{seed}"
+    port = free_port()
+    frames = rng.randint(3, 5)
+    # Big frames for write trials: the EXR write then takes a good share of each frame's time.
+    size = (1920, 1080) if kind == "mid-frame-write" else (64, 64)
+    req = build_request(
+        prompt=f"crash trial {seed}",
+        camera=shot.camera,
+        frame_start=shot.frame_start,
+        frame_end=shot.frame_start + frames - 1,
+        fps=Fraction(24),
+        seed=seed,
+        steps=rng.randint(3, 6),
+        model="tiny",
+        width=size[0],
+        height=size[1],
+    )
+    server = LocalServer(data, port=port).start()
+    seqs: list[int] = []
+    last_event: list[pb.JobEvent] = []
+    try:
+        with Client(server.address, timeout=60) as c:
+            job = c.submit(req)
+            watcher = threading.Thread(
+                target=_watch, args=(server.address, job.id, seqs, last_event), daemon=True
+            )
+            watcher.start()
+            upload_file = data / "plate.bin"
+            upload_error: list[BaseException] = []
+            if kind == "mid-upload":
+                upload_file.write_bytes(rng.randbytes(48 << 20))
+                uploader = threading.Thread(
+                    target=_upload, args=(server.address, upload_file, upload_error), daemon=True
+                )
+                uploader.start()
+            _wait_for_first_step(c, job.id)
+            time.sleep(rng.uniform(0.0, 1.5))
+            result.in_flight = _in_flight(data / "jobs" / job.id, data / "assets")
+            server.kill()
+        server = LocalServer(data, port=port).start()
+        with Client(server.address, timeout=60) as c:
+            final = c.wait(job.id)
+            result.state = pb.JobState.Name(final.state)
+            result.frames = len(final.frames)
+            watcher.join(120)
+            result.problems += _check_job(data / "jobs" / job.id, final, req, seqs, last_event)
+            if kind == "mid-upload":
+                result.problems += _check_upload(c, data / "assets", upload_file)
+    finally:
+        server.kill()
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def _watch(address: str, job_id: str, seqs: list[int], last: list[pb.JobEvent]) -> None:
+    with Client(address, timeout=60) as c:
+        for event in c.watch(job_id, retries=600, retry_delay=0.2):  # rides through the restart
+            seqs.append(event.seq)
+            last[:] = [event]
+
+
+def _upload(address: str, path: Path, errors: list[BaseException]) -> None:
+    try:
+        with Client(address, timeout=60) as c:
+            c.upload(path, chunk_size=256 << 10)
+    except GenFXError as exc:  # expected when the server dies under it
+        errors.append(exc)
+
+
+def _wait_for_first_step(c: Client, job_id: str) -> None:
+    for event in c.watch(job_id):
+        if event.WhichOneof("kind") == "progress":
+            return
+
+
+def _in_flight(job_dir: Path, assets: Path) -> list[str]:
+    seen = []
+    if any(".tmp" in p.name for p in job_dir.glob("*")):
+        seen.append("frame-write")
+    if any(p.name.startswith(".upload-") for p in assets.glob("*")):
+        seen.append("upload")
+    return seen or ["step"]
+
+
+def _check_job(
+    job_dir: Path, job: pb.Job, req: pb.GenerateRequest, seqs: list[int], last: list[pb.JobEvent]
+) -> list[str]:
+    problems = []
+    expected = list(range(req.shot.frame_start, req.shot.frame_end + 1))
+    if job.state == pb.JOB_STATE_FAILED:
+        if not job.message:
+            problems.append("job FAILED without a reason")
+        return problems
+    if job.state != pb.JOB_STATE_SUCCEEDED:
+        return [f"job ended {pb.JobState.Name(job.state)}"]
+    if list(job.frames) != expected:
+        problems.append(f"frames {list(job.frames)} != {expected}")
+    manifest = json.loads((job_dir / "manifest.json").read_text())
+    entries = {e["frame"]: e for e in manifest["frames"]}
+    if len(entries) != len(manifest["frames"]) or sorted(entries) != expected:
+        problems.append(f"manifest frames {[e['frame'] for e in manifest['frames']]}")
+    names = {f"{req.output.name or 'genfx'}.{f:04d}.exr" for f in expected}
+    files = {p.name for p in job_dir.iterdir()} - {"manifest.json"}
+    if files != names:
+        problems.append(f"unexpected files: {sorted(files ^ names)}")
+    for frame in expected:
+        path = job_dir / f"{req.output.name or 'genfx'}.{frame:04d}.exr"
+        try:
+            pixels, header = read_frame(path)
+        except Exception as exc:  # a truncated file fails to open
+            problems.append(f"frame {frame} does not open: {exc}")
+            continue
+        if header.get("genfx/frame") != frame or header.get("genfx/jobId") != job.id:
+            problems.append(f"frame {frame} header says frame {header.get('genfx/frame')}")
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        if frame in entries and entries[frame]["sha256"] != digest:
+            problems.append(f"frame {frame} sha256 differs from the manifest")
+    if seqs != list(range(1, len(seqs) + 1)):
+        problems.append(f"watcher saw seqs with a gap or a repeat: {seqs}")
+    if not last or last[0].WhichOneof("kind") != "state" or last[0].state.state != job.state:
+        problems.append("watcher did not end on the final state")
+    return problems
+
+
+def _check_upload(c: Client, assets: Path, path: Path) -> list[str]:
+    problems = [f"partial upload left behind: {p.name}" for p in assets.glob(".upload-*")]
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    asset = c.upload(path)
+    if asset.id != digest:
+        problems.append("re-upload id is not the sha256")
+    stored = assets / asset.id
+    if hashlib.sha256(stored.read_bytes()).hexdigest() != digest:
+        problems.append("stored asset bytes differ from the upload")
+    return problems
