@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint typecheck pytest protos clean
+.PHONY: setup demo test lint typecheck pytest ae-test protos clean
 
 setup: $(STAMP)
 
@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml
 demo: setup
 	$(BIN)/genfx demo --out demo_out
 
-test: setup lint typecheck pytest
+test: setup lint typecheck pytest ae-test
 
 lint: setup
 	$(BIN)/ruff check .
@@ -34,8 +34,14 @@ typecheck: setup
 pytest: setup
 	$(BIN)/python -m pytest
 
+# After Effects bridge: node --test suites (a real server subprocess from .venv), the ExtendScript type
+# check, and the panel's Node side under CEP's own Node versions (15.8 for CEP 11, 17.7 for CEP 12).
+ae-test: setup
+	cd ae_bridge && npm ci --no-audit --no-fund && npm test
+	cd ae_bridge && npm run test:cep-node
+
 protos: setup
 	$(BIN)/python scripts/gen_protos.py
 
 clean:
-	rm -rf $(VENV) demo_out .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) demo_out .pytest_cache .mypy_cache .ruff_cache ae_bridge/node_modules ae_bridge/.cache

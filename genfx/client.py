@@ -185,10 +185,8 @@ class Client:
         """Uploads an image file; returns the asset (id = sha256). The server dedupes by content."""
         path = Path(path)
         size = path.stat().st_size
-        digest = hashlib.sha256()
-        with path.open("rb") as f:
-            for block in iter(lambda: f.read(chunk_size), b""):
-                digest.update(block)
+        # Sent in the header so the server can refuse corrupted bytes.
+        digest = _sha256_of(path)
 
         def chunks() -> Iterator[pb.UploadAssetChunk]:
             yield pb.UploadAssetChunk(
@@ -259,7 +257,7 @@ class Client:
         while True:
             offset = part.stat().st_size if part.exists() else 0
             try:
-                sha = self._fetch_into(part, job_id, frame, offset, chunk_size)
+                sha, actual = self._fetch_into(part, job_id, frame, offset, chunk_size)
                 break
             except grpc.RpcError as exc:
                 code = exc.code()
@@ -269,7 +267,6 @@ class Client:
                     raise _as_error(exc) from None
                 attempts += 1
                 time.sleep(0.5)
-        actual = _sha256_file(part)
         if actual != sha:
             part.unlink()
             raise GenFXError(
@@ -280,21 +277,29 @@ class Client:
         os.replace(part, dest)
         return dest
 
-    def _fetch_into(self, part: Path, job_id: str, frame: int, offset: int, chunk_size: int) -> str:
+    def _fetch_into(
+        self, part: Path, job_id: str, frame: int, offset: int, chunk_size: int
+    ) -> tuple[str, str]:
+        """Appends the frame's bytes from `offset` to `part`; returns (server sha256, sha256 of `part`).
+        The hash is computed as the bytes arrive, so the file is never read back."""
+        digest = _sha256_of(part) if offset else hashlib.sha256()
         request = pb.FetchFrameRequest(job_id=job_id, frame=frame, offset=offset, chunk_size=chunk_size)
         sha = ""
+        position = offset
         with part.open("ab") as f:
             for chunk in self._stub.FetchFrame(request, metadata=self._metadata):
-                if chunk.offset != f.tell():
-                    raise GenFXError("DATA_LOSS", f"chunk at offset {chunk.offset}, expected {f.tell()}")
+                if chunk.offset != position:
+                    raise GenFXError("DATA_LOSS", f"chunk at offset {chunk.offset}, expected {position}")
                 f.write(chunk.data)
+                digest.update(chunk.data)
+                position += len(chunk.data)
                 if chunk.last:
                     sha = chunk.sha256
             f.flush()
-            os.fsync(f.fileno())
+            os.fsync(f.fileno())  # the frame is durable before it is renamed into place
         if not sha:
             raise GenFXError("DATA_LOSS", f"frame {frame}: stream ended before the last chunk")
-        return sha
+        return sha, digest.hexdigest()
 
     def fetch_job(
         self,
@@ -319,9 +324,9 @@ class Client:
         return paths
 
 
-def _sha256_file(path: Path) -> str:
+def _sha256_of(path: Path) -> hashlib._Hash:
     digest = hashlib.sha256()
     with path.open("rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
-    return digest.hexdigest()
+    return digest
