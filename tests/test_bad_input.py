@@ -187,3 +187,49 @@ def test_refuses_to_listen_beyond_loopback_without_token(tmp_path: object) -> No
     )
     assert result.returncode == 2
     assert "--token" in result.stderr and "--insecure" in result.stderr
+
+
+def _raw_upload(address: str, chunks: list[pb.UploadAssetChunk]) -> grpc.RpcError:
+    from genfx._proto import genfx_pb2_grpc as pb_grpc
+
+    with grpc.insecure_channel(address) as channel, pytest.raises(grpc.RpcError) as info:
+        pb_grpc.GenFXStub(channel).UploadAsset(iter(chunks), timeout=30)
+    return info.value
+
+
+def _header(size: int, sha256: str = "") -> pb.UploadAssetChunk:
+    return pb.UploadAssetChunk(header=pb.AssetHeader(filename="plate.exr", size=size, sha256=sha256))
+
+
+UPLOAD_CASES = [
+    ("no header", [pb.UploadAssetChunk(data=b"abc")], "header"),
+    ("empty stream", [], "header"),
+    ("zero size", [_header(0)], "header.size"),
+    ("oversize", [_header(10**15)], "header.size"),
+    ("fewer bytes than said", [_header(10), pb.UploadAssetChunk(data=b"abc")], "data"),
+    ("more bytes than said", [_header(2), pb.UploadAssetChunk(data=b"abc")], "data"),
+    ("second header", [_header(3), _header(3)], "data"),
+    ("corrupt (sha mismatch)", [_header(3, "0" * 64), pb.UploadAssetChunk(data=b"abc")], "header.sha256"),
+    ("malformed sha", [_header(3, "xyz"), pb.UploadAssetChunk(data=b"abc")], "header.sha256"),
+]
+
+
+@pytest.mark.parametrize(("label", "chunks", "field"), UPLOAD_CASES, ids=[c[0] for c in UPLOAD_CASES])
+def test_bad_upload_is_refused_and_leaves_nothing(
+    server: LocalServer, label: str, chunks: list[pb.UploadAssetChunk], field: str
+) -> None:
+    before = sorted(p.name for p in (server.data_dir / "assets").iterdir())
+    error = _raw_upload(server.address, chunks)
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, error
+    assert field in (error.details() or "")
+    assert sorted(p.name for p in (server.data_dir / "assets").iterdir()) == before
+
+
+@pytest.mark.parametrize("name", ["/etc/passwd", "a/b", "..", ".hidden", "-rf", "x" * 65, "frame\x00"])
+def test_output_names_cannot_leave_the_job_folder(client: Client, shot: Shot, name: str) -> None:
+    req = small_request(shot, frames=1)
+    req.output.name = name
+    with pytest.raises(GenFXError) as info:
+        client.submit(req)
+    assert info.value.code == "INVALID_ARGUMENT"
+    assert "output.name" in info.value.message
