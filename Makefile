@@ -30,6 +30,8 @@ lint: setup
 
 typecheck: setup
 	$(BIN)/mypy genfx inference_server
+	MYPYPATH=houdini_hda/python3.11libs:tests/houdini/stubs $(BIN)/mypy \
+		houdini_hda/python3.11libs/genfx_houdini houdini_hda/install_deps.py
 
 pytest: setup
 	$(BIN)/python -m pytest

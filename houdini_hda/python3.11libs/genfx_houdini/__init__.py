@@ -1,0 +1,28 @@
+"""Houdini side of GenFX: the logic of the genfx::generate_collapse::1.0 asset.
+
+The asset's PythonModule only forwards its callbacks to ``genfx_houdini.node``. Scripts (hython, hbatch,
+a farm) can drive a node directly::
+
+    import genfx_houdini
+    result = genfx_houdini.generate(hou.node("/obj/geo1/generate_collapse1"))  # blocks without a UI
+    print(result.state, result.message)
+
+Importing this package never needs the GenFX client; Generate says how to install it when it is missing.
+"""
+
+from __future__ import annotations
+
+from genfx_houdini.deps import add_to_path
+
+__version__ = "0.1.0"
+
+add_to_path()
+
+
+def __getattr__(name: str) -> object:
+    # generate / cancel / load_results live in genfx_houdini.node, which imports hou: load it on demand.
+    if name in ("generate", "cancel", "load_results"):
+        from genfx_houdini import node
+
+        return getattr(node, name)
+    raise AttributeError(name)

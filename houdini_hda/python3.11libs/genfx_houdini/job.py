@@ -1,0 +1,106 @@
+"""What one Generate click sends: a plain-data JobSpec read from the node on Houdini's main thread, and
+the GenerateRequest built from it on the worker thread. Nothing here imports ``hou``."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from genfx._proto import genfx_pb2 as pb
+    from genfx.camera import CameraTrack
+
+# Rates that Houdini shows as 23.976, 29.97, ... are the NTSC n*1000/1001 rates.
+_NTSC_BASES = (24, 30, 48, 60, 120)
+
+
+def fps_fraction(fps: float) -> Fraction:
+    """hou.fps() (a float) -> the exact rate: 23.976 -> 24000/1001, 24.0 -> 24, 12.5 -> 25/2."""
+    for base in _NTSC_BASES:
+        ntsc = Fraction(base * 1000, 1001)
+        if abs(fps - float(ntsc)) < 5e-4:
+            return ntsc
+    return Fraction(fps).limit_denominator(1000)
+
+
+def output_name(node_name: str) -> str:
+    """A node name -> a valid Output.name (letters, digits, '_', '-', '.'; 1-64; no leading '.'/'-')."""
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", node_name).replace("..", "_")[:64].lstrip(".-")
+    return name or "genfx"
+
+
+@dataclass(frozen=True)
+class FramePasses:
+    """The conditioning files of one frame: (FrameAssets field, local file path) pairs."""
+
+    frame: int
+    files: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    node_id: int  # hou.Node.sessionId(): survives renames; hou.nodeBySessionId finds the node again
+    node_path: str
+    server: str  # "" = GENFX_SERVER or 127.0.0.1:50051 (the SDK's default)
+    token: str  # "" = GENFX_TOKEN
+    camera_path: str
+    track: CameraTrack
+    frame_start: int
+    frame_end: int
+    fps: Fraction
+    keyframe_step: int
+    prompt: str
+    negative_prompt: str
+    model: str
+    seed: int
+    steps: int
+    guidance: float
+    width: int
+    height: int
+    passes: tuple[FramePasses, ...]
+    strength: float
+    out_dir: Path
+    name: str
+
+    @property
+    def pass_files(self) -> list[str]:
+        """Distinct local files to upload, in frame order."""
+        seen: dict[str, None] = {}
+        for fp in self.passes:
+            for _, path in fp.files:
+                seen.setdefault(path, None)
+        return list(seen)
+
+
+def build_request(spec: JobSpec, asset_ids: Mapping[str, str]) -> pb.GenerateRequest:
+    """The GenerateRequest for ``spec``; ``asset_ids`` maps each pass file to its uploaded asset id."""
+    from genfx.client import build_request as sdk_build_request
+
+    request = sdk_build_request(
+        prompt=spec.prompt,
+        negative_prompt=spec.negative_prompt,
+        camera=spec.track,
+        frame_start=spec.frame_start,
+        frame_end=spec.frame_end,
+        fps=spec.fps,
+        keyframe_step=spec.keyframe_step,
+        seed=spec.seed,
+        steps=spec.steps,
+        guidance=spec.guidance,
+        model=spec.model,
+        width=spec.width,
+        height=spec.height,
+        name=spec.name,
+        client_tag=f"houdini:{spec.node_path}"[:256],
+    )
+    if spec.passes:
+        request.conditioning.strength = spec.strength
+        for fp in spec.passes:
+            assets = request.conditioning.frames.add(frame=fp.frame)
+            for field, path in fp.files:
+                setattr(assets, field, asset_ids[path])
+    return request

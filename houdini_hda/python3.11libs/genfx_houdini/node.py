@@ -1,0 +1,510 @@
+"""The Generate Collapse node: parameter callbacks, and everything that touches ``hou``.
+
+Threading rule: every ``hou`` call happens on Houdini's main thread. A click reads the node and the
+camera into a plain-data JobSpec (main thread, fast), then a worker thread (runner.Run) does the network
+work and sends Updates back:
+
+* graphical Houdini: through ``hdefereval.executeDeferred`` -> ``_apply`` on the main thread when Houdini
+  is idle, so the UI never waits on the server;
+* hython / hbatch (no UI): a modal loop inside ``hou.InterruptableOperation`` drains the Updates and calls
+  ``updateLongProgress`` (Esc, or an interrupt, cancels the job on the server).
+
+Errors reach the artist through ``hou.ui.displayMessage`` when there is a UI, as ``hou.NodeError``
+otherwise, and always in the node's Status parameter.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import hou
+
+from genfx_houdini import parms as P
+from genfx_houdini.camera import camera_resolution, export_camera, find_camera
+from genfx_houdini.deps import require_sdk
+from genfx_houdini.errors import TITLE, UserError, describe_server_error
+from genfx_houdini.job import FramePasses, JobSpec, fps_fraction, output_name
+from genfx_houdini.runner import (
+    ClientFactory,
+    Failed,
+    Finished,
+    FrameReady,
+    Run,
+    Status,
+    Submitted,
+    Update,
+    default_client_factory,
+)
+
+# Runs in flight, by hou.Node.sessionId(). Main thread only.
+_RUNS: dict[int, Run] = {}
+# Seam for tests and pipelines (e.g. a studio Client with TLS certificates).
+client_factory: ClientFactory = default_client_factory
+# Modal runs wait this long for the server to confirm a cancel before giving the node back.
+CANCEL_WAIT_S = 60.0
+_LABELS = {P.PLATE: "Plate", P.MASK: "Mask", P.DEPTH: "Depth"}
+
+
+# ---------------------------------------------------------------------------------------------------
+# Parameters
+
+
+def _node(kwargs: Mapping[str, object]) -> hou.OpNode:
+    node = kwargs["node"]
+    if not isinstance(node, hou.OpNode):
+        raise TypeError(f"kwargs['node'] is not a node: {node!r}")
+    return node
+
+
+def _parm(node: hou.OpNode, name: str) -> hou.Parm:
+    parm = node.parm(name)
+    if parm is None:
+        raise UserError(
+            f"{node.path()} has no parameter {name!r}: its asset definition is out of date."
+            " Match the node to the current definition (right-click > Match Current Definition)."
+        )
+    return parm
+
+
+def _str(node: hou.OpNode, name: str) -> str:
+    return _parm(node, name).evalAsString()
+
+
+def _int(node: hou.OpNode, name: str) -> int:
+    return _parm(node, name).evalAsInt()
+
+
+def _float(node: hou.OpNode, name: str) -> float:
+    return _parm(node, name).evalAsFloat()
+
+
+def _set(node: hou.OpNode, name: str, value: str | int | float) -> None:
+    parm = _parm(node, name)
+    if parm.eval() != value:
+        parm.set(value)
+
+
+def _set_status(node: hou.OpNode, text: str, fraction: float | None = None) -> None:
+    _set(node, P.STATUS, text)
+    if fraction is not None:
+        _set(node, P.PROGRESS, max(0.0, min(1.0, float(fraction))))
+
+
+def _report(node: hou.OpNode | None, error: UserError) -> None:
+    """Shows an error to the artist: a dialog with a UI, hou.NodeError without one."""
+    if node is not None:
+        _set_status(node, "Error: " + error.message.splitlines()[0])
+    if hou.isUIAvailable():
+        hou.ui.displayMessage(
+            error.message,
+            severity=hou.severityType.Error,
+            title=TITLE,
+            details=error.details or None,
+        )
+    else:
+        raise hou.NodeError(error.message)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Reading the node (main thread)
+
+
+def _read_passes(node: hou.OpNode, frames: range) -> tuple[FramePasses, ...]:
+    """Evaluates Plate / Mask / Depth at every frame ($F4 patterns); every named file must exist."""
+    passes = []
+    for frame in frames:
+        files = []
+        for parm_name, field in P.PASSES.items():
+            path = _parm(node, parm_name).evalAsStringAtFrame(frame).strip()
+            if not path:
+                continue
+            if not os.path.isfile(path):
+                raise UserError(
+                    f"{_LABELS[parm_name]} (Passes tab): no file for frame {frame}: {path}."
+                    " Fix the sequence pattern ($F4 = frame number), or clear it."
+                )
+            files.append((field, path))
+        if files:
+            passes.append(FramePasses(frame, tuple(files)))
+    return tuple(passes)
+
+
+def read_spec(node: hou.OpNode) -> JobSpec:
+    """Everything Generate needs, read on the main thread. Raises UserError naming the parameter."""
+    require_sdk()
+    prompt = _str(node, P.PROMPT).strip()
+    if not prompt:
+        raise UserError("Prompt is empty: describe what to generate on the Prompt tab.")
+    cam = find_camera(node, _str(node, P.CAMERA))
+    start, end = _int(node, P.FRAME_START), _int(node, P.FRAME_END)
+    if end < start:
+        raise UserError(f"Frame range: the end ({end}) is before the start ({start}).")
+    keyframe_step = _int(node, P.KEYFRAME_STEP)
+    if keyframe_step < 1:
+        raise UserError(f"Keyframe Step must be 1 or more (got {keyframe_step}).")
+    frames = range(start, end + 1)
+    track = export_camera(cam, frames)
+    if _int(node, P.OVERRIDE_RES):
+        width, height = _int(node, P.RESX), _int(node, P.RESY)
+        if width <= 0 or height <= 0:
+            raise UserError(f"Resolution must be positive (got {width}x{height}).")
+    else:
+        width, height = track.width, track.height
+        _set(node, P.RESX, width)
+        _set(node, P.RESY, height)
+    out_text = _str(node, P.OUTDIR).strip()
+    if not out_text:
+        raise UserError("Output Folder is empty (Output tab).")
+    out_dir = Path(out_text)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"Cannot create the Output Folder {out_dir}: {exc}") from exc
+    return JobSpec(
+        node_id=node.sessionId(),
+        node_path=node.path(),
+        server=_str(node, P.SERVER).strip(),
+        token=_str(node, P.TOKEN).strip(),
+        camera_path=cam.path(),
+        track=track,
+        frame_start=start,
+        frame_end=end,
+        fps=fps_fraction(hou.fps()),
+        keyframe_step=keyframe_step,
+        prompt=prompt,
+        negative_prompt=_str(node, P.NEGATIVE_PROMPT).strip(),
+        model=_str(node, P.MODEL).strip(),
+        seed=_int(node, P.SEED),
+        steps=_int(node, P.STEPS),
+        guidance=_float(node, P.GUIDANCE),
+        width=width,
+        height=height,
+        passes=_read_passes(node, frames),
+        strength=_float(node, P.STRENGTH),
+        out_dir=out_dir,
+        name=output_name(node.name()),
+    )
+
+
+# ---------------------------------------------------------------------------------------------------
+# Showing results (main thread)
+
+
+def background_pattern(path: Path, frame: int) -> str:
+    """``/shots/a/genfx/n1/n1.1001.exr`` -> ``$HIP/genfx/n1/n1.$F4.exr`` (hip-relative when it can be)."""
+    text = path.as_posix()
+    suffix = f".{frame:04d}.exr"
+    if not text.endswith(suffix):
+        return text
+    pattern = text[: -len(suffix)] + ".$F4.exr"
+    hip = hou.text.expandString("$HIP").rstrip("/")
+    if hip and pattern.startswith(hip + "/"):
+        pattern = "$HIP" + pattern[len(hip) :]
+    return pattern
+
+
+def point_camera_background(camera_path: str, path: Path, frame: int) -> None:
+    """Sets the camera's background image (vm_background) to the frame sequence."""
+    cam = hou.node(camera_path) if camera_path else None
+    parm = cam.parm("vm_background") if isinstance(cam, hou.OpNode) else None
+    if parm is None:
+        return
+    pattern = background_pattern(path, frame)
+    if parm.unexpandedString() != pattern:
+        parm.set(pattern)
+
+
+def _apply_to_node(node: hou.OpNode, camera_path: str, update: Update) -> None:
+    """Shows one Update on the node. Failed updates are the caller's to report."""
+    if isinstance(update, Status):
+        _set_status(node, update.text, update.fraction)
+    elif isinstance(update, Submitted):
+        _set(node, P.JOB_ID, update.job_id)
+        _set_status(node, f"Submitted job {update.job_id} (seed {update.seed}, {update.frames_total} frames)")
+    elif isinstance(update, FrameReady):
+        fraction = update.frames_done / update.frames_total if update.frames_total else None
+        if fraction is not None:
+            fraction = max(fraction, _float(node, P.PROGRESS))
+        _set_status(
+            node, f"Frame {update.frame} ready ({update.frames_done}/{update.frames_total})", fraction
+        )
+        if _int(node, P.SET_BACKGROUND):
+            point_camera_background(camera_path, update.path, update.frame)
+    elif isinstance(update, Finished):
+        if update.state == "failed":
+            _set_status(node, "Error: " + update.message.splitlines()[0])
+        else:
+            _set_status(node, update.message, 1.0 if update.state == "succeeded" else None)
+
+
+def _apply(node_id: int, run: Run, camera_path: str, update: Update) -> None:
+    """Main thread (hdefereval): applies an Update from a background run to its node, if it still exists."""
+    if isinstance(update, Finished) and _RUNS.get(node_id) is run:
+        del _RUNS[node_id]
+    found = hou.nodeBySessionId(node_id)
+    node = found if isinstance(found, hou.OpNode) else None
+    with hou.undos.disabler():
+        if node is not None:
+            _apply_to_node(node, camera_path, update)
+        if isinstance(update, Failed):
+            _report(node, UserError(update.message, update.details))
+
+
+# ---------------------------------------------------------------------------------------------------
+# Driving a run
+
+
+def _start(
+    node: hou.OpNode, make_run: Callable[[Callable[[Update], None]], Run], camera_path: str, modal: bool
+) -> Finished | None:
+    node_id = node.sessionId()
+    if not modal:
+        import hdefereval  # graphical Houdini only
+
+        holder: list[Run] = []
+
+        def sink(update: Update) -> None:  # worker thread: never touch hou here
+            hdefereval.executeDeferred(_apply, node_id, holder[0], camera_path, update)
+
+        run = make_run(sink)
+        holder.append(run)
+        _RUNS[node_id] = run
+        run.start()
+        return None
+
+    updates: queue.Queue[Update] = queue.Queue()
+    run = make_run(updates.put)
+    _RUNS[node_id] = run
+    failures: list[Failed] = []
+    finished: Finished | None = None
+
+    def drain(timeout: float) -> None:
+        nonlocal finished
+        try:
+            update = updates.get(timeout=timeout)
+        except queue.Empty:
+            return
+        while True:
+            _apply_to_node(node, camera_path, update)
+            if isinstance(update, Failed):
+                failures.append(update)
+            if isinstance(update, Finished):
+                finished = update
+            try:
+                update = updates.get_nowait()
+            except queue.Empty:
+                return
+
+    try:
+        with (
+            hou.undos.disabler(),
+            hou.InterruptableOperation(
+                "GenFX", long_operation_name=f"Generate Collapse: {node.path()}", open_interrupt_dialog=True
+            ) as operation,
+        ):
+            run.start()
+            try:
+                while finished is None:
+                    drain(0.1)
+                    if finished is None:
+                        operation.updateLongProgress(_float(node, P.PROGRESS), _str(node, P.STATUS))
+            except hou.OperationInterrupted:
+                run.cancel()
+                _set_status(node, "Interrupted: cancelling the job on the server")
+                deadline = time.monotonic() + CANCEL_WAIT_S
+                while finished is None and time.monotonic() < deadline:
+                    drain(0.1)
+    finally:
+        if _RUNS.get(node_id) is run:
+            del _RUNS[node_id]
+    if failures:
+        _report(node, UserError(failures[0].message, failures[0].details))
+    return finished or Finished("cancelled", "Interrupted; the server did not confirm the cancel in time")
+
+
+def _busy(node: hou.OpNode) -> Run | None:
+    run = _RUNS.get(node.sessionId())
+    return run if run is not None and not run.done else None
+
+
+def generate(node: hou.OpNode, *, modal: bool | None = None) -> Finished | None:
+    """Generate on ``node``. With a UI it returns at once (the work runs in the background); without one
+    (``modal`` defaults to ``not hou.isUIAvailable()``) it blocks in a hou.InterruptableOperation and
+    returns the run's Finished update, raising hou.NodeError on failure."""
+    modal = (not hou.isUIAvailable()) if modal is None else modal
+    busy = _busy(node)
+    if busy is not None:
+        _report(node, UserError(f"{node.path()} is already generating (job {busy.job_id or 'starting'})."))
+        return None
+    try:
+        spec = read_spec(node)
+    except UserError as exc:
+        _report(node, exc)
+        return None
+    _set(node, P.JOB_ID, "")
+    _set_status(node, "Starting", 0.0)
+
+    def make_run(sink: Callable[[Update], None]) -> Run:
+        return Run(address=spec.server, token=spec.token, spec=spec, sink=sink, client_factory=client_factory)
+
+    return _start(node, make_run, spec.camera_path, modal)
+
+
+def load_results(node: hou.OpNode, *, modal: bool | None = None) -> Finished | None:
+    """Downloads the frames of the node's job (Job ID) into the Output Folder; follows it if it still runs."""
+    modal = (not hou.isUIAvailable()) if modal is None else modal
+    try:
+        require_sdk()
+        if _busy(node) is not None:
+            raise UserError(f"{node.path()} is busy with a job: wait, or Cancel it first.")
+        job_id = _str(node, P.JOB_ID).strip()
+        if not job_id:
+            raise UserError("No Job ID: click Generate first, or paste the id of a job from this server.")
+        out_text = _str(node, P.OUTDIR).strip()
+        if not out_text:
+            raise UserError("Output Folder is empty (Output tab).")
+        out_dir = Path(out_text)
+        try:
+            camera_path = find_camera(node, _str(node, P.CAMERA)).path()
+        except UserError:
+            camera_path = ""  # results still load; there is just no camera to put them behind
+    except UserError as exc:
+        _report(node, exc)
+        return None
+    server, token = _str(node, P.SERVER).strip(), _str(node, P.TOKEN).strip()
+    _set_status(node, f"Loading the results of job {job_id}", 0.0)
+
+    def make_run(sink: Callable[[Update], None]) -> Run:
+        return Run(
+            address=server,
+            token=token,
+            job_id=job_id,
+            out_dir=out_dir,
+            sink=sink,
+            client_factory=client_factory,
+        )
+
+    return _start(node, make_run, camera_path, modal)
+
+
+def cancel(node: hou.OpNode) -> None:
+    """Cancels the node's job on the server (CancelJob): its own run, or the Job ID after a reload."""
+    run = _busy(node)
+    if run is not None:
+        run.cancel()
+        _set_status(node, "Cancelling")
+        return
+    try:
+        require_sdk()
+        job_id = _str(node, P.JOB_ID).strip()
+        if not job_id:
+            raise UserError("Nothing to cancel: this node has not submitted a job.")
+    except UserError as exc:
+        _report(node, exc)
+        return
+    server, token = _str(node, P.SERVER).strip(), _str(node, P.TOKEN).strip()
+    node_id = node.sessionId()
+    _set_status(node, f"Cancelling job {job_id}")
+
+    def work() -> Update:
+        from genfx.client import GenFXError, state_name
+
+        try:
+            with client_factory(server, token) as client:
+                state = state_name(client.cancel(job_id).state)
+        except GenFXError as exc:
+            err = describe_server_error(exc.code, exc.message, server or "the default address (GENFX_SERVER)")
+            return Failed(f"Could not cancel job {job_id}. {err.message}", err.details)
+        if state in ("queued", "running"):
+            return Status(
+                f"Cancel requested for job {job_id} ({state}): it stops between two denoising steps"
+            )
+        return Status(f"Job {job_id} is {state}")
+
+    def show(update: Update) -> None:  # main thread
+        found = hou.nodeBySessionId(node_id)
+        target = found if isinstance(found, hou.OpNode) else None
+        if target is not None and isinstance(update, Status):
+            _set_status(target, update.text)
+        if isinstance(update, Failed):
+            _report(target, UserError(update.message, update.details))
+
+    if not hou.isUIAvailable():
+        show(work())
+        return
+    import hdefereval
+
+    threading.Thread(target=lambda: hdefereval.executeDeferred(show, work()), daemon=True).start()
+
+
+# ---------------------------------------------------------------------------------------------------
+# Model menu
+
+_MODEL_CACHE: dict[tuple[str, str], tuple[float, list[str]]] = {}
+MODEL_CACHE_S = 30.0
+
+
+def model_menu_items(server: str, token: str) -> list[str]:
+    """Token/label pairs, flattened, for the Model menu: the server default, then GetServerInfo's models."""
+    key = (server, token)
+    cached = _MODEL_CACHE.get(key)
+    if cached is not None and time.monotonic() - cached[0] < MODEL_CACHE_S:
+        return cached[1]
+    items = ["", "Server default"]
+    try:
+        require_sdk()
+        from genfx.client import GenFXError
+
+        try:
+            with client_factory(server, token) as client:
+                client.timeout = 3.0  # the menu opens on the main thread: keep it short
+                info = client.info()
+            for model in info.models:
+                label = f"{model.name}  ({model.family}, {model.native_width}x{model.native_height})"
+                items += [model.name, label]
+        except GenFXError as exc:
+            items = ["", f"Server default (models unavailable: {exc.code})"]
+    except UserError:
+        items = ["", "Server default (GenFX client not installed)"]
+    _MODEL_CACHE[key] = (time.monotonic(), items)
+    return items
+
+
+# ---------------------------------------------------------------------------------------------------
+# Callbacks named in the asset's DialogScript (through its PythonModule)
+
+
+def on_generate(kwargs: Mapping[str, object]) -> None:
+    generate(_node(kwargs))
+
+
+def on_cancel(kwargs: Mapping[str, object]) -> None:
+    cancel(_node(kwargs))
+
+
+def on_load_results(kwargs: Mapping[str, object]) -> None:
+    load_results(_node(kwargs))
+
+
+def on_camera_changed(kwargs: Mapping[str, object]) -> None:
+    """Shows the camera's resolution in Resolution while Override Resolution is off."""
+    node = _node(kwargs)
+    if _int(node, P.OVERRIDE_RES):
+        return
+    try:
+        cam = find_camera(node, _str(node, P.CAMERA))
+    except UserError:
+        return
+    resx, resy = camera_resolution(cam, hou.frame())
+    _set(node, P.RESX, resx)
+    _set(node, P.RESY, resy)
+
+
+def model_menu(kwargs: Mapping[str, object]) -> list[str]:
+    node = _node(kwargs)
+    return model_menu_items(_str(node, P.SERVER).strip(), _str(node, P.TOKEN).strip())

@@ -1,0 +1,259 @@
+"""genfx_houdini pieces without a server: request building, names, error wording, the worker's error path."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from genfx.camera import CameraTrack, from_houdini
+from genfx.client import GenFXError
+
+
+def _track() -> CameraTrack:
+    world = (1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 2, 10, 1)
+    sample = from_houdini(world, frame=1, focal=35, aperture=36, resx=64, resy=36)
+    return CameraTrack(width=64, height=36, samples=(sample,))
+
+
+def _spec(tmp_path: Path, **overrides: Any) -> Any:
+    from genfx_houdini.job import JobSpec
+
+    values: dict[str, Any] = {
+        "node_id": 1,
+        "node_path": "/obj/geo1/generate_collapse1",
+        "server": "",
+        "token": "",
+        "camera_path": "/obj/cam1",
+        "track": _track(),
+        "frame_start": 1,
+        "frame_end": 2,
+        "fps": Fraction(24000, 1001),
+        "keyframe_step": 1,
+        "prompt": "dust",
+        "negative_prompt": "",
+        "model": "tiny",
+        "seed": 3,
+        "steps": 4,
+        "guidance": 6.0,
+        "width": 64,
+        "height": 36,
+        "passes": (),
+        "strength": 0.6,
+        "out_dir": tmp_path,
+        "name": "generate_collapse1",
+    }
+    values.update(overrides)
+    return JobSpec(**values)
+
+
+def test_request_carries_every_setting_and_the_passes(tmp_path: Path) -> None:
+    from genfx_houdini.job import FramePasses, build_request
+
+    passes = (
+        FramePasses(1, (("plate_asset_id", "/p/plate.0001.exr"), ("depth_asset_id", "/p/depth.0001.exr"))),
+        FramePasses(2, (("plate_asset_id", "/p/plate.0002.exr"), ("mask_asset_id", "/p/mask.0002.exr"))),
+    )
+    spec = _spec(tmp_path, passes=passes, strength=0.3, keyframe_step=4)
+    assert spec.pass_files == [
+        "/p/plate.0001.exr",
+        "/p/depth.0001.exr",
+        "/p/plate.0002.exr",
+        "/p/mask.0002.exr",
+    ]
+    ids = {path: f"id-{Path(path).stem}" for path in spec.pass_files}
+    req = build_request(spec, ids)
+    assert (req.prompt, req.model, req.seed, req.steps, req.guidance) == ("dust", "tiny", 3, 4, 6.0)
+    assert (req.shot.frame_start, req.shot.frame_end, req.shot.keyframe_step) == (1, 2, 4)
+    assert (req.shot.fps.numerator, req.shot.fps.denominator) == (24000, 1001)
+    assert (req.output.width, req.output.height, req.output.name) == (64, 36, "generate_collapse1")
+    assert req.client_tag == "houdini:/obj/geo1/generate_collapse1"
+    assert req.camera.samples[0].camera_to_world[3] == 0.0 and req.camera.samples[0].camera_to_world[7] == 2.0
+    frames = [(f.frame, f.plate_asset_id, f.mask_asset_id, f.depth_asset_id) for f in req.conditioning.frames]
+    assert frames == [(1, "id-plate.0001", "", "id-depth.0001"), (2, "id-plate.0002", "id-mask.0002", "")]
+    assert req.conditioning.strength == pytest.approx(0.3)
+    assert not build_request(_spec(tmp_path), {}).HasField("conditioning")
+
+
+def test_fps_and_output_names() -> None:
+    from genfx_houdini.job import fps_fraction, output_name
+
+    assert fps_fraction(24.0) == 24
+    assert fps_fraction(23.976) == Fraction(24000, 1001)
+    assert fps_fraction(29.97) == Fraction(30000, 1001)
+    assert fps_fraction(12.5) == Fraction(25, 2)
+    assert output_name("generate_collapse1") == "generate_collapse1"
+    assert output_name("my node!") == "my_node_"
+    assert output_name("..x") == "_x"
+    assert output_name("-") == "genfx"
+    assert len(output_name("n" * 100)) == 64
+
+
+def test_background_pattern_is_hip_relative(hou: ModuleType) -> None:
+    from genfx_houdini.node import background_pattern
+
+    hip = Path(hou.hipFile.path()).parent
+    assert background_pattern(hip / "genfx" / "n1" / "n1.1001.exr", 1001) == "$HIP/genfx/n1/n1.$F4.exr"
+    assert background_pattern(Path("/elsewhere/n1.0042.exr"), 42) == "/elsewhere/n1.$F4.exr"
+    assert background_pattern(Path("/elsewhere/n1.12345.exr"), 12345) == "/elsewhere/n1.$F4.exr"
+
+
+@pytest.mark.parametrize(
+    ("code", "message", "expected"),
+    [
+        ("UNAVAILABLE", "connection refused", "Cannot reach the GenFX server at gpu:1"),
+        ("UNAUTHENTICATED", "missing token", "refused the token"),
+        (
+            "INVALID_ARGUMENT",
+            "steps: 500 exceeds the limit of 150",
+            "The server rejected a setting: steps: 500",
+        ),
+        (
+            "FAILED_PRECONDITION",
+            "model 'tiny' cannot run mode 'temporal' on this server",
+            "set Keyframe Step to 1",
+        ),
+        ("FAILED_PRECONDITION", "model 'tiny' cannot run mode 'img2img' on this server", "Clear Plate"),
+        ("FAILED_PRECONDITION", "model 'tiny' cannot run mode 'inpaint' on this server", "Clear Mask"),
+        ("FAILED_PRECONDITION", "model 'tiny' cannot run mode 'depth' on this server", "Clear Depth"),
+        ("RESOURCE_EXHAUSTED", "queue is full", "at one of its limits"),
+        ("NOT_FOUND", "unknown job", "does not know"),
+        ("INTERNAL", "boom", "reported an error (INTERNAL)"),
+    ],
+)
+def test_server_errors_are_worded_for_the_artist(code: str, message: str, expected: str) -> None:
+    from genfx_houdini.errors import describe_server_error
+
+    err = describe_server_error(code, message, "gpu:1")
+    assert expected in err.message
+    assert err.details == f"{code}: {message}"
+
+
+class RefusingClient:
+    """Stands in for genfx.client.Client where a server refuses the job."""
+
+    def __init__(self, code: str, message: str) -> None:
+        self.error = GenFXError(code, message)
+        self.uploaded: list[str] = []
+        self.submitted: list[Any] = []
+
+    def __enter__(self) -> RefusingClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def upload(self, path: str) -> Any:
+        self.uploaded.append(path)
+        return type("Asset", (), {"id": f"sha-{Path(path).name}"})()
+
+    def submit(self, request: Any) -> Any:
+        self.submitted.append(request)
+        raise self.error
+
+
+def _scene(hou: ModuleType) -> Any:
+    obj = hou.node("/obj")
+    cam = obj.createNode("cam", "cam1")
+    cam.parm("tz").set(10.0)
+    geo = obj.createNode("geo")
+    node = geo.createNode("genfx::generate_collapse::1.0")
+    node.setInput(0, geo.createNode("null"))
+    node.parm("frame_start").set(1)
+    node.parm("frame_end").set(2)
+    return node
+
+
+def test_a_refused_mode_reaches_the_artist_after_the_passes_were_sent(
+    hou: ModuleType, hdefereval: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from genfx_houdini import node as node_mod
+
+    client = RefusingClient("FAILED_PRECONDITION", "model 'tiny' cannot run mode 'depth' on this server")
+    monkeypatch.setattr(node_mod, "client_factory", lambda address, token: client)
+    node = _scene(hou)
+    hip = Path(hou.hipFile.path()).parent
+    for frame in (1, 2):
+        (hip / f"depth.{frame:04d}.exr").write_bytes(b"depth")
+    node.parm("depth").set("$HIP/depth.$F4.exr")
+    node.parm("generate").pressButton()
+    assert hdefereval.run_until(lambda: not node_mod._RUNS, timeout=30)
+    assert client.uploaded == [(hip / "depth.0001.exr").as_posix(), (hip / "depth.0002.exr").as_posix()]
+    (request,) = client.submitted
+    assert [(f.frame, f.depth_asset_id) for f in request.conditioning.frames] == [
+        (1, "sha-depth.0001.exr"),
+        (2, "sha-depth.0002.exr"),
+    ]
+    (message,) = hou._session.messages
+    assert message["text"] == (
+        "The server cannot run this request: model 'tiny' cannot run mode 'depth' on this server."
+        " Clear Depth on the Passes tab, or pick a model that supports it."
+    )
+    assert message["severity"] is hou.severityType.Error and message["title"] == "GenFX: Generate Collapse"
+    assert node.parm("status").eval().startswith("Error: The server cannot run this request")
+
+
+def test_a_refused_mode_raises_node_error_without_a_ui(
+    hou: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from genfx_houdini import node as node_mod
+
+    client = RefusingClient("FAILED_PRECONDITION", "model 'tiny' cannot run mode 'temporal' on this server")
+    monkeypatch.setattr(node_mod, "client_factory", lambda address, token: client)
+    hou._session.ui_available = False
+    node = _scene(hou)
+    node.parm("keyframe_step").set(3)
+    with pytest.raises(hou.NodeError, match="set Keyframe Step to 1"):
+        node.parm("generate").pressButton()
+    assert client.submitted[0].shot.keyframe_step == 3
+
+
+def test_generate_twice_is_refused_while_busy(
+    hou: ModuleType, hdefereval: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from genfx_houdini import node as node_mod
+
+    release = threading.Event()
+
+    class SlowClient(RefusingClient):
+        def submit(self, request: Any) -> Any:
+            release.wait(30)
+            raise GenFXError("UNAVAILABLE", "gone")
+
+    monkeypatch.setattr(node_mod, "client_factory", lambda address, token: SlowClient("", ""))
+    node = _scene(hou)
+    node.parm("generate").pressButton()
+    node.parm("generate").pressButton()
+    assert "is already generating" in hou._session.messages[0]["text"]
+    release.set()
+    assert hdefereval.run_until(lambda: not node_mod._RUNS, timeout=30)
+
+
+def test_missing_client_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from genfx_houdini.deps import require_sdk
+    from genfx_houdini.errors import UserError
+
+    monkeypatch.setitem(sys.modules, "genfx.client", None)  # import fails, as in a bare Houdini
+    with pytest.raises(UserError, match="install_deps.py"):
+        require_sdk()
+
+
+def test_deps_folder_is_appended_not_prepended(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from genfx_houdini import deps
+
+    monkeypatch.setenv(deps.ENV_VAR, str(tmp_path))
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    deps.add_to_path()
+    assert sys.path[-1] == str(tmp_path)  # Houdini's own numpy and friends keep precedence
