@@ -201,11 +201,30 @@ def cmd_generate(args: argparse.Namespace) -> int:
         compression=args.compression,
         priority=args.priority,
         client_tag=f"cli:{shot.name}",
+        keyframe_step=args.keyframe_step,
     )
+    request.temporal = TEMPORAL_MODES[args.temporal]
+    request.output.colorspace = COLORSPACES[args.colorspace]
+    request.conditioning.strength = args.strength
+    request.conditioning.plane_distance = args.plane_distance
+    patterns = {"plate": args.plate, "mask": args.mask, "depth": args.depth}
     out_dir = Path(args.out)
     with _client(args) as client:
+        if any(patterns.values()):
+            from genfx.sequences import attach_passes
+
+            assets = attach_passes(request, client, patterns)
+            fresh = sum(not a.deduplicated for a in assets)
+            print(
+                f"passes: {len(assets)} files ({fresh} uploaded, the rest already on the server)",
+                file=sys.stderr,
+            )
         job, paths = run_generate(client, request, out_dir, fetch=not args.no_fetch, quiet=args.quiet)
     return _report(job, paths, out_dir)
+
+
+TEMPORAL_MODES = {"none": pb.TEMPORAL_MODE_NONE, "reproject": pb.TEMPORAL_MODE_REPROJECT}
+COLORSPACES = {"linear_rec709": pb.COLOR_SPACE_LINEAR_REC709, "acescg": pb.COLOR_SPACE_ACESCG}
 
 
 # ---- small commands -------------------------------------------------------------------------------
@@ -378,6 +397,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", default="", help="file prefix (default: the shot's name)")
     p.add_argument("--compression", default="zip", choices=["zip", "piz", "dwaa", "none"])
     p.add_argument("--priority", type=int, default=0)
+    for kind, what in (
+        ("plate", "live-action plate (img2img init)"),
+        ("mask", "where to generate (inpaint) and the output alpha"),
+        ("depth", "camera Z depth in scene units (depth conditioning, reprojection)"),
+    ):
+        p.add_argument(
+            f"--{kind}", metavar="PATTERN", help=f"{what}: one file per frame, e.g. {kind}.####.exr"
+        )
+    p.add_argument("--strength", type=float, default=0.0, help="img2img strength in (0, 1] (default 0.6)")
+    p.add_argument(
+        "--keyframe-step", type=int, default=0, help="diffuse every Nth frame, reproject in between"
+    )
+    p.add_argument("--temporal", choices=list(TEMPORAL_MODES), default="none", help="camera-aware coherence")
+    p.add_argument("--colorspace", choices=list(COLORSPACES), default="linear_rec709")
+    p.add_argument(
+        "--plane-distance", type=float, default=0.0, help="without --depth: reprojection plane distance"
+    )
     p.add_argument("--out", default="genfx_out", help="folder for the EXR frames (default %(default)s)")
     p.add_argument("--no-fetch", action="store_true", help="only submit and watch, download nothing")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -418,6 +454,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=1234)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_demo)
+
+    from genfx.monitor.cli import add_monitor_parser  # argparse only: Qt loads when `genfx monitor` runs
+
+    add_monitor_parser(sub)
     return parser
 
 
