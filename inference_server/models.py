@@ -11,13 +11,17 @@ import os
 import tempfile
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .tiny_model import ensure_tiny_model
+from .tiny_model import VARIANTS_FILE, ensure_tiny_model
 
 TINY_NAME = "tiny"
+# Companion pipelines a model folder may name in genfx.json: {"variants": {"depth": "../sd2-depth", ...}}.
+VARIANT_KINDS = ("depth", "inpaint", "upscaler")
+# Modes in menu order; "temporal" = keyframes from a reprojected init (needs img2img or depth).
+MODES = ("txt2img", "img2img", "inpaint", "depth", "temporal", "upscale_x4")
 HASH_CACHE_NAME = ".genfx_hash.json"
 _HASH_BLOCK = 1 << 20
 _HASH_CACHE_VERSION = 1
@@ -32,6 +36,9 @@ class ModelInfo:
     native_height: int
     capabilities: tuple[str, ...]
     hash: str
+    # Folder of each companion pipeline ("depth", "inpaint", "upscaler"); the model's own folder when
+    # the main UNet is itself a depth (5-channel) or inpainting (9-channel) UNet.
+    variants: Mapping[str, Path] = field(default_factory=dict)
 
 
 class UnknownModelError(KeyError):
@@ -71,6 +78,53 @@ def _family(index: Mapping[str, Any], unet_cfg: Mapping[str, Any]) -> str:
     return cls.lower() or "unknown"
 
 
+def _unet_channels(path: Path) -> int:
+    return int(_read_json(path / "unet" / "config.json").get("in_channels", 4))
+
+
+def _variants(name: str, path: Path) -> dict[str, Path]:
+    """Companion pipelines from ``genfx.json`` (paths relative to the model folder), checked."""
+    out: dict[str, Path] = {}
+    main_channels = _unet_channels(path)
+    if main_channels == 5:
+        out["depth"] = path
+    elif main_channels == 9:
+        out["inpaint"] = path
+    sidecar = path / VARIANTS_FILE
+    if not sidecar.is_file():
+        return out
+    raw = _read_json(sidecar).get("variants", {})
+    if not isinstance(raw, dict):
+        raise ValueError(f"model {name!r}: {sidecar}: 'variants' must be an object")
+    want_channels = {"depth": 5, "inpaint": 9, "upscaler": 7}
+    for kind, rel in raw.items():
+        if kind not in VARIANT_KINDS or not isinstance(rel, str):
+            raise ValueError(
+                f"model {name!r}: {sidecar}: unknown variant {kind!r} (known: {', '.join(VARIANT_KINDS)})"
+            )
+        vpath = (path / rel).resolve()
+        _check_model_dir(f"{name}/{kind}", vpath)
+        if _unet_channels(vpath) != want_channels[kind]:
+            raise ValueError(
+                f"model {name!r}: variant {kind!r} at {vpath} needs a {want_channels[kind]}-channel UNet"
+            )
+        out[kind] = vpath
+    return out
+
+
+def _capabilities(main_channels: int, variants: Mapping[str, Path]) -> tuple[str, ...]:
+    modes = set()
+    if main_channels == 4:
+        # One 4-channel UNet runs txt2img, img2img and (legacy, latent-blend) inpainting.
+        modes |= {"txt2img", "img2img", "inpaint"}
+    modes |= {kind for kind in ("depth", "inpaint") if kind in variants}
+    if modes & {"img2img", "depth"}:
+        modes.add("temporal")
+    if "upscaler" in variants:
+        modes.add("upscale_x4")
+    return tuple(m for m in MODES if m in modes)
+
+
 def _native_size(unet_cfg: Mapping[str, Any], vae_cfg: Mapping[str, Any]) -> tuple[int, int]:
     scale = 2 ** (len(vae_cfg["block_out_channels"]) - 1)
     sample = unet_cfg["sample_size"]
@@ -97,7 +151,7 @@ class ModelRegistry:
         self._default = next(iter(self._paths), TINY_NAME)
         self._lock = threading.RLock()
         self._infos: dict[str, ModelInfo] = {}
-        self._pipelines: dict[tuple[str, str], Any] = {}
+        self._pipelines: dict[tuple[str, str, str], Any] = {}
 
     def names(self) -> list[str]:
         names = list(self._paths)
@@ -128,39 +182,73 @@ class ModelRegistry:
             unet_cfg = _read_json(path / "unet" / "config.json")
             vae_cfg = _read_json(path / "vae" / "config.json")
             width, height = _native_size(unet_cfg, vae_cfg)
+            variants = _variants(name, path)
             info = ModelInfo(
                 name=name,
                 family=_family(index, unet_cfg),
                 path=path,
                 native_width=width,
                 native_height=height,
-                capabilities=("txt2img",),
+                capabilities=_capabilities(int(unet_cfg.get("in_channels", 4)), variants),
                 hash=model_hash(path),
+                variants=variants,
             )
             self._infos[name] = info
             return info
 
-    def load(self, name: str, device: str) -> Any:
-        """The StableDiffusionPipeline for ``name`` on ``device``, loaded once and cached."""
+    def load(self, name: str, device: str, mode: str = "txt2img") -> Any:
+        """The diffusers pipeline that runs ``mode`` for ``name`` on ``device``, loaded once and cached.
+
+        Modes: "txt2img", "img2img" and legacy "inpaint" share the main folder's components; "depth",
+        a 9-channel "inpaint" and "upscaler" load their variant folder.
+        """
         with self._lock:
-            key = (name, device)
+            key = (name, device, mode)
             pipe = self._pipelines.get(key)
             if pipe is not None:
                 return pipe
-            path = self.path(name)
             import diffusers
-            import torch
 
-            pipeline_cls: Any = diffusers.StableDiffusionPipeline  # untyped for mypy
-
-            # Half precision on GPUs (SD2 is trained for it); CPUs lack fast fp16 kernels.
-            dtype = torch.float16 if device.startswith("cuda") else torch.float32
-            # torch 2 attention uses SDPA by default in diffusers; nothing to enable.
-            pipe = pipeline_cls.from_pretrained(path, local_files_only=True, dtype=dtype)
-            pipe = pipe.to(device)
+            d: Any = diffusers  # untyped for mypy
+            info = self.info(name)
+            variant = info.variants.get("upscaler" if mode == "upscaler" else mode)
+            if mode == "txt2img":
+                pipe = self._from_pretrained(d.StableDiffusionPipeline, info.path, device)
+            elif mode == "img2img":
+                pipe = d.StableDiffusionImg2ImgPipeline.from_pipe(self.load(name, device, "txt2img"))
+            elif mode == "inpaint" and variant is None:
+                pipe = d.StableDiffusionInpaintPipeline.from_pipe(self.load(name, device, "txt2img"))
+            elif mode == "inpaint" and variant is not None:
+                pipe = self._from_pretrained(d.StableDiffusionInpaintPipeline, variant, device)
+            elif mode == "depth" and variant is not None:
+                # Depth always comes from the shot's pass: never load the DPT estimator.
+                pipe = self._from_pretrained(
+                    d.StableDiffusionDepth2ImgPipeline,
+                    variant,
+                    device,
+                    depth_estimator=None,
+                    feature_extractor=None,
+                )
+            elif mode == "upscaler" and variant is not None:
+                pipe = self._from_pretrained(d.StableDiffusionUpscalePipeline, variant, device)
+            else:
+                raise ValueError(f"model {name!r} has no pipeline for mode {mode!r}")
             pipe.set_progress_bar_config(disable=True)
+            # Engages only when a latent side exceeds the VAE's tile size: large (4K-path) decodes stay
+            # bounded, native-size frames are untouched.
+            pipe.vae.enable_tiling()
             self._pipelines[key] = pipe
             return pipe
+
+    @staticmethod
+    def _from_pretrained(cls: Any, path: Path, device: str, **kwargs: Any) -> Any:
+        import torch
+
+        # Half precision on GPUs (SD2 is trained for it); CPUs lack fast fp16 kernels.
+        dtype = torch.float16 if device.startswith("cuda") else torch.float32
+        # torch 2 attention uses SDPA by default in diffusers; nothing to enable.
+        pipe = cls.from_pretrained(path, local_files_only=True, dtype=dtype, **kwargs)
+        return pipe.to(device)
 
 
 def _list_files(path: Path) -> list[tuple[str, Path]]:

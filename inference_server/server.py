@@ -53,6 +53,8 @@ class ServerConfig:
     tls_client_ca: Path | None = None
     # Prometheus metrics HTTP port on the same host; None = no metrics endpoint, 0 = a free port.
     metrics_port: int | None = None
+    # On shutdown, how long a running frame may take to finish before the worker stops between steps.
+    drain_timeout: float = 60.0
 
 
 def is_loopback(host: str) -> bool:
@@ -168,13 +170,22 @@ class GenFXServer:
         )
 
     def stop(self, grace: float = 5.0) -> None:
-        # Load balancers see NOT_SERVING first, then running work winds down.
+        """Load balancers see NOT_SERVING first; running frames finish (up to drain_timeout) and their jobs
+        go back to the queue with every finished frame kept; then the RPCs end."""
         self.health.enter_graceful_shutdown()
         for worker in self.workers:
-            worker.stop()
-        self.grpc_server.stop(grace).wait()
+            worker.drain()
         for worker in self.workers:
-            worker.join(timeout=60)
+            worker.join(timeout=self.config.drain_timeout)
+            if worker.is_alive():
+                log.warning(
+                    "worker %s: frame still running after %.0f s; stopping between steps",
+                    worker.device,
+                    self.config.drain_timeout,
+                )
+                worker.stop()
+                worker.join(timeout=60)
+        self.grpc_server.stop(grace).wait()
         self.store.close()
 
 

@@ -203,7 +203,14 @@ class GenFXService(pb_grpc.GenFXServicer):
                 capabilities[name] = self.registry.info(name).capabilities
             except UnknownModelError:
                 continue
-        req = validate_generate(request, self.limits, names, self.registry.default_name(), capabilities)
+        req = validate_generate(
+            request,
+            self.limits,
+            names,
+            self.registry.default_name(),
+            capabilities,
+            assets_dir=self.assets_dir,
+        )
         if self.store.count_active() >= self.limits.max_queued_jobs:
             raise RequestError(
                 grpc.StatusCode.RESOURCE_EXHAUSTED,

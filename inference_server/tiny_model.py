@@ -3,10 +3,15 @@
 It serves the demo and the tests through exactly the same loading code as a real model
 (``StableDiffusionPipeline.from_pretrained`` on a local folder). Weights come from fixed torch seeds, so
 every build is byte-identical and the model hash is stable across machines.
+
+Besides the main 4-channel pipeline (txt2img, img2img, legacy inpaint) the folder carries the variants
+a real deployment configures next to its base model (see ``genfx.json`` and models.py): a depth2img
+pipeline (5-channel UNet, no depth estimator: depth always comes from the shot) and an x4 upscaler.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -16,7 +21,8 @@ from typing import Any
 import torch
 
 # Bump when the recipe changes: it is part of the cache folder name, so old builds are never reused.
-TINY_MODEL_VERSION = "1"
+TINY_MODEL_VERSION = "2"
+VARIANTS_FILE = "genfx.json"
 
 _BOS = "<|startoftext|>"
 _EOS = "<|endoftext|>"
@@ -49,28 +55,17 @@ def _char_vocab() -> dict[str, int]:
     return vocab
 
 
-def _build_pipeline() -> Any:
+def _tiny_unet(in_channels: int, layers_per_block: int = 2) -> Any:
     import diffusers
-    import transformers
 
-    # diffusers/transformers are untyped for mypy --strict: use them through Any.
-    d: Any = diffusers
-    t: Any = transformers
-    AutoencoderKL, DDIMScheduler = d.AutoencoderKL, d.DDIMScheduler
-    StableDiffusionPipeline, UNet2DConditionModel = d.StableDiffusionPipeline, d.UNet2DConditionModel
-    CLIPTextConfig, CLIPTextModel, CLIPTokenizer = t.CLIPTextConfig, t.CLIPTextModel, t.CLIPTokenizer
-
-    vocab = _char_vocab()
-    # model_max_length must be set: the pipeline pads prompts to it (default would be 1e30).
-    tokenizer = CLIPTokenizer(vocab=vocab, merges=[], model_max_length=77)
-
+    d: Any = diffusers  # untyped for mypy --strict
     # Same component configs as diffusers' own SD2 pipeline tests (get_dummy_components).
     torch.manual_seed(0)
-    unet = UNet2DConditionModel(
+    return d.UNet2DConditionModel(
         block_out_channels=(32, 64),
-        layers_per_block=2,
+        layers_per_block=layers_per_block,
         sample_size=32,
-        in_channels=4,
+        in_channels=in_channels,
         out_channels=4,
         down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
         up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
@@ -78,16 +73,16 @@ def _build_pipeline() -> Any:
         attention_head_dim=(2, 4),
         use_linear_projection=True,
     )
-    torch.manual_seed(0)
-    vae = AutoencoderKL(
-        block_out_channels=[32, 64],
-        in_channels=3,
-        out_channels=3,
-        down_block_types=["DownEncoderBlock2D"] * 2,
-        up_block_types=["UpDecoderBlock2D"] * 2,
-        latent_channels=4,
-        sample_size=128,
-    )
+
+
+def _tiny_text() -> tuple[Any, Any]:
+    import transformers
+
+    t: Any = transformers  # untyped for mypy --strict
+    vocab = _char_vocab()
+    # model_max_length must be set: the pipeline pads prompts to it (default would be 1e30).
+    tokenizer = t.CLIPTokenizer(vocab=vocab, merges=[], model_max_length=77)
+    CLIPTextConfig, CLIPTextModel = t.CLIPTextConfig, t.CLIPTextModel
     torch.manual_seed(0)
     text_encoder = CLIPTextModel(
         CLIPTextConfig(
@@ -105,8 +100,32 @@ def _build_pipeline() -> Any:
             projection_dim=512,
         )
     )
+    return tokenizer, text_encoder
+
+
+def _tiny_vae(levels: int, scaling_factor: float = 0.18215) -> Any:
+    import diffusers
+
+    d: Any = diffusers
+    torch.manual_seed(0)
+    return d.AutoencoderKL(
+        block_out_channels=[32, 64, 64][:levels],
+        in_channels=3,
+        out_channels=3,
+        down_block_types=["DownEncoderBlock2D"] * levels,
+        up_block_types=["UpDecoderBlock2D"] * levels,
+        latent_channels=4,
+        sample_size=128,
+        scaling_factor=scaling_factor,
+    )
+
+
+def _ddim() -> Any:
+    import diffusers
+
+    d: Any = diffusers
     # SD2 (768) uses v-prediction; steps_offset=1 avoids DDIM's FutureWarning.
-    scheduler = DDIMScheduler(
+    return d.DDIMScheduler(
         beta_start=0.00085,
         beta_end=0.012,
         beta_schedule="scaled_linear",
@@ -115,17 +134,77 @@ def _build_pipeline() -> Any:
         steps_offset=1,
         prediction_type="v_prediction",
     )
-    return StableDiffusionPipeline(
-        vae=vae,
+
+
+def _build_pipeline() -> Any:
+    import diffusers
+
+    d: Any = diffusers
+    tokenizer, text_encoder = _tiny_text()
+    return d.StableDiffusionPipeline(
+        vae=_tiny_vae(2),
         text_encoder=text_encoder,
         tokenizer=tokenizer,
-        unet=unet,
-        scheduler=scheduler,
+        unet=_tiny_unet(4),
+        scheduler=_ddim(),
         safety_checker=None,
         feature_extractor=None,
         image_encoder=None,
         requires_safety_checker=False,
     )
+
+
+def _build_depth_pipeline() -> Any:
+    """depth2img: 4 latent + 1 depth input channels; depth comes from the shot, so no estimator."""
+    import diffusers
+
+    d: Any = diffusers
+    tokenizer, text_encoder = _tiny_text()
+    return d.StableDiffusionDepth2ImgPipeline(
+        vae=_tiny_vae(2),
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        unet=_tiny_unet(5, layers_per_block=1),  # variants stay small: the folder is a test fixture
+        scheduler=_ddim(),
+        depth_estimator=None,
+        feature_extractor=None,
+    )
+
+
+def _build_upscaler() -> Any:
+    """x4 upscaler as in diffusers' upscale tests: 4 latent + 3 low-res RGB channels, f4 VAE."""
+    import diffusers
+
+    d: Any = diffusers
+    tokenizer, text_encoder = _tiny_text()
+    torch.manual_seed(0)
+    unet = d.UNet2DConditionModel(
+        block_out_channels=(32, 32, 64),
+        layers_per_block=1,
+        sample_size=32,
+        in_channels=7,
+        out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
+        cross_attention_dim=32,
+        attention_head_dim=8,
+        use_linear_projection=True,
+        only_cross_attention=(True, True, False),
+        num_class_embeds=100,
+    )
+    # The real x4 VAE uses 0.08333; 0.18215 would log a warning.
+    return d.StableDiffusionUpscalePipeline(
+        vae=_tiny_vae(3, scaling_factor=0.08333),
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        unet=unet,
+        low_res_scheduler=d.DDPMScheduler(),
+        scheduler=_ddim(),
+        max_noise_level=350,
+    )
+
+
+TINY_VARIANTS = {"depth": "variants/depth", "upscaler": "variants/upscaler"}
 
 
 def build_tiny_model(out_dir: Path) -> Path:
@@ -142,7 +221,11 @@ def build_tiny_model(out_dir: Path) -> Path:
         # fork_rng: seeding for the build must not disturb the caller's global RNG state.
         with torch.random.fork_rng(devices=[]):
             pipe = _build_pipeline()
+            variants = {"depth": _build_depth_pipeline(), "upscaler": _build_upscaler()}
         pipe.save_pretrained(tmp, safe_serialization=True)
+        for kind, variant in variants.items():
+            variant.save_pretrained(tmp / TINY_VARIANTS[kind], safe_serialization=True)
+        (tmp / VARIANTS_FILE).write_text(json.dumps({"variants": TINY_VARIANTS}, indent=2, sort_keys=True))
         try:
             os.rename(tmp, out_dir)
         except OSError as exc:

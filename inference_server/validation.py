@@ -11,12 +11,16 @@ import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import grpc
 
 from genfx._proto import genfx_pb2 as pb
 from genfx.camera import CameraError, validate_sample
+from genfx.colour import ocio_available
 from genfx.wire import camera_track_from_proto
+from inference_server.engine.modes import shot_mode
+from inference_server.engine.passes import ASSET_ID, PASSES, PassError, PassInfo, asset_path, probe
 
 DEFAULT_STEPS = 30
 DEFAULT_GUIDANCE = 7.5
@@ -24,6 +28,8 @@ MAX_GUIDANCE = 30.0
 DEFAULT_NAME = "genfx"
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
 MAX_CLIENT_TAG = 256
+DEFAULT_STRENGTH = 0.6
+ASPECT_TOLERANCE = 0.01  # passes may be proxies of the output size, but never a different framing
 
 
 @dataclass(frozen=True)
@@ -73,7 +79,10 @@ def validate_generate(
     models: Sequence[str],
     default_model: str,
     capabilities: dict[str, tuple[str, ...]],
+    assets_dir: Path | None = None,
 ) -> pb.GenerateRequest:
+    """The normalised request, or RequestError. With ``assets_dir`` every pass is checked on disk too
+    (exists, readable header, consistent size): bad assets fail here, not frames later in a worker."""
     req = pb.GenerateRequest()
     req.CopyFrom(request)
 
@@ -110,7 +119,10 @@ def validate_generate(
     _validate_shot(req.shot, limits)
     frames = req.shot.frame_end - req.shot.frame_start + 1
     _validate_camera_and_output(req, limits, frames)
+    _validate_conditioning(req)
     _validate_modes(req, capabilities.get(req.model, ()))
+    if assets_dir is not None:
+        _validate_assets(req, assets_dir)
 
     if not -100 <= req.priority <= 100:
         raise invalid(f"priority: must be in -100..100 (got {req.priority})")
@@ -172,10 +184,10 @@ def _validate_camera_and_output(req: pb.GenerateRequest, limits: Limits, frames:
         raise invalid(f"output.compression: unknown value {out.compression}")
     if out.colorspace not in pb.ColorSpace.values():
         raise invalid(f"output.colorspace: unknown value {out.colorspace}")
-    if out.colorspace == pb.COLOR_SPACE_ACESCG:
+    if out.colorspace == pb.COLOR_SPACE_ACESCG and not ocio_available():
         raise RequestError(
             grpc.StatusCode.FAILED_PRECONDITION,
-            "output.colorspace: ACEScg output needs OpenColorIO, which this server version does not use yet;"
+            "output.colorspace: ACEScg output needs OpenColorIO (pip install opencolorio) on the server;"
             " use COLOR_SPACE_LINEAR_REC709",
         )
 
@@ -203,19 +215,59 @@ def _validate_camera_and_output(req: pb.GenerateRequest, limits: Limits, frames:
         raise invalid(str(exc)) from exc
 
 
-def _validate_modes(req: pb.GenerateRequest, capabilities: Sequence[str]) -> None:
+def shot_passes(cond: pb.Conditioning) -> tuple[str, ...]:
+    """The pass kinds the request carries (plate/mask/depth), in PASSES order."""
+    return tuple(k for k in PASSES if any(getattr(f, f"{k}_asset_id") for f in cond.frames))
+
+
+def _validate_conditioning(req: pb.GenerateRequest) -> None:
     cond = req.conditioning
-    wanted = []
-    if any(f.plate_asset_id for f in cond.frames):
-        wanted.append("img2img")
-    if any(f.mask_asset_id for f in cond.frames):
-        wanted.append("inpaint")
-    if any(f.depth_asset_id for f in cond.frames):
-        wanted.append("depth")
-    if req.temporal == pb.TEMPORAL_MODE_REPROJECT or req.shot.keyframe_step > 1:
-        wanted.append("temporal")
+    if cond.strength == 0:
+        cond.strength = DEFAULT_STRENGTH
+    _finite(cond.strength, "conditioning.strength")
+    if not 0.0 < cond.strength <= 1.0:
+        raise invalid(f"conditioning.strength: must be in (0, 1] (got {cond.strength:g})")
+    _finite(cond.plane_distance, "conditioning.plane_distance")
+    if cond.plane_distance < 0:
+        raise invalid(f"conditioning.plane_distance: must be >= 0 (got {cond.plane_distance:g})")
+    if not cond.frames:
+        return
+    start, end = req.shot.frame_start, req.shot.frame_end
+    seen: dict[int, int] = {}
+    for i, f in enumerate(cond.frames):
+        field = f"conditioning.frames[{i}]"
+        if not start <= f.frame <= end:
+            raise invalid(f"{field}.frame: {f.frame} is outside the shot ({start}-{end})")
+        if f.frame in seen:
+            raise invalid(f"{field}.frame: frame {f.frame} already has passes in frames[{seen[f.frame]}]")
+        seen[f.frame] = i
+        for kind in PASSES:
+            asset_id = getattr(f, f"{kind}_asset_id")
+            if asset_id and not ASSET_ID.match(asset_id):
+                raise invalid(
+                    f"{field}.{kind}_asset_id (frame {f.frame}, {kind} pass): must be an asset id from"
+                    f" UploadAsset (64 lowercase hex characters), got {asset_id[:70]!r}"
+                )
+    # The mode, the shot-wide depth range and reprojection are per shot: a pass is all frames or none.
+    for kind in shot_passes(cond):
+        for frame in range(start, end + 1):
+            at = seen.get(frame)
+            if at is None or not getattr(cond.frames[at], f"{kind}_asset_id"):
+                where = (
+                    f"conditioning.frames[{at}].{kind}_asset_id" if at is not None else "conditioning.frames"
+                )
+                raise invalid(
+                    f"{where} (frame {frame}, {kind} pass): missing; a {kind} pass given for some frames"
+                    " must be given for every frame of the shot"
+                )
+
+
+def _validate_modes(req: pb.GenerateRequest, capabilities: Sequence[str]) -> None:
     if req.temporal not in pb.TemporalMode.values():
         raise invalid(f"temporal: unknown value {req.temporal}")
+    wanted = [shot_mode(shot_passes(req.conditioning))]
+    if req.temporal == pb.TEMPORAL_MODE_REPROJECT or req.shot.keyframe_step > 1:
+        wanted.append("temporal")
     for mode in wanted:
         if mode not in capabilities:
             raise RequestError(
@@ -223,3 +275,33 @@ def _validate_modes(req: pb.GenerateRequest, capabilities: Sequence[str]) -> Non
                 f"model {req.model!r} cannot run mode {mode!r} on this server (it supports: "
                 f"{', '.join(capabilities) or 'nothing'})",
             )
+
+
+def _validate_assets(req: pb.GenerateRequest, assets_dir: Path) -> None:
+    """Every pass exists, has a readable header and the shot's size (header reads only: cheap)."""
+    reference: tuple[PassInfo, str] | None = None
+    out_aspect = req.output.width / req.output.height
+    for i, f in enumerate(req.conditioning.frames):
+        for kind in PASSES:
+            asset_id = getattr(f, f"{kind}_asset_id")
+            if not asset_id:
+                continue
+            field = f"conditioning.frames[{i}].{kind}_asset_id"
+            try:
+                info = probe(asset_path(assets_dir, asset_id), f.frame, kind, field)
+            except PassError as exc:
+                raise invalid(str(exc)) from exc
+            where = f"{field} (frame {f.frame}, {kind} pass)"
+            if reference is None:
+                aspect = info.width / info.height
+                if abs(aspect / out_aspect - 1.0) > ASPECT_TOLERANCE:
+                    raise invalid(
+                        f"{where}: {info.width}x{info.height} does not have the output's aspect ratio"
+                        f" ({req.output.width}x{req.output.height})"
+                    )
+                reference = (info, f"frame {f.frame} {kind} pass")
+            elif (info.width, info.height) != (reference[0].width, reference[0].height):
+                raise invalid(
+                    f"{where}: {info.width}x{info.height} does not match the shot's passes"
+                    f" ({reference[0].width}x{reference[0].height}, from the {reference[1]})"
+                )

@@ -95,10 +95,18 @@ CASES: list[tuple[str, Mutation, str, str]] = [
     ("unknown lora", lambda r: r.loras.add(name="dust"), "INVALID_ARGUMENT", "loras[0]"),
     ("priority range", lambda r: setattr(r, "priority", 1000), "INVALID_ARGUMENT", "priority"),
     (
-        "plate on txt2img model",
-        lambda r: r.conditioning.frames.add(frame=1001, plate_asset_id="a" * 64),
-        "FAILED_PRECONDITION",
-        "img2img",
+        # A mode the model lacks (FAILED_PRECONDITION naming model and mode) needs a model without that
+        # variant: see test_shot_aware_e2e.test_mode_the_model_cannot_run_is_failed_precondition.
+        "malformed plate asset id",
+        lambda r: r.conditioning.frames.add(frame=1001, plate_asset_id="a" * 12),
+        "INVALID_ARGUMENT",
+        "frame 1001, plate pass",
+    ),
+    (
+        "pass for some frames only",
+        lambda r: r.conditioning.frames.add(frame=1001, depth_asset_id="a" * 64),
+        "INVALID_ARGUMENT",
+        "frame 1002, depth pass",
     ),
 ]
 

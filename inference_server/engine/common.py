@@ -1,0 +1,47 @@
+"""Small helpers every renderer shares: step callbacks, seeds, tensors."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import torch
+
+F32 = npt.NDArray[np.float32]
+StepFn = Callable[[int, int], None]
+
+
+def step_end_callback(on_step: StepFn | None, steps: int) -> Any:
+    """A ``callback_on_step_end`` reporting (done, total); whatever ``on_step`` raises stops the call."""
+    if on_step is None:
+        return None
+
+    def step_end(pipe: Any, step_index: int, timestep: Any, callback_kwargs: dict[str, Any]) -> Any:
+        on_step(step_index + 1, int(getattr(pipe, "num_timesteps", steps)))
+        return callback_kwargs  # the pipeline pops latents back out of this dict
+
+    return step_end
+
+
+def cpu_generator(seed: int) -> torch.Generator:
+    # A CPU generator gives the same noise on every device, so a frame is reproducible anywhere.
+    return torch.Generator("cpu").manual_seed(seed)
+
+
+def image_tensor(image: F32) -> torch.Tensor:
+    """(H, W, C) float in [0, 1] -> (1, C, H, W); diffusers' image processor maps [0, 1] to [-1, 1]."""
+    return torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)).permute(2, 0, 1).unsqueeze(0)
+
+
+def strength_steps(steps: int, strength: float) -> int:
+    """Steps to ask for so that img2img-style pipelines run at least one (they run int(steps*strength))."""
+    if not 0.0 < strength <= 1.0:
+        raise ValueError(f"strength must be in (0, 1] (got {strength})")
+    return max(steps, math.ceil(1.0 / strength - 1e-9))
+
+
+def first_image(result: Any) -> F32:
+    return np.ascontiguousarray(np.asarray(result.images[0], dtype=np.float32))

@@ -1,0 +1,138 @@
+"""Reading the shot's passes (plate, mask, depth) from uploaded assets, through OpenImageIO.
+
+Any format OIIO reads works (EXR, PNG, DPX, TIFF, JPEG, ...); assets are stored under their sha256 with
+no extension and OIIO picks the reader from the content. Errors are PassError naming the frame and the
+pass, so the client learns exactly which file to fix.
+
+Conventions (also in docs/shot_aware.md):
+- plate: float files (EXR, HDR) are scene-linear, primaries from the EXR ``chromaticities`` attribute
+  (linear Rec.709 when absent); integer files (PNG, DPX, TIFF, JPEG) are display sRGB already.
+- mask: the alpha channel when the file has one, else its first channel; clipped to [0, 1].
+- depth: camera-space Z depth in scene units (distance along the view axis, not ray length), from a
+  channel named Z / depth.Z / depth / Pz when present, else the first channel; <= 0 or non-finite = far.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from genfx.colour import colorspace_for_chromaticities, scene_to_model
+
+PASSES = ("plate", "mask", "depth")
+ASSET_ID = re.compile(r"^[0-9a-f]{64}$")
+_DEPTH_CHANNELS = ("Z", "depth.Z", "depth", "Pz", "P.z")
+F32 = npt.NDArray[np.float32]
+
+
+class PassError(ValueError):
+    """A pass that cannot be used; the message names the frame and the pass."""
+
+    def __init__(self, frame: int, kind: str, problem: str, field: str = "") -> None:
+        where = f"{field} " if field else ""
+        super().__init__(f"{where}(frame {frame}, {kind} pass): {problem}")
+        self.frame = frame
+        self.kind = kind
+
+
+@dataclass(frozen=True)
+class PassInfo:
+    width: int
+    height: int
+    channels: tuple[str, ...]
+    is_float: bool
+    format: str
+
+
+def _oiio() -> Any:
+    return importlib.import_module("OpenImageIO")  # Any: the typed stubs are incomplete for our calls
+
+
+def asset_path(assets_dir: Path, asset_id: str) -> Path:
+    return Path(assets_dir) / asset_id
+
+
+def _open(path: Path, frame: int, kind: str, field: str) -> Any:
+    if not path.is_file():
+        raise PassError(frame, kind, f"asset {path.name} is not on the server (upload it first)", field)
+    oiio = _oiio()
+    config = oiio.ImageSpec()
+    config.attribute("oiio:UnassociatedAlpha", 1)  # keep colour as stored; we premultiply ourselves
+    inp = oiio.ImageInput.open(str(path), config)
+    if inp is None:
+        msg = oiio.geterror().replace(str(path), path.name[:12] + "…")
+        raise PassError(frame, kind, f"unreadable image: {msg}", field)
+    return inp
+
+
+def probe(path: Path, frame: int, kind: str, field: str = "") -> PassInfo:
+    """Size and layout from the header only (cheap: no pixels are decoded)."""
+    inp = _open(path, frame, kind, field)
+    try:
+        spec = inp.spec()
+        return PassInfo(
+            width=int(spec.width),
+            height=int(spec.height),
+            channels=tuple(spec.channelnames),
+            is_float=str(spec.format) in ("half", "float", "double"),
+            format=str(inp.format_name()),
+        )
+    finally:
+        inp.close()
+
+
+def _read(path: Path, frame: int, kind: str) -> tuple[F32, Any]:
+    inp = _open(path, frame, kind, "")
+    try:
+        spec = inp.spec()
+        pixels = inp.read_image(0, 0, 0, spec.nchannels, "float")
+        if pixels is None:
+            raise PassError(frame, kind, f"unreadable pixels: {_oiio().geterror()}")
+        data = np.asarray(pixels, dtype=np.float32).reshape(spec.height, spec.width, spec.nchannels)
+        return np.ascontiguousarray(data), spec
+    finally:
+        inp.close()
+
+
+def read_plate(path: Path, frame: int) -> F32:
+    """(H, W, 3) display sRGB in [0, 1]: the model's input space."""
+    data, spec = _read(path, frame, "plate")
+    names = list(spec.channelnames)
+    if all(c in names for c in "RGB"):
+        rgb = data[..., [names.index(c) for c in "RGB"]]
+    elif data.shape[2] >= 3:
+        rgb = data[..., :3]
+    else:
+        rgb = np.repeat(data[..., :1], 3, axis=2)
+    if str(spec.format) in ("half", "float", "double"):
+        chroma = spec.getattribute("chromaticities")
+        return scene_to_model(
+            np.nan_to_num(rgb, nan=0.0, posinf=1.0, neginf=0.0), colorspace_for_chromaticities(chroma)
+        )
+    return np.clip(rgb, 0.0, 1.0).astype(np.float32)
+
+
+def read_mask(path: Path, frame: int) -> F32:
+    """(H, W) coverage in [0, 1]."""
+    data, spec = _read(path, frame, "mask")
+    channel = spec.alpha_channel if spec.alpha_channel >= 0 else 0
+    return np.clip(np.nan_to_num(data[..., channel], nan=0.0), 0.0, 1.0).astype(np.float32)
+
+
+def read_depth(path: Path, frame: int) -> F32:
+    """(H, W) camera Z depth; invalid (<= 0, NaN) and infinite become +inf (= far, the sky)."""
+    data, spec = _read(path, frame, "depth")
+    names = list(spec.channelnames)
+    channel = next((names.index(c) for c in _DEPTH_CHANNELS if c in names), 0)
+    z = data[..., channel].astype(np.float32)
+    z[~np.isfinite(z) | (z <= 0)] = np.inf
+    return np.ascontiguousarray(z)
+
+
+READERS = {"plate": read_plate, "mask": read_mask, "depth": read_depth}

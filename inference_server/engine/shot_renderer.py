@@ -1,0 +1,219 @@
+"""One shot's frames as display images: the mode's diffusion for keyframes, reprojection in between.
+
+Resolution policy: diffusion runs at the model's native scale (``generation_size``); the result is
+upscaled to the output size (tiled x4 upscaler when configured and the output is at least twice the
+generated size, a Lanczos resize otherwise). In-betweens and the output alpha work at output size;
+keyframe inits work at generation size. Everything here is display sRGB in [0, 1]; colour conversion
+and EXR writing belong to the worker.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .common import F32, StepFn
+from .depth2img import DepthRenderer, normalise_depth, shot_depth_range
+from .img2img import Img2ImgRenderer
+from .inpaint import InpaintRenderer
+from .passes import READERS
+from .reproject import View, plane_depth
+from .temporal import inbetween, keyframe_init
+from .txt2img import Txt2ImgRenderer, generation_size
+from .upscale import X4Upscaler, resize, resize_depth
+
+GREY = 0.5  # neutral start image for inpaint/depth without a plate
+UPSCALE_MIN_RATIO = 2.0  # below this a resize is as good as a diffusion upscale, and far cheaper
+
+
+@dataclass(frozen=True)
+class ShotSpec:
+    prompt: str
+    negative_prompt: str
+    steps: int
+    guidance: float
+    strength: float
+    width: int  # output
+    height: int
+    native_width: int
+    native_height: int
+    mode: str  # txt2img / img2img / inpaint / depth
+    views: Mapping[int, View]
+    passes: Mapping[int, Mapping[str, Path]] = field(default_factory=dict)  # frame -> kind -> file
+    plane_distance: float = 10.0  # used when there is no depth pass
+
+    @property
+    def has_depth(self) -> bool:
+        return any("depth" in p for p in self.passes.values())
+
+    @property
+    def has(self) -> set[str]:
+        return {k for p in self.passes.values() for k in p}
+
+
+class ShotRenderer:
+    """Renders one shot's frames; ``load(mode)`` gives the model's pipeline for a mode."""
+
+    def __init__(self, spec: ShotSpec, load: Callable[[str], Any], upscaler: bool) -> None:
+        self.spec = spec
+        self.gen_size = generation_size(spec.width, spec.height, spec.native_width, spec.native_height)
+        self._load = load
+        self._renderer: Any = None
+        gw, gh = self.gen_size
+        ratio = max(spec.width / gw, spec.height / gh)
+        self.upscale_method = (
+            "x4-upscaler-tiled+lanczos" if upscaler and ratio >= UPSCALE_MIN_RATIO else "lanczos"
+        )
+        self._x4: X4Upscaler | None = None
+        self._cache: OrderedDict[tuple[int, str, int, int], F32] = OrderedDict()
+        self.depth_range = self._depth_range() if spec.mode == "depth" else None
+
+    # ---- passes -----------------------------------------------------------------------------------
+
+    def pass_at(self, frame: int, kind: str, width: int, height: int) -> F32 | None:
+        """A pass resized to (width, height), or None when the shot has no such pass. Small LRU cache."""
+        path = self.spec.passes.get(frame, {}).get(kind)
+        if path is None:
+            return None
+        key = (frame, kind, width, height)
+        hit = self._cache.get(key)
+        if hit is not None:
+            self._cache.move_to_end(key)
+            return hit
+        full = self._cache.get((frame, kind, 0, 0))
+        if full is None:
+            full = READERS[kind](path, frame)
+            self._remember((frame, kind, 0, 0), full)
+        sized = resize_depth(full, width, height) if kind == "depth" else resize(full, width, height)
+        self._remember(key, sized)
+        return sized
+
+    def _remember(self, key: tuple[int, str, int, int], value: F32) -> None:
+        self._cache[key] = value
+        while len(self._cache) > 16:  # a few frames of every pass at two sizes
+            self._cache.popitem(last=False)
+
+    def depth_at(self, frame: int, width: int, height: int) -> F32:
+        """Camera Z for reprojection: the depth pass, else the stated plane approximation."""
+        depth = self.pass_at(frame, "depth", width, height)
+        return depth if depth is not None else plane_depth(height, width, self.spec.plane_distance)
+
+    def _src_depth(self, frame: int, width: int, height: int) -> F32 | None:
+        # A plane has no occlusions: no depth test without a real pass.
+        return self.pass_at(frame, "depth", width, height) if self.spec.has_depth else None
+
+    def _depth_range(self) -> tuple[float, float]:
+        # Shot-wide, from full-resolution passes: the model sees one consistent depth scale all shot.
+        depths = (READERS["depth"](p["depth"], f) for f, p in sorted(self.spec.passes.items()))
+        return shot_depth_range(depths)
+
+    def alpha(self, frame: int) -> F32 | None:
+        return self.pass_at(frame, "mask", self.spec.width, self.spec.height)
+
+    # ---- keyframes --------------------------------------------------------------------------------
+
+    def _mode_renderer(self) -> Any:
+        if self._renderer is None:
+            spec = self.spec
+            if spec.mode == "depth":
+                self._renderer = DepthRenderer(self._load("depth"))
+            elif spec.mode == "inpaint":
+                self._renderer = InpaintRenderer(self._load("inpaint"))
+            else:
+                # txt2img shots still need img2img for reprojected keyframes.
+                self._renderer = Img2ImgRenderer(self._load("img2img"))
+        return self._renderer
+
+    def keyframe(
+        self,
+        frame: int,
+        seed: int,
+        prev: tuple[int, F32] | None,
+        on_step: StepFn | None = None,
+        on_tick: Callable[[], None] | None = None,
+    ) -> tuple[F32, float | None]:
+        """(display image at output size, reprojection coverage or None for a fresh keyframe).
+
+        ``prev`` = (frame, display image at output size) of the keyframe to carry the look from.
+        """
+        spec = self.spec
+        gw, gh = self.gen_size
+        plate = self.pass_at(frame, "plate", gw, gh)
+        base = plate if plate is not None else np.full((gh, gw, 3), GREY, np.float32)
+        coverage: float | None = None
+        init, strength = base, spec.strength if plate is not None else 1.0
+        if prev is not None:
+            pf, prev_img = prev
+            fallback = base if plate is not None else resize(prev_img, gw, gh)
+            init, coverage = keyframe_init(
+                resize(prev_img, gw, gh),
+                self._src_depth(pf, gw, gh),
+                spec.views[pf],
+                self.depth_at(frame, gw, gh),
+                spec.views[frame],
+                fallback,
+            )
+            strength = spec.strength
+        common: dict[str, Any] = dict(
+            prompt=spec.prompt,
+            negative_prompt=spec.negative_prompt,
+            seed=seed,
+            steps=spec.steps,
+            guidance=spec.guidance,
+            on_step=on_step,
+        )
+        if spec.mode == "depth":
+            depth = self.pass_at(frame, "depth", gw, gh)
+            assert depth is not None and self.depth_range is not None
+            image = self._mode_renderer().render(
+                init=init, depth=normalise_depth(depth, *self.depth_range), strength=strength, **common
+            )
+        elif spec.mode == "inpaint":
+            mask = self.pass_at(frame, "mask", gw, gh)
+            assert mask is not None
+            # Outside the mask the plate (or grey) stays; inside, the carried-over look when there is one.
+            image_in = init * mask[..., None] + base * (1.0 - mask[..., None]) if prev else base
+            image = self._mode_renderer().render(
+                image=image_in, mask=mask, strength=strength if prev else 1.0, **common
+            )
+        elif prev is None and plate is None:
+            image = Txt2ImgRenderer(self._load("txt2img"), spec.native_width, spec.native_height).render(
+                width=gw, height=gh, **common
+            )
+        else:
+            image = self._mode_renderer().render(init=init, strength=strength, **common)
+        return self._to_output(image, seed, on_tick), coverage
+
+    def _to_output(self, image: F32, seed: int, on_tick: Callable[[], None] | None) -> F32:
+        spec = self.spec
+        if self.upscale_method.startswith("x4"):
+            if self._x4 is None:
+                self._x4 = X4Upscaler(self._load("upscaler"))
+
+            def tick(step: int, steps: int) -> None:
+                if on_tick is not None:
+                    on_tick()
+
+            image = self._x4.upscale(
+                image,
+                prompt=spec.prompt,
+                negative_prompt=spec.negative_prompt,
+                seed=seed,
+                steps=spec.steps,
+                guidance=spec.guidance,
+                on_step=tick,
+            )
+        return resize(image, spec.width, spec.height)
+
+    # ---- in-betweens ------------------------------------------------------------------------------
+
+    def inbetween(self, frame: int, left: tuple[int, F32], right: tuple[int, F32]) -> tuple[F32, float]:
+        """(display image at output size, fraction of pixels a keyframe saw)."""
+        w, h = self.spec.width, self.spec.height
+        keys = tuple((kf, img, self._src_depth(kf, w, h), self.spec.views[kf]) for kf, img in (left, right))
+        return inbetween(frame, self.depth_at(frame, w, h), self.spec.views[frame], keys)  # type: ignore[arg-type]

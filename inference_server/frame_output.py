@@ -1,0 +1,55 @@
+"""Display images <-> the pixels a frame's EXR holds (scene-linear, premultiplied, half floats).
+
+The worker keeps keyframes as ``written_display`` of what it wrote, and a resumed job reads the same
+thing back from disk, so a keyframe seeds later frames identically whether or not the job was
+interrupted in between.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from genfx._proto import genfx_pb2 as pb
+from genfx.colour import model_to_scene, scene_to_model
+from inference_server.engine.upscale import resize
+
+F32 = npt.NDArray[np.float32]
+F16 = npt.NDArray[np.float16]
+
+COLORSPACE_NAMES = {
+    pb.COLOR_SPACE_UNSPECIFIED: "linear_rec709",
+    pb.COLOR_SPACE_LINEAR_REC709: "linear_rec709",
+    pb.COLOR_SPACE_ACESCG: "acescg",
+}
+METRIC_WIDTH = 256  # the warping error is measured on frames this wide: cheap at 4K, stable at 64 px
+
+
+def encode_rgba(display: F32, alpha: F32 | None, colorspace: str) -> F16:
+    """Display sRGB (H, W, 3) -> scene-linear RGBA half, premultiplied by ``alpha`` (1 when None)."""
+    linear = model_to_scene(display, colorspace)
+    a = np.ones(display.shape[:2], np.float32) if alpha is None else alpha.astype(np.float32)
+    rgba = np.empty(display.shape[:2] + (4,), np.float16)
+    rgba[..., :3] = linear * a[..., None]
+    rgba[..., 3] = a
+    return rgba
+
+
+def written_display(rgba: npt.NDArray[np.floating], colorspace: str) -> F32:
+    """Back from written pixels to straight (un-premultiplied) display sRGB; 0 where alpha is 0."""
+    rgb = rgba[..., :3].astype(np.float32)
+    a = rgba[..., 3:4].astype(np.float32)
+    straight = np.divide(rgb, a, out=np.zeros_like(rgb), where=a > 1e-6)
+    return scene_to_model(straight, colorspace)
+
+
+def metric_size(width: int, height: int) -> tuple[int, int]:
+    mw = min(METRIC_WIDTH, width)
+    return mw, max(1, round(height * mw / width))
+
+
+def metric_image(rgba: npt.NDArray[np.floating], colorspace: str) -> F32:
+    """The frame as the warping error sees it: premultiplied RGB in display encoding, small."""
+    h, w = rgba.shape[:2]
+    display = scene_to_model(rgba[..., :3].astype(np.float32), colorspace)
+    return resize(display, *metric_size(w, h))
