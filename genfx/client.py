@@ -277,17 +277,24 @@ class Client:
         os.replace(part, dest)
         return dest
 
+    def frame_chunks(
+        self, job_id: str, frame: int, *, offset: int = 0, chunk_size: int = 0
+    ) -> Iterator[pb.FrameChunk]:
+        """The raw FetchFrame stream (for consumers that keep frames in memory). Unverified:
+        fetch_frame() is the checked, resumable download to disk."""
+        request = pb.FetchFrameRequest(job_id=job_id, frame=frame, offset=offset, chunk_size=chunk_size)
+        yield from self._stub.FetchFrame(request, metadata=self._metadata)
+
     def _fetch_into(
         self, part: Path, job_id: str, frame: int, offset: int, chunk_size: int
     ) -> tuple[str, str]:
         """Appends the frame's bytes from `offset` to `part`; returns (server sha256, sha256 of `part`).
         The hash is computed as the bytes arrive, so the file is never read back."""
         digest = _sha256_of(part) if offset else hashlib.sha256()
-        request = pb.FetchFrameRequest(job_id=job_id, frame=frame, offset=offset, chunk_size=chunk_size)
         sha = ""
         position = offset
         with part.open("ab") as f:
-            for chunk in self._stub.FetchFrame(request, metadata=self._metadata):
+            for chunk in self.frame_chunks(job_id, frame, offset=offset, chunk_size=chunk_size):
                 if chunk.offset != position:
                     raise GenFXError("DATA_LOSS", f"chunk at offset {chunk.offset}, expected {position}")
                 f.write(chunk.data)
