@@ -23,9 +23,10 @@ import numpy as np  # noqa: E402
 import OpenEXR  # noqa: E402
 import torch  # noqa: E402
 from diffusers import StableDiffusionPipeline  # noqa: E402
+from diffusers.utils import logging as diffusers_logging  # noqa: E402
 
 from genfx.client import Client, build_request  # noqa: E402
-from genfx.colour import srgb_to_linear  # noqa: E402
+from genfx.colour import model_to_scene  # noqa: E402
 from genfx.exr import read_frame  # noqa: E402
 from genfx.local_server import LocalServer  # noqa: E402
 from genfx.shot import load_shot  # noqa: E402
@@ -37,6 +38,7 @@ PROMPT = "a concrete building collapsing into dust"
 def plain_diffusers(model_dir: Path, frames: list[int], seed: int, steps: int, out: Path) -> float:
     """What a TD would write by hand: load, loop over frames, write EXRs."""
     pipe = StableDiffusionPipeline.from_pretrained(model_dir, local_files_only=True)
+    diffusers_logging.disable_progress_bar()
     pipe.set_progress_bar_config(disable=True)
     pipe(PROMPT, num_inference_steps=2, height=64, width=64, output_type="np")  # warm-up, as the server's
     t0 = time.perf_counter()
@@ -50,7 +52,7 @@ def plain_diffusers(model_dir: Path, frames: list[int], seed: int, steps: int, o
             generator=torch.Generator("cpu").manual_seed(frame_seed(seed, frame)),
             output_type="np",
         ).images[0]
-        rgb = srgb_to_linear(image.astype(np.float32))
+        rgb = model_to_scene(image.astype(np.float32), "linear_rec709")  # the server's conversion
         rgba = np.ascontiguousarray(
             np.concatenate([rgb, np.ones((64, 64, 1), np.float32)], 2).astype(np.float16)
         )
