@@ -94,8 +94,14 @@ def run_trial(seed: int, workdir: Path, shot: Shot, kind: str | None = None) -> 
                     target=_upload, args=(server.address, upload_file, upload_error), daemon=True
                 )
                 uploader.start()
-            _wait_for_first_step(c, job.id)
-            time.sleep(rng.uniform(0.0, 1.5))
+            if kind == "mid-upload":
+                _wait_for_file(data / "assets", ".upload-*.tmp")  # bytes are arriving right now
+            else:
+                _wait_for_first_step(c, job.id)
+            if kind == "mid-step":
+                time.sleep(rng.uniform(0.0, 0.5))
+            elif kind == "mid-frame-write":
+                _wait_for_file(data / "jobs" / job.id, "*.tmp")  # an EXR is being written right now
             result.in_flight = _in_flight(data / "jobs" / job.id, data / "assets")
             server.kill()
         server = LocalServer(data, port=port).start()
@@ -134,9 +140,23 @@ def _wait_for_first_step(c: Client, job_id: str) -> None:
             return
 
 
+def _wait_for_file(folder: Path, pattern: str, timeout: float = 120.0) -> None:
+    """Polls (1 ms) until a file matching `pattern` with some bytes in it exists in `folder`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for path in folder.glob(pattern):
+            try:
+                if path.stat().st_size > 0:
+                    return
+            except FileNotFoundError:  # renamed into place between glob and stat
+                continue
+        time.sleep(0.001)
+    raise TimeoutError(f"no {pattern} appeared in {folder} within {timeout:.0f} s")
+
+
 def _in_flight(job_dir: Path, assets: Path) -> list[str]:
     seen = []
-    if any(".tmp" in p.name for p in job_dir.glob("*")):
+    if any(p.name.endswith(".tmp") for p in job_dir.glob("*")):
         seen.append("frame-write")
     if any(p.name.startswith(".upload-") for p in assets.glob("*")):
         seen.append("upload")

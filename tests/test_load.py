@@ -17,9 +17,20 @@ from .conftest import small_request
 
 pytestmark = pytest.mark.slow
 CLIENTS = 50
+MAX_SERVER_RSS = 3 << 30  # a leak per job or per stream would show up well past this
 
 
-def test_fifty_concurrent_clients_all_complete(tmp_path: Path, shot: Shot) -> None:
+def peak_rss_bytes(pid: int) -> int:
+    """VmHWM: the process's peak resident set size (Linux)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmHWM in /proc status")
+
+
+def test_fifty_concurrent_clients_all_complete(
+    tmp_path: Path, shot: Shot, record_property: pytest.RecordProperty
+) -> None:
     results: dict[int, tuple[str, int, list[int]]] = {}
     errors: list[BaseException] = []
 
@@ -33,6 +44,7 @@ def test_fifty_concurrent_clients_all_complete(tmp_path: Path, shot: Shot) -> No
             errors.append(exc)
 
     with LocalServer(tmp_path / "data") as server:
+        started = time.monotonic()
         threads = [threading.Thread(target=one_client, args=(i,)) for i in range(CLIENTS)]
         for t in threads:
             t.start()
@@ -47,6 +59,12 @@ def test_fifty_concurrent_clients_all_complete(tmp_path: Path, shot: Shot) -> No
         with Client(server.address) as c:
             assert len({job_id for job_id, _, _ in results.values()}) == CLIENTS
             assert len(c.list_jobs([pb.JOB_STATE_SUCCEEDED], limit=1000)) == CLIENTS
+        assert server.proc is not None
+        rss = peak_rss_bytes(server.proc.pid)
+        seconds = time.monotonic() - started
+        print(f"\n{CLIENTS} clients: all done in {seconds:.1f} s; server peak RSS {rss / 2**20:.0f} MiB")
+        record_property("server_peak_rss_mib", round(rss / 2**20))
+        assert rss < MAX_SERVER_RSS
 
 
 def test_priorities_and_queue_limit(tmp_path: Path, shot: Shot) -> None:
