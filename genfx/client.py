@@ -27,6 +27,7 @@ import grpc
 from genfx._proto import genfx_pb2 as pb
 from genfx._proto import genfx_pb2_grpc as pb_grpc
 from genfx.camera import CameraTrack
+from genfx.hashing import sha256_of
 from genfx.wire import camera_track_to_proto, fraction_to_proto
 
 DEFAULT_SERVER = "127.0.0.1:50051"
@@ -186,7 +187,7 @@ class Client:
         path = Path(path)
         size = path.stat().st_size
         # Sent in the header so the server can refuse corrupted bytes.
-        digest = _sha256_of(path)
+        digest = sha256_of(path)
 
         def chunks() -> Iterator[pb.UploadAssetChunk]:
             yield pb.UploadAssetChunk(
@@ -290,7 +291,7 @@ class Client:
     ) -> tuple[str, str]:
         """Appends the frame's bytes from `offset` to `part`; returns (server sha256, sha256 of `part`).
         The hash is computed as the bytes arrive, so the file is never read back."""
-        digest = _sha256_of(part) if offset else hashlib.sha256()
+        digest = sha256_of(part) if offset else hashlib.sha256()
         sha = ""
         position = offset
         with part.open("ab") as f:
@@ -329,11 +330,3 @@ class Client:
             if on_frame is not None:
                 on_frame(dest)
         return paths
-
-
-def _sha256_of(path: Path) -> hashlib._Hash:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest

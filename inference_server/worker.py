@@ -8,7 +8,6 @@ frame seeds derive from (job seed, frame), so the frames it makes are the ones i
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import logging
 import math
@@ -25,6 +24,7 @@ from genfx._proto import genfx_pb2 as pb
 from genfx.camera import CameraTrack
 from genfx.colour import MODEL_SPACE, OCIO_CONFIG
 from genfx.exr import FrameMetadata, read_frame, read_header, write_atomic, write_frame
+from genfx.hashing import sha256_of
 from genfx.wire import camera_track_from_proto, fraction_from_proto
 from inference_server.engine.metrics import warping_error
 from inference_server.engine.modes import shot_mode
@@ -62,14 +62,6 @@ class WorkerStopping(Exception):
 
 def frame_file_name(name: str, frame: int) -> str:
     return f"{name}.{frame:04d}.exr"
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class Worker(threading.Thread):
@@ -278,7 +270,7 @@ class Worker(threading.Thread):
             if frame not in records:
                 # The rename is atomic, so a file under its final name is complete.
                 keyframe = bool(read_header(path).get("genfx/keyframe", 1))
-                rec = FrameRecord(frame, name, sha256_file(path), path.stat().st_size, keyframe)
+                rec = FrameRecord(frame, name, sha256_of(path).hexdigest(), path.stat().st_size, keyframe)
                 self.store.record_frame(job_id, rec, (len(done) + 1) / len(frames))
             done.add(frame)
         return done
