@@ -6,13 +6,15 @@ the ControlNet was trained on. Layout, at the size of the generated image (pixel
 | channel | what                | from                          | normalisation to [0, 1]                |
 |---------|---------------------|-------------------------------|----------------------------------------|
 | 0       | inverse depth       | depth pass (camera Z)         | (1/z - 1/far) / (1/near - 1/far) with  |
-|         |                     |                               | the SHOT's near/far; sky (inf) -> 0    |
+|         |                     |                               | the FRAME's near/far; sky (inf) -> 0   |
 | 1       | motion x            | motion pass (px, +X right)    | 0.5 + 0.5 * clip(mx / W / 0.1, -1, 1)  |
 | 2       | motion y            | motion pass (px, +Y up)       | 0.5 + 0.5 * clip(my / H / 0.1, -1, 1)  |
 | 3       | debris / dust mask  | mask pass                     | clip(mask, 0, 1)                       |
 
 Motion is divided by the pass's own width/height first (so it is resolution independent), and 0.1 of
-the frame per frame maps to the ends of the range. The [0, 1] range matches what diffusers' ControlNet
+the frame per frame maps to the ends of the range. Depth is normalised per frame (its own nearest and
+farthest surface), so one frame's condition depends on that frame alone: ETL shards stay independent
+and the server needs no look-ahead over the shot (diffusers' depth ControlNets are per-image too). The [0, 1] range matches what diffusers' ControlNet
 pipelines feed a ControlNet (they do not rescale control images to [-1, 1]). The image is built at the
 pass resolution, cropped with the same box as the beauty and area-resized to the output size.
 """
@@ -32,7 +34,7 @@ F32 = npt.NDArray[np.float32]
 
 
 def depth_range(depths: Iterable[npt.ArrayLike]) -> tuple[float, float]:
-    """(near, far): min and max finite positive camera Z over every frame of a shot."""
+    """(near, far): min and max finite positive camera Z over the given frames."""
     near, far = np.inf, 0.0
     for depth in depths:
         z = np.asarray(depth, dtype=np.float32)
@@ -60,14 +62,14 @@ def sim_condition(
     motion: npt.ArrayLike,
     mask: npt.ArrayLike,
     *,
-    near_far: tuple[float, float],
+    near_far: tuple[float, float] | None = None,
     size: tuple[int, int] | None = None,
     crop_box: tuple[int, int, int, int] | None = None,
 ) -> F32:
     """(H, W, 4) float32 in [0, 1], channels CONDITION_CHANNELS.
 
     ``depth`` (H, W) camera Z (inf/<=0 = sky), ``motion`` (H, W, 2) pixels [+X right, +Y up, to the
-    next frame], ``mask`` (H, W); ``near_far`` from depth_range over the shot; ``crop_box`` (x0, y0,
+    next frame], ``mask`` (H, W); ``near_far`` defaults to depth_range of this frame; ``crop_box`` (x0, y0,
     x1, y1) at pass resolution, then resized to ``size`` (width, height).
     """
     z = np.asarray(depth, dtype=np.float32)
@@ -78,9 +80,10 @@ def sim_condition(
         raise ValueError(f"passes differ in size: depth {z.shape}, motion {mv.shape}, mask {m.shape}")
     scale = np.array([w, h], dtype=np.float32) * np.float32(MOTION_FULL_SCALE)
     motion01 = 0.5 + 0.5 * np.clip(np.nan_to_num(mv) / scale, -1.0, 1.0)
+    near, far = near_far if near_far is not None else depth_range([z])
     cond = np.concatenate(
         [
-            _inverse_depth(z, *near_far)[..., None],
+            _inverse_depth(z, near, far)[..., None],
             motion01.astype(np.float32),
             np.clip(np.nan_to_num(m), 0.0, 1.0)[..., None],
         ],

@@ -4,7 +4,10 @@ Every source folder handed to ``genfx-train ingest`` carries one. It is the only
 dataset, so a studio can prove what a model was trained on::
 
     {"owner": "Studio X", "licence": "proprietary-with-consent", "consent": true,
-     "description": "rubble sim renders, show ABC", "kind": "render"}
+     "description": "rubble sim renders, show ABC", "kind": "render",
+     "caption": "a concrete building collapsing, {view}{dust}"}
+
+``kind`` (render / plate / scan) and ``caption`` (a template, see etl/captions.py) are optional.
 
 ACCEPTED_LICENCES is the one list of licences the ETL accepts; anything else is refused by name.
 """
@@ -37,6 +40,7 @@ class SourceRecord:
     consent: bool
     description: str
     kind: str
+    caption: str  # template; "" = the default template
     sha256: str  # of the source.json bytes: the manifest pins exactly which record was accepted
 
     def as_json(self) -> dict[str, Any]:
@@ -46,6 +50,7 @@ class SourceRecord:
             "consent": self.consent,
             "description": self.description,
             "kind": self.kind,
+            "caption": self.caption,
             "source_json_sha256": self.sha256,
         }
 
@@ -82,6 +87,7 @@ def parse_source(raw: bytes, path: Path) -> SourceRecord:
         consent=True,
         description=_text(data, "description", path, required=False),
         kind=str(kind),
+        caption=_text(data, "caption", path, required=False),
         sha256=hashlib.sha256(raw).hexdigest(),
     )
 
@@ -98,7 +104,15 @@ def read_source(folder: Path) -> SourceRecord:
     return parse_source(raw, path)
 
 
-def source_json(owner: str, licence: str, description: str, kind: str = "render") -> str:
+def source_json(owner: str, licence: str, description: str, kind: str = "render", caption: str = "") -> str:
     """The text of a source.json (what the procedural generator writes for its own output)."""
-    record = {"owner": owner, "licence": licence, "consent": True, "description": description, "kind": kind}
+    record: dict[str, Any] = {
+        "owner": owner,
+        "licence": licence,
+        "consent": True,
+        "description": description,
+        "kind": kind,
+    }
+    if caption:
+        record["caption"] = caption
     return json.dumps(record, indent=2, sort_keys=True) + "\n"

@@ -31,6 +31,7 @@ from training.synth.simulation import Building, Pieces, build_collapse
 FRAME_START = 1001
 GENERATOR_OWNER = "GenFX procedural generator"
 GENERATOR_LICENCE = "CC0-1.0"
+CAPTION = "a concrete building collapsing into rubble, {view}{dust}"
 
 
 @dataclass(frozen=True)
