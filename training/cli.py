@@ -16,7 +16,12 @@ def _synth(args: argparse.Namespace) -> int:
     from training.synth.generate import SynthSettings, synthesize
 
     settings = SynthSettings(
-        shots=args.shots, frames=args.frames, width=args.width, height=args.height, seed=args.seed, fps=Fraction(args.fps)
+        shots=args.shots,
+        frames=args.frames,
+        width=args.width,
+        height=args.height,
+        seed=args.seed,
+        fps=Fraction(args.fps),
     )
     with tqdm(total=settings.shots, unit="shot", desc="synth", file=sys.stderr) as bar:
         shots = synthesize(args.out, settings, progress=lambda n: bar.update(n - bar.n))

@@ -70,7 +70,9 @@ def _channel(data: F32, names: list[str], aliases: tuple[str, ...], path: Path, 
     for alias in aliases:
         if alias in names:
             return np.ascontiguousarray(data[..., names.index(alias)])
-    raise DecodeError(f"{path}: no {what} channel (looked for {', '.join(aliases)}; found {', '.join(names)})")
+    raise DecodeError(
+        f"{path}: no {what} channel (looked for {', '.join(aliases)}; found {', '.join(names)})"
+    )
 
 
 def read_depth(path: Path) -> F32:

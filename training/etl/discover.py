@@ -65,7 +65,11 @@ def discover(source: Path) -> list[FrameFiles]:
         seqs = _sequences(folder)
         for (name, ext), frames in seqs.items():
             _check_contiguous(name, ext, frames)
-        camera = (folder / "camera.json").relative_to(source).as_posix() if (folder / "camera.json").is_file() else ""
+        camera = (
+            (folder / "camera.json").relative_to(source).as_posix()
+            if (folder / "camera.json").is_file()
+            else ""
+        )
         passes = {name: frames for (name, _), frames in seqs.items() if name in PASS_NAMES}
         if passes and "beauty" not in passes:
             raise SourceError(f"{folder}: has {', '.join(sorted(passes))} passes but no beauty sequence")

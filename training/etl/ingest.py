@@ -44,5 +44,9 @@ def ingest(sources: list[Path], out: Path, settings: IngestSettings) -> dict[str
     out = Path(out)
     check_or_save_plan(out, plan)
     return run_plan(
-        plan, out, ray_address=settings.ray_address, workers=settings.workers, latent_model=settings.latent_model
+        plan,
+        out,
+        ray_address=settings.ray_address,
+        workers=settings.workers,
+        latent_model=settings.latent_model,
     )

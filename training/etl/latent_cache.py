@@ -37,6 +37,8 @@ def encode(model_dir: Path, image: np.ndarray, text: str) -> tuple[np.ndarray, n
     with torch.no_grad():
         pixels = torch.from_numpy(image).permute(2, 0, 1)[None].float() * 2.0 - 1.0
         latent = vae.encode(pixels).latent_dist.mean[0]
-        ids = tok(text, padding="max_length", max_length=tok.model_max_length, truncation=True, return_tensors="pt")
+        ids = tok(
+            text, padding="max_length", max_length=tok.model_max_length, truncation=True, return_tensors="pt"
+        )
         emb = te(ids.input_ids)[0][0]
     return latent.numpy().astype(np.float16), emb.numpy().astype(np.float16)

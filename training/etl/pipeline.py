@@ -71,7 +71,9 @@ def _init_ray(address: str | None, workers: int | None) -> None:
         ray.init(num_cpus=workers, log_to_driver=False, include_dashboard=False)
 
 
-def run_plan(plan: Plan, out: Path, *, ray_address: str | None, workers: int | None, latent_model: Path | None) -> dict[str, Any]:
+def run_plan(
+    plan: Plan, out: Path, *, ray_address: str | None, workers: int | None, latent_model: Path | None
+) -> dict[str, Any]:
     """Write every unfinished shard, then manifest.json; returns the manifest."""
     pending = [i for i in range(len(plan.shards)) if read_sidecar(out, i) is None]
     done = sum(len(plan.shards[i]) for i in range(len(plan.shards)) if i not in pending)
@@ -91,7 +93,9 @@ def run_plan(plan: Plan, out: Path, *, ray_address: str | None, workers: int | N
                 "buckets": plan.settings["buckets"],
                 "latent_model": str(latent_model) if latent_model else "",
                 "sources": [asdict(s) for s in plan.sources],
-                "samples": [{"key": s.key, "source": s.source, "frame": asdict(s.frame)} for s in plan.shards[i]],
+                "samples": [
+                    {"key": s.key, "source": s.source, "frame": asdict(s.frame)} for s in plan.shards[i]
+                ],
             }
             tasks.append({"task": json.dumps(task)})
         ds = ray.data.from_items(tasks, override_num_blocks=len(tasks)).map(process_shard, num_cpus=1)

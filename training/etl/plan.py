@@ -63,7 +63,15 @@ def make_plan(sources: list[Path], settings: dict[str, Any], shard_size: int) ->
             continue
         sid = _source_id(folder, record.sha256)
         infos.append(
-            SourceInfo(sid, str(folder), record.licence, record.owner, record.kind, record.description, record.caption)
+            SourceInfo(
+                sid,
+                str(folder),
+                record.licence,
+                record.owner,
+                record.kind,
+                record.description,
+                record.caption,
+            )
         )
         records.append({"id": sid, "path": str(folder), **record.as_json(), "samples": len(frames)})
         samples += [PlannedSample(sample_key(sid, f), len(infos) - 1, f) for f in frames]
@@ -84,6 +92,10 @@ def check_or_save_plan(out: Path, plan: Plan) -> None:
             )
         return
     if out.exists() and any(p for p in out.iterdir() if not p.name.startswith(".")):
-        raise FileExistsError(f"{out}: not empty and not a GenFX dataset (no {PLAN_FILE}); use an empty folder")
+        raise FileExistsError(
+            f"{out}: not empty and not a GenFX dataset (no {PLAN_FILE}); use an empty folder"
+        )
     out.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"plan_sha256": digest, "settings": plan.settings}, indent=1), encoding="utf-8")
+    path.write_text(
+        json.dumps({"plan_sha256": digest, "settings": plan.settings}, indent=1), encoding="utf-8"
+    )

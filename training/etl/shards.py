@@ -36,7 +36,9 @@ def tar_bytes(samples: list[tuple[str, dict[str, bytes]]]) -> bytes:
     return buf.getvalue()
 
 
-def write_shard(out: Path, index: int, samples: list[tuple[str, dict[str, bytes]]], sidecar: dict[str, Any]) -> str:
+def write_shard(
+    out: Path, index: int, samples: list[tuple[str, dict[str, bytes]]], sidecar: dict[str, Any]
+) -> str:
     """Write the tar then its sidecar (both atomically); returns the tar's sha256."""
     data = tar_bytes(samples)
     digest = hashlib.sha256(data).hexdigest()

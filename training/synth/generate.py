@@ -117,6 +117,6 @@ def synthesize(
         f"{settings.width}x{settings.height}, seed {settings.seed}"
     )
     (out / SOURCE_FILE).write_text(
-        source_json(GENERATOR_OWNER, GENERATOR_LICENCE, description), encoding="utf-8"
+        source_json(GENERATOR_OWNER, GENERATOR_LICENCE, description, caption=CAPTION), encoding="utf-8"
     )
     return shots

@@ -63,7 +63,9 @@ def load_components(path: Path, *, controlnet: bool) -> Components:
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
         raise BaseModelError(f"base model {path}: cannot load ({type(exc).__name__}: {exc})") from None
     if unet.config.in_channels != 4:
-        raise BaseModelError(f"base model {path}: needs a 4-channel (text-to-image) UNet, not {unet.config.in_channels}")
+        raise BaseModelError(
+            f"base model {path}: needs a 4-channel (text-to-image) UNet, not {unet.config.in_channels}"
+        )
     for module in (unet, vae, text_encoder):
         module.requires_grad_(False)
     cn = None
@@ -82,10 +84,14 @@ def load_components(path: Path, *, controlnet: bool) -> Components:
 def add_lora(components: Components, rank: int, text_encoder: bool) -> None:
     from peft import LoraConfig
 
-    config = LoraConfig(r=rank, lora_alpha=rank, init_lora_weights="gaussian", target_modules=UNET_LORA_TARGETS)
+    config = LoraConfig(
+        r=rank, lora_alpha=rank, init_lora_weights="gaussian", target_modules=UNET_LORA_TARGETS
+    )
     components.unet.add_adapter(config)
     if text_encoder:
-        te_config = LoraConfig(r=rank, lora_alpha=rank, init_lora_weights="gaussian", target_modules=TEXT_LORA_TARGETS)
+        te_config = LoraConfig(
+            r=rank, lora_alpha=rank, init_lora_weights="gaussian", target_modules=TEXT_LORA_TARGETS
+        )
         components.text_encoder.add_adapter(te_config)
 
 
@@ -98,18 +104,31 @@ class Trainee(torch.nn.Module):
         self.text_encoder = text_encoder
         self.controlnet = controlnet
 
-    def forward(self, noisy: torch.Tensor, timesteps: torch.Tensor, input_ids: torch.Tensor | None,
-                text_embeds: torch.Tensor | None, condition: torch.Tensor | None) -> torch.Tensor:
+    def forward(
+        self,
+        noisy: torch.Tensor,
+        timesteps: torch.Tensor,
+        input_ids: torch.Tensor | None,
+        text_embeds: torch.Tensor | None,
+        condition: torch.Tensor | None,
+    ) -> torch.Tensor:
         if text_embeds is None:
             text_embeds = self.text_encoder(input_ids)[0]
         down, mid = None, None
         if self.controlnet is not None:
             down, mid = self.controlnet(
-                noisy, timesteps, encoder_hidden_states=text_embeds, controlnet_cond=condition, return_dict=False
+                noisy,
+                timesteps,
+                encoder_hidden_states=text_embeds,
+                controlnet_cond=condition,
+                return_dict=False,
             )
         out: torch.Tensor = self.unet(
-            noisy, timesteps, encoder_hidden_states=text_embeds,
-            down_block_additional_residuals=down, mid_block_additional_residual=mid,
+            noisy,
+            timesteps,
+            encoder_hidden_states=text_embeds,
+            down_block_additional_residuals=down,
+            mid_block_additional_residual=mid,
         ).sample
         return out
 

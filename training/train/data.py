@@ -62,7 +62,9 @@ class ShardDataset:
             if all(ext in members for ext in need):
                 samples.append(Sample(rec["key"], rec["caption"], tuple(rec["bucket"]), members))  # type: ignore[arg-type]
         if not samples:
-            raise ValueError(f"dataset {dataset}: no sample has {', '.join(need)} (ControlNet needs renders with depth, motion and mask)")
+            raise ValueError(
+                f"dataset {dataset}: no sample has {', '.join(need)} (ControlNet needs renders with depth, motion and mask)"
+            )
         self.samples = samples
         self.has_latents = all("latent.npy" in s.members and "text.npy" in s.members for s in samples)
         self._epoch_cache: tuple[tuple[int, int, int], list[list[int]]] | None = None
@@ -80,7 +82,9 @@ class ShardDataset:
         for bucket in buckets:
             idx = [i for i, s in enumerate(self.samples) if s.bucket == bucket]
             perm = [idx[j] for j in rng.permutation(len(idx))]
-            groups += [perm[k : k + global_batch] for k in range(0, len(perm) - global_batch + 1, global_batch)]
+            groups += [
+                perm[k : k + global_batch] for k in range(0, len(perm) - global_batch + 1, global_batch)
+            ]
         order = rng.permutation(len(groups))
         return [groups[j] for j in order]
 
@@ -100,10 +104,17 @@ def load_batch(samples: list[Sample], *, latents: bool, condition: bool) -> dict
     """Tensors for a list of samples of one bucket."""
     batch: dict[str, Any] = {"captions": [s.caption for s in samples], "keys": [s.key for s in samples]}
     if latents:
-        batch["latents"] = torch.stack([torch.from_numpy(np.load(io.BytesIO(s.read("latent.npy"))).astype(np.float32)) for s in samples])
-        batch["text_embeds"] = torch.stack([torch.from_numpy(np.load(io.BytesIO(s.read("text.npy"))).astype(np.float32)) for s in samples])
+        batch["latents"] = torch.stack(
+            [torch.from_numpy(np.load(io.BytesIO(s.read("latent.npy"))).astype(np.float32)) for s in samples]
+        )
+        batch["text_embeds"] = torch.stack(
+            [torch.from_numpy(np.load(io.BytesIO(s.read("text.npy"))).astype(np.float32)) for s in samples]
+        )
     else:
-        pixels = [np.asarray(Image.open(io.BytesIO(s.read("png"))).convert("RGB"), dtype=np.float32) / 127.5 - 1.0 for s in samples]
+        pixels = [
+            np.asarray(Image.open(io.BytesIO(s.read("png"))).convert("RGB"), dtype=np.float32) / 127.5 - 1.0
+            for s in samples
+        ]
         batch["pixels"] = torch.from_numpy(np.stack(pixels)).permute(0, 3, 1, 2).contiguous()
     if condition:
         conds = [np.load(io.BytesIO(s.read("cond.npy"))).astype(np.float32) for s in samples]

@@ -29,8 +29,14 @@ def _into_place(tmp: Path, final: Path) -> None:
     os.replace(tmp, final)
 
 
-def save_outputs(out: Path, unet: Any, text_encoder: Any, controlnet: Any | None, train: tuple[str, ...],
-                 lora_text_encoder: bool) -> dict[str, str]:
+def save_outputs(
+    out: Path,
+    unet: Any,
+    text_encoder: Any,
+    controlnet: Any | None,
+    train: tuple[str, ...],
+    lora_text_encoder: bool,
+) -> dict[str, str]:
     """Write every trained part; returns {relative file: sha256}."""
     from diffusers import StableDiffusionPipeline
     from diffusers.utils import convert_state_dict_to_diffusers
@@ -39,12 +45,20 @@ def save_outputs(out: Path, unet: Any, text_encoder: Any, controlnet: Any | None
     written: dict[str, str] = {}
     parts: list[tuple[str, Any]] = []
     if "lora" in train:
+
         def save_lora(tmp: Path) -> None:
-            te = convert_state_dict_to_diffusers(get_peft_model_state_dict(text_encoder)) if lora_text_encoder else None
-            StableDiffusionPipeline.save_lora_weights(
-                tmp, unet_lora_layers=convert_state_dict_to_diffusers(get_peft_model_state_dict(unet)),
-                text_encoder_lora_layers=te, safe_serialization=True,
+            te = (
+                convert_state_dict_to_diffusers(get_peft_model_state_dict(text_encoder))
+                if lora_text_encoder
+                else None
             )
+            StableDiffusionPipeline.save_lora_weights(
+                tmp,
+                unet_lora_layers=convert_state_dict_to_diffusers(get_peft_model_state_dict(unet)),
+                text_encoder_lora_layers=te,
+                safe_serialization=True,
+            )
+
         parts.append(("lora", save_lora))
     if "controlnet" in train and controlnet is not None:
         parts.append(("controlnet", lambda tmp: controlnet.save_pretrained(tmp, safe_serialization=True)))
@@ -63,16 +77,32 @@ def save_outputs(out: Path, unet: Any, text_encoder: Any, controlnet: Any | None
 
 def code_version() -> str:
     try:
-        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True,
-                             timeout=10, check=True).stdout.strip()
+        rev = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).parent,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         rev = "unknown"
     return f"genfx {__version__} (git {rev})"
 
 
-def write_model_card(out: Path, *, base_model: Path, base_hash: str, manifest: dict[str, Any],
-                     dataset: Path, hyperparameters: dict[str, Any], outputs: dict[str, str],
-                     steps: int, final_loss: float, world_size: int) -> dict[str, Any]:
+def write_model_card(
+    out: Path,
+    *,
+    base_model: Path,
+    base_hash: str,
+    manifest: dict[str, Any],
+    dataset: Path,
+    hyperparameters: dict[str, Any],
+    outputs: dict[str, str],
+    steps: int,
+    final_loss: float,
+    world_size: int,
+) -> dict[str, Any]:
     card = {
         "format": CARD_FORMAT,
         "base_model": {"path": str(base_model), "sha256": base_hash},
@@ -81,7 +111,10 @@ def write_model_card(out: Path, *, base_model: Path, base_hash: str, manifest: d
             "sha256": manifest["dataset_sha256"],
             "samples": len(manifest["samples"]),
             "licences": sorted({s["licence"] for s in manifest["sources"]}),
-            "sources": [{k: s[k] for k in ("id", "owner", "licence", "source_json_sha256")} for s in manifest["sources"]],
+            "sources": [
+                {k: s[k] for k in ("id", "owner", "licence", "source_json_sha256")}
+                for s in manifest["sources"]
+            ],
         },
         "hyperparameters": hyperparameters,
         "conditioning": {

@@ -12,8 +12,9 @@ from training.train.options import FitConfig
 from training.train.run_folder import latest_checkpoint
 
 
-def finish_run(cfg: FitConfig, c: Components, manifest: dict[str, Any], base_hash: str, losses: list[float],
-               world: int) -> None:
+def finish_run(
+    cfg: FitConfig, c: Components, manifest: dict[str, Any], base_hash: str, losses: list[float], world: int
+) -> None:
     out = Path(cfg.out)
     outputs = save_outputs(out, c.unet, c.text_encoder, c.controlnet, cfg.train, cfg.lora_text_encoder)
     last = latest_checkpoint(out)

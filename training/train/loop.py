@@ -63,16 +63,24 @@ def fit(cfg: FitConfig) -> int:
     dataset = ShardDataset(cfg.dataset, need=("json", "cond.npy") if "controlnet" in cfg.train else ("json",))
     base_hash = model_hash(cfg.base_model)
     manifest = dataset.manifest
-    identity = {**cfg.identity(), "dataset_sha256": manifest["dataset_sha256"], "base_model_sha256": base_hash,
-                "world_size": world}
+    identity = {
+        **cfg.identity(),
+        "dataset_sha256": manifest["dataset_sha256"],
+        "base_model_sha256": base_hash,
+        "world_size": world,
+    }
     claim(cfg.out, identity, cfg.resume, write=False)  # every process checks before anyone writes
     accelerator.wait_for_everyone()
     if main:
         claim(cfg.out, identity, cfg.resume, write=True)
     accelerator.wait_for_everyone()
 
-    use_cache = (cfg.use_latent_cache and dataset.has_latents and not cfg.lora_text_encoder
-                 and manifest["settings"].get("latent_model_sha256") == base_hash)
+    use_cache = (
+        cfg.use_latent_cache
+        and dataset.has_latents
+        and not cfg.lora_text_encoder
+        and manifest["settings"].get("latent_model_sha256") == base_hash
+    )
     if "lora" in cfg.train:
         add_lora(components, cfg.lora_rank, cfg.lora_text_encoder)
     if "unet" in cfg.train:
@@ -116,9 +124,14 @@ def fit(cfg: FitConfig) -> int:
         total = torch.zeros((), device=device)
         for a in range(cfg.grad_accum):
             m = step * cfg.grad_accum + a
-            indices = dataset.micro_batch(m, global_batch, cfg.seed)[rank * cfg.batch_size : (rank + 1) * cfg.batch_size]
-            batch = load_batch([dataset.samples[i] for i in indices], latents=use_cache,
-                               condition=components.controlnet is not None)
+            indices = dataset.micro_batch(m, global_batch, cfg.seed)[
+                rank * cfg.batch_size : (rank + 1) * cfg.batch_size
+            ]
+            batch = load_batch(
+                [dataset.samples[i] for i in indices],
+                latents=use_cache,
+                condition=components.controlnet is not None,
+            )
             with torch.no_grad():
                 if use_cache:
                     latents = batch["latents"].to(device)
@@ -132,13 +145,26 @@ def fit(cfg: FitConfig) -> int:
             target = target_for(scheduler, kind, latents, noise, t)
             ids = None
             if not use_cache:
-                ids = components.tokenizer(batch["captions"], padding="max_length", truncation=True,
-                                           max_length=components.tokenizer.model_max_length, return_tensors="pt").input_ids.to(device)
+                ids = components.tokenizer(
+                    batch["captions"],
+                    padding="max_length",
+                    truncation=True,
+                    max_length=components.tokenizer.model_max_length,
+                    return_tensors="pt",
+                ).input_ids.to(device)
             sync = contextlib.nullcontext() if a == cfg.grad_accum - 1 else accelerator.no_sync(model)
             with sync:
-                pred = model(noisy, t, ids, batch["text_embeds"].to(device) if use_cache else None,
-                             batch["condition"].to(device) if "condition" in batch else None)
-                loss = weighted_mse(pred, target, snr_weights(scheduler, t, kind, cfg.snr_gamma)) / cfg.grad_accum
+                pred = model(
+                    noisy,
+                    t,
+                    ids,
+                    batch["text_embeds"].to(device) if use_cache else None,
+                    batch["condition"].to(device) if "condition" in batch else None,
+                )
+                loss = (
+                    weighted_mse(pred, target, snr_weights(scheduler, t, kind, cfg.snr_gamma))
+                    / cfg.grad_accum
+                )
                 accelerator.backward(loss)
             total += loss.detach()
         accelerator.clip_grad_norm_(list(params.values()), cfg.max_grad_norm)
@@ -152,7 +178,10 @@ def fit(cfg: FitConfig) -> int:
             _checkpoint(accelerator, cfg, components, trainee, optimizer, step, losses)
         if stopping:
             if main:
-                print(f"stopped by SIGTERM after step {step}; checkpoint saved, continue with --resume", file=sys.stderr)
+                print(
+                    f"stopped by SIGTERM after step {step}; checkpoint saved, continue with --resume",
+                    file=sys.stderr,
+                )
             return 0
 
     accelerator.wait_for_everyone()
@@ -165,8 +194,15 @@ def fit(cfg: FitConfig) -> int:
     return 0
 
 
-def _checkpoint(accelerator: Any, cfg: FitConfig, c: Components, trainee: Trainee, optimizer: Any, step: int,
-                losses: list[float]) -> None:
+def _checkpoint(
+    accelerator: Any,
+    cfg: FitConfig,
+    c: Components,
+    trainee: Trainee,
+    optimizer: Any,
+    step: int,
+    losses: list[float],
+) -> None:
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         from training.train.sampling import sample_images
@@ -190,6 +226,8 @@ def _validation_images(cfg: FitConfig, c: Components, sampler: Any) -> list[Any]
     c.unet.eval()
     try:
         # Same seed at every checkpoint: the grids show the model changing, not the noise.
-        return list(sampler(c, [s.caption for s in picks], conds, picks[0].bucket, cfg.validation_steps, cfg.seed))
+        return list(
+            sampler(c, [s.caption for s in picks], conds, picks[0].bucket, cfg.validation_steps, cfg.seed)
+        )
     finally:
         c.unet.train(was_training)

@@ -34,7 +34,9 @@ def prediction_type(scheduler: Any, override: str) -> str:
     return str(scheduler.config.prediction_type) if override == "model" else override
 
 
-def target_for(scheduler: Any, kind: str, latents: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+def target_for(
+    scheduler: Any, kind: str, latents: torch.Tensor, noise: torch.Tensor, t: torch.Tensor
+) -> torch.Tensor:
     if kind == "epsilon":
         return noise
     if kind == "v_prediction":

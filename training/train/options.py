@@ -65,7 +65,9 @@ def add_fit_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--gradient-checkpointing", action="store_true")
     p.add_argument("--checkpoint-every", type=int, default=50)
     p.add_argument("--validation-steps", type=int, default=10)
-    p.add_argument("--no-latent-cache", action="store_true", help="encode images even if the dataset has latents")
+    p.add_argument(
+        "--no-latent-cache", action="store_true", help="encode images even if the dataset has latents"
+    )
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     p.add_argument("--threads", type=int, default=0, help="torch threads (default: cores / local processes)")
 
@@ -74,7 +76,9 @@ def config_from_args(args: argparse.Namespace) -> FitConfig:
     kinds = tuple(sorted({k.strip() for k in str(args.train).split(",") if k.strip()}))
     unknown = [k for k in kinds if k not in TRAIN_KINDS]
     if unknown or not kinds:
-        raise ValueError(f"--train: unknown {', '.join(unknown) or '(empty)'} (choose from {', '.join(TRAIN_KINDS)})")
+        raise ValueError(
+            f"--train: unknown {', '.join(unknown) or '(empty)'} (choose from {', '.join(TRAIN_KINDS)})"
+        )
     if "lora" in kinds and "unet" in kinds:
         raise ValueError("--train: lora and unet exclude each other (unet already trains every UNet weight)")
     for name in ("steps", "batch_size", "grad_accum", "checkpoint_every", "lora_rank"):

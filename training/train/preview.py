@@ -26,7 +26,10 @@ def loss_curve_png(losses: Sequence[float]) -> bytes:
 
         def points(v: np.ndarray, offset: int) -> list[tuple[float, float]]:
             n = max(len(values) - 1, 1)
-            return [(pad + (i + offset) / n * (w - 5 - pad), h - pad - (x - lo) / span * (h - pad - 10)) for i, x in enumerate(v)]
+            return [
+                (pad + (i + offset) / n * (w - 5 - pad), h - pad - (x - lo) / span * (h - pad - 10))
+                for i, x in enumerate(v)
+            ]
 
         if len(values) > 1:
             draw.line(points(values, 0), fill=(170, 170, 170))

@@ -33,10 +33,14 @@ def claim(out: Path, identity: dict[str, Any], resume: bool, *, write: bool) -> 
     if run_file.is_file():
         saved = json.loads(run_file.read_text(encoding="utf-8"))
         if not resume:
-            raise RunFolderError(f"{out}: holds another run ({RUN_FILE}); pass --resume to continue it or pick an empty folder")
+            raise RunFolderError(
+                f"{out}: holds another run ({RUN_FILE}); pass --resume to continue it or pick an empty folder"
+            )
         diff = sorted(k for k in set(saved) | set(identity) if saved.get(k) != identity.get(k))
         if diff:
-            raise RunFolderError(f"{out}: holds a different run (differs in {', '.join(diff)}); cannot --resume it")
+            raise RunFolderError(
+                f"{out}: holds a different run (differs in {', '.join(diff)}); cannot --resume it"
+            )
         return
     if out.exists() and any(out.iterdir()):
         raise RunFolderError(f"{out}: not empty and not a GenFX run (no {RUN_FILE}); pick an empty folder")
@@ -54,15 +58,23 @@ def latest_checkpoint(out: Path) -> Path | None:
     return path if (path / "state.json").is_file() else None
 
 
-def save_checkpoint(out: Path, step: int, trainable: dict[str, torch.Tensor], optimizer: dict[str, Any],
-                    state: dict[str, Any], extras: dict[str, bytes]) -> Path:
+def save_checkpoint(
+    out: Path,
+    step: int,
+    trainable: dict[str, torch.Tensor],
+    optimizer: dict[str, Any],
+    state: dict[str, Any],
+    extras: dict[str, bytes],
+) -> Path:
     root = Path(out) / "checkpoints"
     root.mkdir(parents=True, exist_ok=True)
     name = f"step-{step:06d}"
     tmp = root / f".{name}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
-    save_file({k: v.detach().cpu().contiguous() for k, v in trainable.items()}, str(tmp / "trainable.safetensors"))
+    save_file(
+        {k: v.detach().cpu().contiguous() for k, v in trainable.items()}, str(tmp / "trainable.safetensors")
+    )
     torch.save(optimizer, tmp / "optimizer.pt")
     for fname, data in extras.items():
         (tmp / fname).write_bytes(data)

@@ -13,8 +13,15 @@ import torch
 
 
 @torch.no_grad()
-def sample_images(c: Any, prompts: list[str], conditions: list[torch.Tensor | None], size: tuple[int, int],
-                  steps: int, seed: int, guidance: float = 5.0) -> list[np.ndarray]:
+def sample_images(
+    c: Any,
+    prompts: list[str],
+    conditions: list[torch.Tensor | None],
+    size: tuple[int, int],
+    steps: int,
+    seed: int,
+    guidance: float = 5.0,
+) -> list[np.ndarray]:
     """One (H, W, 3) image in [0, 1] per prompt; ``c`` holds unet, vae, text_encoder, tokenizer, controlnet."""
     from diffusers import DDIMScheduler
 
@@ -24,8 +31,13 @@ def sample_images(c: Any, prompts: list[str], conditions: list[torch.Tensor | No
     scale = 2 ** (len(c.vae.config.block_out_channels) - 1)
     images = []
     for i, (prompt, cond) in enumerate(zip(prompts, conditions, strict=True)):
-        ids = c.tokenizer([prompt, ""], padding="max_length", max_length=c.tokenizer.model_max_length,
-                          truncation=True, return_tensors="pt").input_ids.to(device)
+        ids = c.tokenizer(
+            [prompt, ""],
+            padding="max_length",
+            max_length=c.tokenizer.model_max_length,
+            truncation=True,
+            return_tensors="pt",
+        ).input_ids.to(device)
         emb = c.text_encoder(ids)[0]
         gen = torch.Generator().manual_seed(seed + i)
         shape = (1, c.unet.config.in_channels, size[1] // scale, size[0] // scale)
@@ -34,10 +46,20 @@ def sample_images(c: Any, prompts: list[str], conditions: list[torch.Tensor | No
             model_in = scheduler.scale_model_input(torch.cat([latents, latents]), t)
             down = mid = None
             if c.controlnet is not None and cond is not None:
-                down, mid = c.controlnet(model_in, t, encoder_hidden_states=emb,
-                                         controlnet_cond=torch.cat([cond, cond]).to(device), return_dict=False)
-            pred = c.unet(model_in, t, encoder_hidden_states=emb, down_block_additional_residuals=down,
-                          mid_block_additional_residual=mid).sample
+                down, mid = c.controlnet(
+                    model_in,
+                    t,
+                    encoder_hidden_states=emb,
+                    controlnet_cond=torch.cat([cond, cond]).to(device),
+                    return_dict=False,
+                )
+            pred = c.unet(
+                model_in,
+                t,
+                encoder_hidden_states=emb,
+                down_block_additional_residuals=down,
+                mid_block_additional_residual=mid,
+            ).sample
             text, uncond = pred.chunk(2)
             latents = scheduler.step(uncond + guidance * (text - uncond), t, latents).prev_sample
         image = c.vae.decode(latents / c.vae.config.scaling_factor).sample[0]
