@@ -100,6 +100,7 @@ def write_model_card(
     hyperparameters: dict[str, Any],
     outputs: dict[str, str],
     steps: int,
+    eval_losses: list[list[float]],
     final_loss: float,
     world_size: int,
 ) -> dict[str, Any]:
@@ -126,6 +127,7 @@ def write_model_card(
         "outputs": outputs,
         "steps": steps,
         "final_loss": final_loss,
+        "eval_loss": {"first": eval_losses[0], "last": eval_losses[-1], "all": eval_losses},
         "world_size": world_size,
         "code_version": code_version(),
     }

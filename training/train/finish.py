@@ -13,7 +13,13 @@ from training.train.run_folder import latest_checkpoint
 
 
 def finish_run(
-    cfg: FitConfig, c: Components, manifest: dict[str, Any], base_hash: str, losses: list[float], world: int
+    cfg: FitConfig,
+    c: Components,
+    manifest: dict[str, Any],
+    base_hash: str,
+    losses: list[float],
+    eval_losses: list[list[float]],
+    world: int,
 ) -> None:
     out = Path(cfg.out)
     outputs = save_outputs(out, c.unet, c.text_encoder, c.controlnet, cfg.train, cfg.lora_text_encoder)
@@ -31,5 +37,6 @@ def finish_run(
         outputs=outputs,
         steps=len(losses),
         final_loss=losses[-1] if losses else float("nan"),
+        eval_losses=eval_losses,
         world_size=world,
     )

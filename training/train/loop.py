@@ -10,6 +10,7 @@ including after kill -9 (then the work since that checkpoint is redone, identica
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import signal
 import sys
 from typing import Any
@@ -18,6 +19,7 @@ import torch
 
 from training.train.base_model import Components, Trainee, add_lora, load_components, trainable_parameters
 from training.train.data import ShardDataset, load_batch
+from training.train.evaluate import evaluation_loss
 from training.train.objective import (
     noise_and_timesteps,
     prediction_type,
@@ -50,6 +52,8 @@ def fit(cfg: FitConfig) -> int:
 
     torch.set_num_threads(cfg.threads or default_threads())
     accelerator = Accelerator(
+        # Without a GPU, a multi-process launch (torchrun env) is DDP over gloo on the CPU.
+        cpu=not torch.cuda.is_available(),
         mixed_precision=cfg.mixed_precision,
         kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=False)],
     )
@@ -104,6 +108,7 @@ def fit(cfg: FitConfig) -> int:
             for name, p in params.items():
                 p.copy_(saved[name])
         start_step, losses = int(state["step"]), list(state["losses"])
+        state_eval = list(state["eval_losses"])
         if main:
             print(f"resuming {cfg.out} from step {start_step}", file=sys.stderr)
 
@@ -118,6 +123,18 @@ def fit(cfg: FitConfig) -> int:
     global_batch = cfg.batch_size * world
     num_timesteps = int(scheduler.config.num_train_timesteps)
 
+    def eval_loss() -> float:
+        return evaluation_loss(
+            trainee,
+            components,
+            dataset,
+            kind=kind,
+            seed=cfg.seed,
+            use_cache=use_cache,
+            snr_gamma=cfg.snr_gamma,
+        )
+
+    eval_losses: list[list[float]] = state_eval if checkpoint is not None else [[0, eval_loss()]]
     step = start_step
     while step < cfg.steps:
         model.train()
@@ -175,7 +192,8 @@ def fit(cfg: FitConfig) -> int:
         flag = accelerator.reduce(torch.tensor(float(stop.raised), device=device), "sum")
         stopping = bool(flag.item() > 0)
         if step % cfg.checkpoint_every == 0 or step == cfg.steps or stopping:
-            _checkpoint(accelerator, cfg, components, trainee, optimizer, step, losses)
+            eval_losses.append([step, eval_loss()])
+            _checkpoint(accelerator, cfg, components, trainee, optimizer, step, losses, eval_losses)
         if stopping:
             if main:
                 print(
@@ -188,10 +206,19 @@ def fit(cfg: FitConfig) -> int:
     if main:
         from training.train.finish import finish_run
 
-        finish_run(cfg, components, manifest, base_hash, losses, world)
+        finish_run(cfg, components, manifest, base_hash, losses, eval_losses, world)
     accelerator.wait_for_everyone()
     accelerator.end_training()
     return 0
+
+
+def _param_digest(trainee: Trainee) -> torch.Tensor:
+    """sha256 of this process's trainable weights, as 32 bytes (so processes can compare by gather)."""
+    h = hashlib.sha256()
+    for name, p in sorted(trainable_parameters(trainee).items()):
+        h.update(name.encode())
+        h.update(p.detach().float().cpu().numpy().tobytes())
+    return torch.tensor(list(h.digest()), dtype=torch.int64)
 
 
 def _checkpoint(
@@ -202,7 +229,13 @@ def _checkpoint(
     optimizer: Any,
     step: int,
     losses: list[float],
+    eval_losses: list[list[float]],
 ) -> None:
+    # DDP keeps every process's weights identical; record each one's digest so that is checkable.
+    digests = accelerator.gather(_param_digest(trainee).to(accelerator.device)).view(-1, 32).cpu()
+    ranks = [bytes(int(b) for b in row).hex() for row in digests]
+    if len(set(ranks)) > 1 and accelerator.is_main_process:
+        print(f"WARNING: processes hold different weights at step {step}: {ranks}", file=sys.stderr)
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         from training.train.sampling import sample_images
@@ -210,7 +243,8 @@ def _checkpoint(
         extras = {"loss.png": loss_curve_png(losses)}
         extras["validation.png"] = grid_png(_validation_images(cfg, c, sample_images))
         trainable = {k: v.data for k, v in trainable_parameters(trainee).items()}
-        save_checkpoint(cfg.out, step, trainable, optimizer.state_dict(), {"losses": losses}, extras)
+        state = {"losses": losses, "eval_losses": eval_losses, "rank_param_sha256": ranks}
+        save_checkpoint(cfg.out, step, trainable, optimizer.state_dict(), state, extras)
     accelerator.wait_for_everyone()
 
 
