@@ -63,6 +63,9 @@ def fit(cfg: FitConfig) -> int:
 
     from inference_server.models import model_hash  # the server's own definition of a model's hash
 
+    # New weights (LoRA matrices, the ControlNet's condition encoder) come from the global RNG: seed
+    # it, so a run is reproducible and a resumed run is the same run.
+    torch.manual_seed(cfg.seed)
     components = load_components(cfg.base_model, controlnet="controlnet" in cfg.train)
     dataset = ShardDataset(cfg.dataset, need=("json", "cond.npy") if "controlnet" in cfg.train else ("json",))
     base_hash = model_hash(cfg.base_model)

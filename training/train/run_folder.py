@@ -29,6 +29,7 @@ class RunFolderError(ValueError):
 def claim(out: Path, identity: dict[str, Any], resume: bool, *, write: bool) -> None:
     """Check that ``out`` is empty, or (with --resume) holds this same run; with ``write``, start it."""
     out = Path(out)
+    identity = json.loads(json.dumps(identity))  # compare as stored (tuples are lists in JSON)
     run_file = out / RUN_FILE
     if run_file.is_file():
         saved = json.loads(run_file.read_text(encoding="utf-8"))
