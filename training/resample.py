@@ -24,7 +24,8 @@ def _weights(n_in: int, n_out: int) -> F32:
     hi = np.minimum(edges_out[1:, None], edges_in[None, 1:])
     w = np.clip(hi - lo, 0.0, None)
     w /= w.sum(axis=1, keepdims=True)
-    return w.astype(np.float32)
+    result: F32 = w.astype(np.float32)
+    return result
 
 
 def area_resize(image: npt.ArrayLike, width: int, height: int) -> F32:

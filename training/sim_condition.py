@@ -14,9 +14,10 @@ the ControlNet was trained on. Layout, at the size of the generated image (pixel
 Motion is divided by the pass's own width/height first (so it is resolution independent), and 0.1 of
 the frame per frame maps to the ends of the range. Depth is normalised per frame (its own nearest and
 farthest surface), so one frame's condition depends on that frame alone: ETL shards stay independent
-and the server needs no look-ahead over the shot (diffusers' depth ControlNets are per-image too). The [0, 1] range matches what diffusers' ControlNet
-pipelines feed a ControlNet (they do not rescale control images to [-1, 1]). The image is built at the
-pass resolution, cropped with the same box as the beauty and area-resized to the output size.
+and the server needs no look-ahead over the shot (diffusers' depth ControlNets are per-image too).
+The [0, 1] range matches what diffusers' ControlNet pipelines feed a ControlNet (they do not rescale
+control images to [-1, 1]). The image is built at the pass resolution, cropped with the same box as
+the beauty and area-resized to the output size.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""fit: outputs in diffusers' formats that load where the server loads them, the loss falls, bad input is named."""
+"""fit: outputs in diffusers' formats that load as the server loads them; the loss falls; bad input named."""
 
 from __future__ import annotations
 

@@ -58,7 +58,7 @@ def read_sidecar(out: Path, index: int) -> dict[str, Any] | None:
 
 def iter_samples(path: Path) -> Iterator[tuple[str, dict[str, bytes]]]:
     """(key, {ext: bytes}) for each sample of a shard, in order (members of a key are contiguous)."""
-    key, members = "", {}
+    key, members = "", {}  # type: tuple[str, dict[str, bytes]]
     with tarfile.open(path, mode="r") as tar:
         for info in tar:
             if not info.isfile():

@@ -61,7 +61,9 @@ def project(cam: CameraSample, width: int, height: int, points: F64) -> tuple[F6
         return width / 2 + fx * p[:, 0] / z, height / 2 - fy * p[:, 1] / z, z
 
 
-def _intersect_boxes(origin: F64, dirs: F64, rot: F64, centre: F64, half: F64) -> tuple[F64, F64, F64]:
+def _intersect_boxes(
+    origin: F64, dirs: F64, rot: F64, centre: F64, half: F64
+) -> tuple[F64, npt.NDArray[np.int64], F64]:
     """Nearest hit over all boxes: (t, piece index or SKY_ID, world normal)."""
     n = dirs.shape[0]
     best_t = np.full(n, np.inf)

@@ -114,7 +114,8 @@ def landing_time(pieces: Pieces) -> F64:
     clearance = pieces.half.min(axis=1)
     drop = pieces.rest_pos[:, 1] - clearance
     vy = pieces.velocity[:, 1]
-    return (vy + np.sqrt(vy * vy + 2.0 * GRAVITY * np.maximum(drop, 0.0))) / GRAVITY
+    result: F64 = (vy + np.sqrt(vy * vy + 2.0 * GRAVITY * np.maximum(drop, 0.0))) / GRAVITY
+    return result
 
 
 def transforms_at(pieces: Pieces, time: float) -> tuple[F64, F64]:

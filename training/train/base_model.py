@@ -1,4 +1,4 @@
-"""Load a local diffusers SD 2.x model for training and add what is trained: LoRA, ControlNet, or all of the UNet.
+"""Load a local diffusers SD 2.x model for training and add what is trained: LoRA, ControlNet or the UNet.
 
 Nothing is fetched: every component comes from the folder (``local_files_only``). A folder that is
 not a loadable SD model is refused with a message naming the folder and what is missing or broken.

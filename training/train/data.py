@@ -63,7 +63,8 @@ class ShardDataset:
                 samples.append(Sample(rec["key"], rec["caption"], tuple(rec["bucket"]), members))  # type: ignore[arg-type]
         if not samples:
             raise ValueError(
-                f"dataset {dataset}: no sample has {', '.join(need)} (ControlNet needs renders with depth, motion and mask)"
+                f"dataset {dataset}: no sample has {', '.join(need)} "
+                "(ControlNet needs renders with depth, motion and mask)"
             )
         self.samples = samples
         self.has_latents = all("latent.npy" in s.members and "text.npy" in s.members for s in samples)

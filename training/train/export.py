@@ -38,9 +38,13 @@ def save_outputs(
     lora_text_encoder: bool,
 ) -> dict[str, str]:
     """Write every trained part; returns {relative file: sha256}."""
-    from diffusers import StableDiffusionPipeline
-    from diffusers.utils import convert_state_dict_to_diffusers
+    import diffusers
+    import diffusers.utils
     from peft.utils import get_peft_model_state_dict
+
+    d: Any = diffusers  # untyped for mypy --strict
+    StableDiffusionPipeline = d.StableDiffusionPipeline
+    convert_state_dict_to_diffusers = d.utils.convert_state_dict_to_diffusers
 
     written: dict[str, str] = {}
     parts: list[tuple[str, Any]] = []

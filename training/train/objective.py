@@ -52,7 +52,8 @@ def snr_weights(scheduler: Any, t: torch.Tensor, kind: str, gamma: float) -> tor
     alphas = scheduler.alphas_cumprod.to(t.device)[t]
     snr = alphas / (1.0 - alphas)
     clipped = torch.clamp(snr, max=gamma)
-    return clipped / (snr + 1.0) if kind == "v_prediction" else clipped / snr
+    weights: torch.Tensor = clipped / (snr + 1.0) if kind == "v_prediction" else clipped / snr
+    return weights
 
 
 def weighted_mse(pred: torch.Tensor, target: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:

@@ -22,10 +22,11 @@ def sample_images(
     seed: int,
     guidance: float = 5.0,
 ) -> list[np.ndarray]:
-    """One (H, W, 3) image in [0, 1] per prompt; ``c`` holds unet, vae, text_encoder, tokenizer, controlnet."""
-    from diffusers import DDIMScheduler
+    """One (H, W, 3) image in [0, 1] per prompt (``c``: unet, vae, text_encoder, tokenizer, controlnet)."""
+    import diffusers
 
-    scheduler = DDIMScheduler.from_config(c.noise_scheduler.config)
+    d: Any = diffusers  # untyped for mypy --strict
+    scheduler = d.DDIMScheduler.from_config(c.noise_scheduler.config)
     scheduler.set_timesteps(steps)
     device = next(c.unet.parameters()).device
     scale = 2 ** (len(c.vae.config.block_out_channels) - 1)
