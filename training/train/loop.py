@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import signal
+import time
 import sys
 from typing import Any
 
@@ -139,7 +140,9 @@ def fit(cfg: FitConfig) -> int:
 
     eval_losses: list[list[float]] = state_eval if checkpoint is not None else [[0, eval_loss()]]
     step = start_step
+    step_seconds: list[float] = []
     while step < cfg.steps:
+        started = time.perf_counter()
         model.train()
         total = torch.zeros((), device=device)
         for a in range(cfg.grad_accum):
@@ -191,12 +194,16 @@ def fit(cfg: FitConfig) -> int:
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         step += 1
+        step_seconds.append(time.perf_counter() - started)
         losses.append(float(accelerator.reduce(total, "mean").item()))
         flag = accelerator.reduce(torch.tensor(float(stop.raised), device=device), "sum")
         stopping = bool(flag.item() > 0)
         if step % cfg.checkpoint_every == 0 or step == cfg.steps or stopping:
             eval_losses.append([step, eval_loss()])
-            _checkpoint(accelerator, cfg, components, trainee, optimizer, step, losses, eval_losses)
+            _checkpoint(
+                accelerator, cfg, components, trainee, optimizer, step, losses, eval_losses, step_seconds
+            )
+            step_seconds = []
         if stopping:
             if main:
                 print(
@@ -233,6 +240,7 @@ def _checkpoint(
     step: int,
     losses: list[float],
     eval_losses: list[list[float]],
+    step_seconds: list[float],
 ) -> None:
     # DDP keeps every process's weights identical; record each one's digest so that is checkable.
     digests = accelerator.gather(_param_digest(trainee).to(accelerator.device)).view(-1, 32).cpu()
@@ -246,7 +254,12 @@ def _checkpoint(
         extras = {"loss.png": loss_curve_png(losses)}
         extras["validation.png"] = grid_png(_validation_images(cfg, c, sample_images))
         trainable = {k: v.data for k, v in trainable_parameters(trainee).items()}
-        state = {"losses": losses, "eval_losses": eval_losses, "rank_param_sha256": ranks}
+        state = {
+            "losses": losses,
+            "eval_losses": eval_losses,
+            "rank_param_sha256": ranks,
+            "step_seconds": step_seconds,  # wall time of each step since the previous checkpoint
+        }
         save_checkpoint(cfg.out, step, trainable, optimizer.state_dict(), state, extras)
     accelerator.wait_for_everyone()
 
