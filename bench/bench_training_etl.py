@@ -47,7 +47,7 @@ def _vae_latents_per_s(config: dict[str, object], size: int, count: int) -> floa
         vae.encode(x)  # warm-up
         t = time.perf_counter()
         for _ in range(count):
-            vae.encode(x).latent_dist.mean
+            _ = vae.encode(x).latent_dist.mean
     return count / (time.perf_counter() - t)
 
 
@@ -107,7 +107,8 @@ def main() -> int:
     )
     wall = time.perf_counter() - t
     print(
-        f"Ray Data ingest, {args.workers} workers, warm: {n / wall:8.2f} frames/s ({n / wall / args.workers:.2f}/core)"
+        f"Ray Data ingest, {args.workers} workers, warm: {n / wall:8.2f} frames/s "
+        f"({n / wall / args.workers:.2f}/core)"
     )
 
     tiny = {
@@ -126,7 +127,8 @@ def main() -> int:
     print(f"latents/s, tiny VAE 128px (1 core):     {_vae_latents_per_s(tiny, 128, 20):8.2f}")
     sd2_rate = _vae_latents_per_s(sd2, 256, 2)
     print(
-        f"latents/s, SD2-size VAE 256px (1 core): {sd2_rate:8.3f}  -> ~{sd2_rate / 9:.4f} at 768px (x9 pixels)"
+        f"latents/s, SD2-size VAE 256px (1 core): {sd2_rate:8.3f}  "
+        f"-> ~{sd2_rate / 9:.4f} at 768px (x9 pixels)"
     )
     return 0
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import signal
-import time
 import sys
+import time
 from typing import Any
 
 import torch
