@@ -23,8 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from genfx._proto import genfx_pb2 as pb  # noqa: E402
 from genfx.client import build_request  # noqa: E402
+from genfx.proto import genfx_pb2 as pb  # noqa: E402
 from inference_server.jobs import JobStore  # noqa: E402
 from inference_server.models import ModelRegistry  # noqa: E402
 from inference_server.validation import Limits, validate_generate  # noqa: E402

@@ -16,8 +16,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from genfx import __version__
-from genfx._proto import genfx_pb2 as pb
 from genfx.client import Client, GenFXError, build_request, state_name
+from genfx.proto import genfx_pb2 as pb
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 SAMPLE_SHOT = EXAMPLES / "shots" / "building_orbit.json"

@@ -24,10 +24,10 @@ from typing import Any, TypeVar
 
 import grpc
 
-from genfx._proto import genfx_pb2 as pb
-from genfx._proto import genfx_pb2_grpc as pb_grpc
 from genfx.camera import CameraTrack
 from genfx.hashing import sha256_of
+from genfx.proto import genfx_pb2 as pb
+from genfx.proto import genfx_pb2_grpc as pb_grpc
 from genfx.wire import camera_track_to_proto, fraction_to_proto
 
 DEFAULT_SERVER = "127.0.0.1:50051"

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Protocol
 
-from genfx._proto import genfx_pb2 as pb
+from genfx.proto import genfx_pb2 as pb
 
 PASSES = ("plate", "mask", "depth")
 _HASHES = re.compile(r"#+")

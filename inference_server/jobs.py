@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from genfx._proto import genfx_pb2 as pb
+from genfx.proto import genfx_pb2 as pb
 
 TERMINAL_STATES = frozenset({pb.JOB_STATE_SUCCEEDED, pb.JOB_STATE_FAILED, pb.JOB_STATE_CANCELLED})
 
@@ -206,35 +206,50 @@ class JobStore:
                 f" started_at, finished_at, last_seq FROM jobs {clause}",
                 args,
             ).fetchall()
-            result = []
-            for r in rows:
-                frames = [
-                    f
-                    for (f,) in self._db.execute(
-                        "SELECT frame FROM frames WHERE job_id = ? ORDER BY frame", (r[0],)
-                    )
-                ]
-                req = pb.GenerateRequest.FromString(r[2])
-                result.append(
-                    pb.Job(
-                        id=r[0],
-                        state=r[1],
-                        request=req,
-                        frames_total=r[3],
-                        frames_done=len(frames),
-                        progress=r[4],
-                        message=r[5],
-                        model_hash=r[6],
-                        created_at=r[7],
-                        started_at=r[8],
-                        finished_at=r[9],
-                        last_seq=r[10],
-                        seed=req.seed,
-                        frames=frames,
-                        output_dir=output_dir_for(r[0]) if output_dir_for else "",
-                    )
+            frames = self._frame_infos([r[0] for r in rows])
+        result = []
+        for r in rows:
+            req = pb.GenerateRequest.FromString(r[2])
+            infos = frames.get(r[0], [])
+            result.append(
+                pb.Job(
+                    id=r[0],
+                    state=r[1],
+                    request=req,
+                    frames_total=r[3],
+                    frames_done=len(infos),
+                    progress=r[4],
+                    message=r[5],
+                    model_hash=r[6],
+                    created_at=r[7],
+                    started_at=r[8],
+                    finished_at=r[9],
+                    last_seq=r[10],
+                    seed=req.seed,
+                    frames=[i.frame for i in infos],
+                    frame_infos=infos,
+                    output_dir=output_dir_for(r[0]) if output_dir_for else "",
                 )
+            )
         return result
+
+    def _frame_infos(self, job_ids: list[str]) -> dict[str, list[pb.FrameInfo]]:
+        """Every listed job's frames in one query (a temp table holds the ids: no SQL variable limit)."""
+        out: dict[str, list[pb.FrameInfo]] = {}
+        if not job_ids:
+            return out
+        self._db.execute("CREATE TEMP TABLE IF NOT EXISTS wanted (id TEXT PRIMARY KEY)")
+        self._db.execute("DELETE FROM wanted")
+        self._db.executemany("INSERT OR IGNORE INTO wanted (id) VALUES (?)", ((i,) for i in job_ids))
+        rows = self._db.execute(
+            "SELECT job_id, frame, file_name, sha256, size_bytes, keyframe FROM frames"
+            " WHERE job_id IN (SELECT id FROM wanted) ORDER BY job_id, frame"
+        ).fetchall()
+        for job_id, frame, name, sha, size, key in rows:
+            out.setdefault(job_id, []).append(
+                pb.FrameInfo(frame=frame, file_name=name, sha256=sha, size_bytes=size, keyframe=bool(key))
+            )
+        return out
 
     def claim_next(self) -> str | None:
         """Moves the best queued job (priority, then age) to RUNNING and returns its id."""

@@ -18,8 +18,10 @@ from typing import Any, TypeVar
 import grpc
 
 import genfx
-from genfx._proto import genfx_pb2 as pb
-from genfx._proto import genfx_pb2_grpc as pb_grpc
+from genfx.proto import genfx_pb2 as pb
+from genfx.proto import genfx_pb2_grpc as pb_grpc
+from inference_server import defaults
+from inference_server.frame_writer import file_pattern
 from inference_server.jobs import TERMINAL_STATES, JobNotFound, JobStore
 from inference_server.models import ModelRegistry, UnknownModelError
 from inference_server.validation import Limits, RequestError, invalid, validate_generate
@@ -107,7 +109,7 @@ class GenFXService(pb_grpc.GenFXServicer):
         return str(self.jobs_dir / job_id)
 
     def _job(self, job_id: str) -> pb.Job:
-        return self.store.get(job_id, self._output_dir(job_id))
+        return with_file_pattern(self.store.get(job_id, self._output_dir(job_id)))
 
     # ---- info -------------------------------------------------------------------------------------
 
@@ -141,6 +143,7 @@ class GenFXService(pb_grpc.GenFXServicer):
             devices=devices,
             limits=self.limits.to_proto(),
             auth_required=self.auth_required,
+            defaults=defaults.to_proto(),
         )
 
     # ---- assets -----------------------------------------------------------------------------------
@@ -272,7 +275,7 @@ class GenFXService(pb_grpc.GenFXServicer):
             if state not in pb.JobState.values() or state == pb.JOB_STATE_UNSPECIFIED:
                 raise invalid(f"states[{i}]: unknown job state {state}")
         jobs = self.store.list_jobs(list(request.states), limit, self._output_dir)
-        return pb.ListJobsResponse(jobs=jobs)
+        return pb.ListJobsResponse(jobs=[with_file_pattern(j) for j in jobs])
 
     @_handles_errors
     def CancelJob(self, request: pb.CancelJobRequest, context: grpc.ServicerContext) -> pb.Job:
@@ -325,6 +328,11 @@ class GenFXService(pb_grpc.GenFXServicer):
                 pos += len(data)
                 if last or not data:
                     return
+
+
+def with_file_pattern(job: pb.Job) -> pb.Job:
+    job.file_pattern = file_pattern(job.request.output.name)
+    return job
 
 
 def device_description(device: str) -> str:

@@ -15,20 +15,17 @@ from pathlib import Path
 
 import grpc
 
-from genfx._proto import genfx_pb2 as pb
 from genfx.camera import CameraError, validate_sample
 from genfx.colour import ocio_available
+from genfx.proto import genfx_pb2 as pb
 from genfx.wire import camera_track_from_proto
+from inference_server import defaults
 from inference_server.engine.modes import shot_mode
 from inference_server.engine.passes import ASSET_ID, PASSES, PassError, PassInfo, asset_path, probe
 
-DEFAULT_STEPS = 30
-DEFAULT_GUIDANCE = 7.5
 MAX_GUIDANCE = 30.0
-DEFAULT_NAME = "genfx"
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
 MAX_CLIENT_TAG = 256
-DEFAULT_STRENGTH = 0.6
 ASPECT_TOLERANCE = 0.01  # passes may be proxies of the output size, but never a different framing
 
 
@@ -100,11 +97,11 @@ def validate_generate(
     if not req.HasField("seed"):
         req.seed = secrets.randbits(63)
     if req.steps == 0:
-        req.steps = DEFAULT_STEPS
+        req.steps = defaults.STEPS
     if not 1 <= req.steps <= limits.max_steps:
         raise invalid(f"steps: must be in 1..{limits.max_steps} (got {req.steps})")
     if not req.HasField("guidance"):
-        req.guidance = DEFAULT_GUIDANCE
+        req.guidance = defaults.GUIDANCE
     _finite(req.guidance, "guidance")
     if not 0.0 <= req.guidance <= MAX_GUIDANCE:
         raise invalid(f"guidance: must be in [0, {MAX_GUIDANCE:g}] (got {req.guidance:g})")
@@ -174,7 +171,7 @@ def _validate_camera_and_output(req: pb.GenerateRequest, limits: Limits, frames:
         if value > limit:
             raise invalid(f"{field}: {value} exceeds the limit of {limit} pixels")
     if not out.name:
-        out.name = DEFAULT_NAME
+        out.name = defaults.OUTPUT_NAME
     if not NAME_PATTERN.match(out.name) or ".." in out.name:
         raise invalid(
             "output.name: 1-64 characters of letters, digits, '_', '-', '.', not starting with '.' or '-'"
@@ -223,7 +220,7 @@ def shot_passes(cond: pb.Conditioning) -> tuple[str, ...]:
 def _validate_conditioning(req: pb.GenerateRequest) -> None:
     cond = req.conditioning
     if cond.strength == 0:
-        cond.strength = DEFAULT_STRENGTH
+        cond.strength = defaults.STRENGTH
     _finite(cond.strength, "conditioning.strength")
     if not 0.0 < cond.strength <= 1.0:
         raise invalid(f"conditioning.strength: must be in (0, 1] (got {cond.strength:g})")

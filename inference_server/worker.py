@@ -20,12 +20,13 @@ from typing import Any
 from google.protobuf.json_format import MessageToDict
 
 import genfx
-from genfx._proto import genfx_pb2 as pb
 from genfx.camera import CameraTrack
 from genfx.colour import MODEL_SPACE, OCIO_CONFIG
 from genfx.exr import FrameMetadata, read_frame, read_header, write_atomic, write_frame
 from genfx.hashing import sha256_of
+from genfx.proto import genfx_pb2 as pb
 from genfx.wire import camera_track_from_proto, fraction_from_proto
+from inference_server import defaults
 from inference_server.engine.metrics import warping_error
 from inference_server.engine.modes import shot_mode
 from inference_server.engine.passes import PASSES, asset_path
@@ -40,9 +41,9 @@ from inference_server.frame_output import (
     metric_size,
     written_display,
 )
+from inference_server.frame_writer import frame_file_name
 from inference_server.jobs import FrameRecord, JobStore
 from inference_server.models import ModelRegistry
-from inference_server.validation import DEFAULT_STRENGTH
 
 log = logging.getLogger("genfx.worker")
 
@@ -58,10 +59,6 @@ TEMP_MARK = ".tmp"  # genfx.exr.write_atomic names its temp files .<name>.<rando
 
 class WorkerStopping(Exception):
     """Raised between steps when the server shuts down: the job goes back to the queue."""
-
-
-def frame_file_name(name: str, frame: int) -> str:
-    return f"{name}.{frame:04d}.exr"
 
 
 class Worker(threading.Thread):
@@ -353,7 +350,7 @@ def shot_spec(
         negative_prompt=req.negative_prompt,
         steps=req.steps,
         guidance=req.guidance,
-        strength=req.conditioning.strength or DEFAULT_STRENGTH,
+        strength=req.conditioning.strength or defaults.STRENGTH,
         width=req.output.width,
         height=req.output.height,
         native_width=native_width,

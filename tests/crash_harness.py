@@ -24,10 +24,10 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
-from genfx._proto import genfx_pb2 as pb
 from genfx.client import Client, GenFXError, build_request
 from genfx.exr import read_frame
 from genfx.local_server import LocalServer
+from genfx.proto import genfx_pb2 as pb
 from genfx.shot import Shot
 
 KINDS = ("mid-step", "mid-frame-write", "mid-upload")

@@ -12,9 +12,9 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from genfx._proto import genfx_pb2 as pb
 from genfx.client import Client, GenFXError
 from genfx.local_server import LocalServer
+from genfx.proto import genfx_pb2 as pb
 from genfx.shot import Shot
 
 from .conftest import small_request
@@ -198,7 +198,7 @@ def test_refuses_to_listen_beyond_loopback_without_token(tmp_path: object) -> No
 
 
 def _raw_upload(address: str, chunks: list[pb.UploadAssetChunk]) -> grpc.RpcError:
-    from genfx._proto import genfx_pb2_grpc as pb_grpc
+    from genfx.proto import genfx_pb2_grpc as pb_grpc
 
     with grpc.insecure_channel(address) as channel, pytest.raises(grpc.RpcError) as info:
         pb_grpc.GenFXStub(channel).UploadAsset(iter(chunks), timeout=30)

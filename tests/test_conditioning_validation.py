@@ -9,8 +9,8 @@ import grpc
 import numpy as np
 import pytest
 
-from genfx._proto import genfx_pb2 as pb
 from genfx.client import build_request
+from genfx.proto import genfx_pb2 as pb
 from inference_server.validation import Limits, RequestError, validate_generate
 
 from .synthetic import render, track, write_depth_exr, write_png

@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from genfx._proto import genfx_pb2 as pb
 from genfx.camera import world_to_camera_exr, world_to_ndc_exr
 from genfx.client import Client, GenFXError
 from genfx.exr import read_frame
 from genfx.local_server import LocalServer
+from genfx.proto import genfx_pb2 as pb
 from genfx.shot import Shot
 
 from .conftest import small_request

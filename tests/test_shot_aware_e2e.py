@@ -15,12 +15,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from genfx._proto import genfx_pb2 as pb
 from genfx.cli import main as cli_main
 from genfx.client import Client, GenFXError, build_request
 from genfx.colour import ACESCG_CHROMATICITIES
 from genfx.exr import read_frame
 from genfx.local_server import LocalServer
+from genfx.proto import genfx_pb2 as pb
 
 from .synthetic import render, track, write_depth_exr, write_png
 

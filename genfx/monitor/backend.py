@@ -20,9 +20,9 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from genfx._proto import genfx_pb2 as pb
 from genfx.client import Client, GenFXError
 from genfx.monitor.preview import load_preview
+from genfx.proto import genfx_pb2 as pb
 
 log = logging.getLogger("genfx.monitor")
 

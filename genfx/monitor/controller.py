@@ -13,11 +13,11 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QStandardPaths, QTimer, Signal
 from PySide6.QtGui import QImage
 
-from genfx._proto import genfx_pb2 as pb
 from genfx.client import Client
 from genfx.monitor.backend import MonitorBackend
 from genfx.monitor.jobs import JobRow, frame_file_name, preview_frames
 from genfx.monitor.model import JobTableModel
+from genfx.proto import genfx_pb2 as pb
 
 ClientFactory = Callable[[str, str, bytes | None], Client]
 

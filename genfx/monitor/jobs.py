@@ -13,8 +13,8 @@ import bisect
 import time
 from dataclasses import dataclass, field
 
-from genfx._proto import genfx_pb2 as pb
 from genfx.client import TERMINAL, state_name
+from genfx.proto import genfx_pb2 as pb
 
 ACTIVE = frozenset({pb.JOB_STATE_QUEUED, pb.JOB_STATE_RUNNING})
 

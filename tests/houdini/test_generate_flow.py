@@ -16,10 +16,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from genfx._proto import genfx_pb2 as pb
 from genfx.client import Client
 from genfx.exr import read_frame, read_header
 from genfx.local_server import LocalServer
+from genfx.proto import genfx_pb2 as pb
 
 pytestmark = pytest.mark.slow
 

@@ -12,7 +12,6 @@ from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
-from genfx._proto import genfx_pb2 as pb
 from genfx.client import Client
 from genfx.colour import linear_to_srgb
 from genfx.monitor.backend import new_seed, rerun_request, server_folder_name
@@ -31,6 +30,7 @@ from genfx.monitor.jobs import (
 from genfx.monitor.model import JOB_ID_ROLE, PROGRESS_ROLE, Column, JobTableModel
 from genfx.monitor.preview import qimage_from_rgb8, tonemap
 from genfx.monitor.widget import MonitorWidget
+from genfx.proto import genfx_pb2 as pb
 
 
 def make_job(

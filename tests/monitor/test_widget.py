@@ -18,13 +18,13 @@ from PySide6.QtCore import Qt, QUrl
 from PySide6.QtGui import QGuiApplication, QImage
 from pytestqt.qtbot import QtBot
 
-from genfx._proto import genfx_pb2 as pb
 from genfx.client import Client
 from genfx.exr import read_frame
 from genfx.local_server import LocalServer
 from genfx.monitor.model import PROGRESS_ROLE, Column
 from genfx.monitor.preview import tonemap
 from genfx.monitor.widget import MonitorWidget, job_state
+from genfx.proto import genfx_pb2 as pb
 from genfx.shot import Shot
 
 from ..conftest import ROOT, small_request

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from genfx._proto import genfx_pb2 as pb
     from genfx.camera import CameraTrack
+    from genfx.proto import genfx_pb2 as pb
 
 # Rates that Houdini shows as 23.976, 29.97, ... are the NTSC n*1000/1001 rates.
 _NTSC_BASES = (24, 30, 48, 60, 120)

@@ -245,8 +245,8 @@ class Run:
         return self._follow(client, job_id, self.out_dir, from_seq=job.last_seq + 1)
 
     def _follow(self, client: Client, job_id: str, out_dir: Path, *, from_seq: int) -> Finished:
-        from genfx._proto import genfx_pb2 as pb
         from genfx.client import state_name
+        from genfx.proto import genfx_pb2 as pb
 
         last_progress = 0.0
         for event in client.watch(job_id, from_seq=from_seq):
