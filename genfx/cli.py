@@ -1,4 +1,4 @@
-"""`genfx` command line: serve, generate, info, jobs, cancel, fetch, demo.
+"""`genfx` command line: generate, info, jobs, cancel, fetch, demo, monitor; `serve` launches the server.
 
 GENFX_SERVER and GENFX_TOKEN give the defaults for --server and --token.
 """
@@ -6,13 +6,14 @@ GENFX_SERVER and GENFX_TOKEN give the defaults for --server and --token.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import re
+import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 
 from genfx import __version__
@@ -38,58 +39,19 @@ def parse_frames(text: str) -> tuple[int, int]:
     return start, end
 
 
-def parse_model(text: str) -> tuple[str, Path]:
-    name, sep, path = text.partition("=")
-    if not sep or not name or not path:
-        raise argparse.ArgumentTypeError(f"--model: expected NAME=PATH, got {text!r}")
-    return name, Path(path)
-
-
 # ---- serve ----------------------------------------------------------------------------------------
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
-    try:
-        from inference_server.models import load_model_config
-        from inference_server.server import ServerConfig, run
-    except ImportError as exc:
-        print(f"genfx serve needs the server extra (pip install 'genfx[server]'): {exc}", file=sys.stderr)
+def launch_server(argv: Sequence[str]) -> int:
+    """`genfx serve ARGS` runs `genfx-server serve ARGS` as its own process: the SDK never imports the
+    server, which needs the server extra (torch, diffusers)."""
+    if importlib.util.find_spec("inference_server") is None:
+        print("genfx serve needs the server extra: pip install 'genfx[server]'", file=sys.stderr)
         return 2
-    from inference_server.logs import configure_logging
-    from inference_server.validation import Limits
-
-    configure_logging(args.log_level, args.log_format)
-    limits = {
-        name: value
-        for name, value in (
-            ("max_queued_jobs", args.max_queued_jobs),
-            ("max_frames_per_job", args.max_frames_per_job),
-        )
-        if value is not None
-    }
-    models: dict[str, Path] = {}
-    if args.models_config:
-        models.update(load_model_config(Path(args.models_config)))
-    models.update(dict(args.model or []))
-    config = ServerConfig(
-        host=args.host,
-        port=args.port,
-        data_dir=Path(args.data_dir),
-        models=models,
-        token=args.token or "",
-        insecure=args.insecure,
-        devices=args.device or [],
-        limits=replace(Limits(), **limits),
-        tls_cert=_path(args.tls_cert),
-        tls_key=_path(args.tls_key),
-        tls_client_ca=_path(args.tls_client_ca),
-        metrics_port=args.metrics_port,
-    )
-    return run(config)
-
-
-def _path(value: str | None) -> Path | None:
-    return Path(value) if value else None
+    cmd = [sys.executable, "-m", "inference_server", "serve", *argv]
+    if os.name == "posix":
+        os.execv(sys.executable, cmd)  # the server gets our pid, so signals reach it directly
+    return subprocess.call(cmd)
 
 
 def _client(args: argparse.Namespace) -> Client:
@@ -345,43 +307,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"genfx {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("serve", help="run the inference server")
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s)")
-    p.add_argument("--port", type=int, default=50051, help="port; 0 picks a free one (default %(default)s)")
-    p.add_argument("--data-dir", default="genfx_data", help="jobs database, frames, assets, model cache")
-    p.add_argument(
-        "--model",
-        action="append",
-        type=parse_model,
-        metavar="NAME=PATH",
-        help="serve a local diffusers model directory under NAME (repeatable)",
-    )
-    p.add_argument("--models-config", metavar="FILE", help='JSON: {"models": {"NAME": "PATH", ...}}')
-    p.add_argument(
-        "--token",
-        default=os.environ.get("GENFX_TOKEN"),
-        help="require this bearer token on every call (env GENFX_TOKEN)",
-    )
-    p.add_argument("--insecure", action="store_true", help="allow listening beyond loopback without a token")
-    p.add_argument("--device", action="append", help="device for a worker, e.g. cpu or cuda:1 (default: all)")
-    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
-    p.add_argument(
-        "--log-format",
-        default="text",
-        choices=["text", "json"],
-        help="json: one object per line with job_id, for log collectors",
-    )
-    p.add_argument("--tls-cert", help="server certificate chain (PEM): serve TLS")
-    p.add_argument("--tls-key", help="server private key (PEM), with --tls-cert")
-    p.add_argument("--tls-client-ca", help="PEM CA for client certificates: require mutual TLS")
-    p.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on this port (0 = a free one)")
-    p.add_argument(
-        "--max-queued-jobs",
-        type=int,
-        help="queued + running jobs before SubmitJob answers RESOURCE_EXHAUSTED (default 200)",
-    )
-    p.add_argument("--max-frames-per-job", type=int, help="default 1000")
-    p.set_defaults(func=cmd_serve)
+    # Listed for --help only: main() hands `serve` and everything after it to the server's command.
+    sub.add_parser("serve", help="run the inference server (genfx-server serve; see genfx-server serve -h)")
 
     p = sub.add_parser("generate", help="generate a shot's frames and download them")
     p.add_argument("--shot", required=True, help="shot JSON (camera track; see examples/shots)")
@@ -462,6 +389,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["serve"]:
+        return launch_server(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))

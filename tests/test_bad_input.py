@@ -181,6 +181,7 @@ def test_refuses_to_listen_beyond_loopback_without_token(tmp_path: object) -> No
             sys.executable,
             "-m",
             "inference_server",
+            "serve",
             "--host",
             "0.0.0.0",
             "--port",
