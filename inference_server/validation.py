@@ -11,7 +11,6 @@ import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import grpc
 
@@ -20,8 +19,9 @@ from genfx.colour import ocio_available
 from genfx.proto import genfx_pb2 as pb
 from genfx.wire import camera_track_from_proto
 from inference_server import defaults
-from inference_server.engine.modes import shot_mode
-from inference_server.engine.passes import ASSET_ID, PASSES, PassError, PassInfo, asset_path, probe
+from inference_server.engine import modes
+from inference_server.engine.passes import PASSES, PassError, PassInfo, probe
+from inference_server.storage import ASSET_ID, AssetStore
 
 MAX_GUIDANCE = 30.0
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
@@ -76,9 +76,9 @@ def validate_generate(
     models: Sequence[str],
     default_model: str,
     capabilities: dict[str, tuple[str, ...]],
-    assets_dir: Path | None = None,
+    assets: AssetStore | None = None,
 ) -> pb.GenerateRequest:
-    """The normalised request, or RequestError. With ``assets_dir`` every pass is checked on disk too
+    """The normalised request, or RequestError. With ``assets`` every pass is checked on disk too
     (exists, readable header, consistent size): bad assets fail here, not frames later in a worker."""
     req = pb.GenerateRequest()
     req.CopyFrom(request)
@@ -118,8 +118,8 @@ def validate_generate(
     _validate_camera_and_output(req, limits, frames)
     _validate_conditioning(req)
     _validate_modes(req, capabilities.get(req.model, ()))
-    if assets_dir is not None:
-        _validate_assets(req, assets_dir)
+    if assets is not None:
+        _validate_assets(req, assets)
 
     if not -100 <= req.priority <= 100:
         raise invalid(f"priority: must be in -100..100 (got {req.priority})")
@@ -212,6 +212,11 @@ def _validate_camera_and_output(req: pb.GenerateRequest, limits: Limits, frames:
         raise invalid(str(exc)) from exc
 
 
+def is_temporal(req: pb.GenerateRequest) -> bool:
+    """Keyframes carry the look over by reprojection (asked for, or implied by a keyframe step)."""
+    return req.temporal == pb.TEMPORAL_MODE_REPROJECT or req.shot.keyframe_step > 1
+
+
 def shot_passes(cond: pb.Conditioning) -> tuple[str, ...]:
     """The pass kinds the request carries (plate/mask/depth), in PASSES order."""
     return tuple(k for k in PASSES if any(getattr(f, f"{k}_asset_id") for f in cond.frames))
@@ -262,9 +267,9 @@ def _validate_conditioning(req: pb.GenerateRequest) -> None:
 def _validate_modes(req: pb.GenerateRequest, capabilities: Sequence[str]) -> None:
     if req.temporal not in pb.TemporalMode.values():
         raise invalid(f"temporal: unknown value {req.temporal}")
-    wanted = [shot_mode(shot_passes(req.conditioning))]
-    if req.temporal == pb.TEMPORAL_MODE_REPROJECT or req.shot.keyframe_step > 1:
-        wanted.append("temporal")
+    wanted = [modes.shot_mode(shot_passes(req.conditioning)).name]
+    if is_temporal(req):
+        wanted.append(modes.TEMPORAL)
     for mode in wanted:
         if mode not in capabilities:
             raise RequestError(
@@ -274,7 +279,7 @@ def _validate_modes(req: pb.GenerateRequest, capabilities: Sequence[str]) -> Non
             )
 
 
-def _validate_assets(req: pb.GenerateRequest, assets_dir: Path) -> None:
+def _validate_assets(req: pb.GenerateRequest, assets: AssetStore) -> None:
     """Every pass exists, has a readable header and the shot's size (header reads only: cheap)."""
     reference: tuple[PassInfo, str] | None = None
     out_aspect = req.output.width / req.output.height
@@ -285,7 +290,7 @@ def _validate_assets(req: pb.GenerateRequest, assets_dir: Path) -> None:
                 continue
             field = f"conditioning.frames[{i}].{kind}_asset_id"
             try:
-                info = probe(asset_path(assets_dir, asset_id), f.frame, kind, field)
+                info = probe(assets.path(asset_id), f.frame, kind, field)
             except PassError as exc:
                 raise invalid(str(exc)) from exc
             where = f"{field} (frame {f.frame}, {kind} pass)"
