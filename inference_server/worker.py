@@ -209,7 +209,7 @@ class Worker(threading.Thread):
     def _consistency(
         self, run: _JobRun, renderer: ShotRenderer, spec: ShotSpec, frames: list[int], ref_w: int, ref_h: int
     ) -> dict[str, Any]:
-        """Warping error over the whole written shot (notes/diffusion.md section 3.3)."""
+        """Warping error over the whole written shot (docs/temporal.md, "Warping error")."""
         mw, mh = metric_size(spec.width, spec.height)
         images = [run.metric_image(f) for f in frames]
         depths = [renderer.depth_at(f, mw, mh) for f in frames]
