@@ -1,6 +1,6 @@
-"""EXR frames with the shot camera in the header (DESIGN.md "EXR output").
+"""EXR frames with the shot camera in the header (docs/exr.md).
 
-openexr 3.5 binding traps handled here (shared/notes/exr_camera.md section 1): matrices must be float32
+openexr 3.5 binding traps handled here (docs/exr.md, "OpenEXR Python binding traps"): matrices must be float32
 and C-contiguous to be written as M44f, rationals must be ``fractions.Fraction``, pixel arrays must be
 C-contiguous, and the thread pool is off until ``set_global_thread_count`` is called.
 """

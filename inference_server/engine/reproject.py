@@ -1,4 +1,4 @@
-"""Reprojection with the known shot camera (shared/notes/diffusion.md section 3.2).
+"""Reprojection with the known shot camera (docs/temporal.md, "The backward warp").
 
 Backward warp: every pixel of the *target* frame is lifted to 3D with the target's depth, moved through
 world space into the *source* camera, and the source image is sampled there. A depth test against the
@@ -23,7 +23,7 @@ if TYPE_CHECKING:  # torch loads on first warp: the mode objects import this mod
     import torch
 
 F32 = npt.NDArray[np.float32]
-DEPTH_TOLERANCE = 0.03  # relative: bilinear depth lookups at grazing angles need a few percent (notes 3.2)
+DEPTH_TOLERANCE = 0.03  # relative; bilinear depth lookups at grazing angles need ~3% (docs/temporal.md)
 FAR_DEPTH = 1e6  # stands in for +inf (sky) so the maths stays finite; a direction, effectively
 
 
