@@ -1,12 +1,13 @@
 """GenFX client: everything a TD, a DCC plug-in or the CLI needs to talk to a GenFX server.
 
-    from genfx.client import Client, build_request
+    from genfx.client import Client
+    from genfx.request import build_request  # also importable from here
     with Client("gpu-box:50051", token="...") as c:
         req = build_request(prompt="dust", camera=shot.camera, frame_start=1001, frame_end=1048)
         job = c.submit(req)
         for event in c.watch(job.id):
             ...
-        c.fetch_job(job.id, "out/")
+        c.fetch_job(job.id, "out/")  # under the file names the server gave the frames
 
 Errors from the server come out as GenFXError with the gRPC status name and the server's message.
 """

@@ -4,8 +4,8 @@ scripts) goes through it. Proto messages only: no channel, no server.
 Fields left at 0 / empty / None are left unset, so the server fills in its own defaults (published in
 ServerInfo.defaults; `genfx info` prints them). No client keeps a copy of them.
 
-The After Effects panel cannot call Python: ae_bridge/shared/request.js ports `output_name` rule for rule,
-and tests/golden/output_names.json holds both to the same answers.
+The After Effects panel cannot call Python: ae_bridge/shared/request.js ports `output_name` rule for
+rule, and tests/golden/output_names.json holds both to the same answers.
 """
 
 from __future__ import annotations
