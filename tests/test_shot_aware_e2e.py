@@ -76,7 +76,7 @@ def run(client: Client, server: LocalServer, req: pb.GenerateRequest) -> tuple[p
 
 def frames_of(server: LocalServer, job: pb.Job) -> list[tuple[np.ndarray, dict[str, Any]]]:
     out = server.data_dir / "jobs" / job.id
-    return [read_frame(out / f"genfx.{f:04d}.exr") for f in job.frames]
+    return [read_frame(out / info.file_name) for info in job.frame_infos]
 
 
 def test_uploads_dedupe_and_inpaint_alpha_is_the_mask_premultiplied(

@@ -643,7 +643,9 @@ class Output(_message.Message):
     colorspace: Global___ColorSpace.ValueType
     """colour space of the written pixels; unset = linear Rec.709"""
     name: _builtins.str
-    """File name prefix. Letters, digits, '_', '-', '.'; 1-64 characters; empty = RequestDefaults.output_name.
+    """File name prefix. Letters, digits, '_', '-', '.'; 1-64 characters; not starting with '.' or '-',
+    not ending with '.', no '..'; empty = RequestDefaults.output_name. (The SDK's
+    genfx.request.output_name makes one from free text, as every GenFX client does.)
     The server names the files (Job.frame_infos, Job.file_pattern, FrameDone.file_name): clients never
     build a frame's file name themselves.
     """
@@ -747,7 +749,9 @@ class Conditioning(_message.Message):
     STRENGTH_FIELD_NUMBER: _builtins.int
     PLANE_DISTANCE_FIELD_NUMBER: _builtins.int
     strength: _builtins.float
-    """img2img strength in (0, 1]: how far from the init (plate or reprojected frame) to go; 0 = 0.6."""
+    """img2img strength in (0, 1]: how far from the init (plate or reprojected frame) to go;
+    0 = RequestDefaults.strength.
+    """
     plane_distance: _builtins.float
     """Scene units. Without depth passes, temporal reprojection approximates the scene by a plane facing
     each camera at this distance (stated in the job's manifest). 0 = the distance from the first
@@ -799,9 +803,9 @@ class GenerateRequest(_message.Message):
     from (seed, f), so any frame can be re-made alone and a resumed job makes the same frames.
     """
     steps: _builtins.int
-    """Denoising steps; 0 = 30. 1..Limits.max_steps."""
+    """Denoising steps; 0 = RequestDefaults.steps. 1..Limits.max_steps."""
     guidance: _builtins.float
-    """Classifier-free guidance scale; unset = 7.5. Range [0, 30]."""
+    """Classifier-free guidance scale; unset = RequestDefaults.guidance. Range [0, 30]."""
     model: _builtins.str
     """Model name from ServerInfo.models; empty = the server's default model."""
     temporal: Global___TemporalMode.ValueType
