@@ -24,7 +24,8 @@ from inference_server.engine.passes import PASSES, PassError, PassInfo, probe
 from inference_server.storage import ASSET_ID, AssetStore
 
 MAX_GUIDANCE = 30.0
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
+# fullmatch, not match + "$": "$" also matches before a trailing newline.
+NAME_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
 MAX_CLIENT_TAG = 256
 ASPECT_TOLERANCE = 0.01  # passes may be proxies of the output size, but never a different framing
 
@@ -58,6 +59,11 @@ class RequestError(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
+
+
+def valid_output_name(name: str) -> bool:
+    """Output.name's rule (the proto documents it): a file-name prefix that cannot leave the job folder."""
+    return bool(NAME_PATTERN.fullmatch(name)) and ".." not in name and not name.endswith(".")
 
 
 def invalid(message: str) -> RequestError:
@@ -147,6 +153,8 @@ def _validate_shot(shot: pb.Shot, limits: Limits) -> None:
         raise invalid("shot.fps: must be at most 1000 frames per second")
     if shot.keyframe_step < 0:
         raise invalid(f"shot.keyframe_step: must be >= 0 (got {shot.keyframe_step})")
+    if shot.keyframe_step == 0:
+        shot.keyframe_step = defaults.KEYFRAME_STEP
 
 
 def _validate_camera_and_output(req: pb.GenerateRequest, limits: Limits, frames: int) -> None:
@@ -172,10 +180,10 @@ def _validate_camera_and_output(req: pb.GenerateRequest, limits: Limits, frames:
             raise invalid(f"{field}: {value} exceeds the limit of {limit} pixels")
     if not out.name:
         out.name = defaults.OUTPUT_NAME
-    if not NAME_PATTERN.match(out.name) or ".." in out.name:
+    if not valid_output_name(out.name):
         raise invalid(
-            "output.name: 1-64 characters of letters, digits, '_', '-', '.', not starting with '.' or '-'"
-            " and without '..'"
+            "output.name: 1-64 characters of letters, digits, '_', '-', '.', not starting with '.' or '-',"
+            f" not ending with '.' and without '..' (got {out.name[:70]!r})"
         )
     if out.compression not in pb.Compression.values():
         raise invalid(f"output.compression: unknown value {out.compression}")

@@ -234,7 +234,9 @@ def test_bad_upload_is_refused_and_leaves_nothing(
     assert sorted(p.name for p in (server.data_dir / "assets").iterdir()) == before
 
 
-@pytest.mark.parametrize("name", ["/etc/passwd", "a/b", "..", ".hidden", "-rf", "x" * 65, "frame\x00"])
+@pytest.mark.parametrize(
+    "name", ["/etc/passwd", "a/b", "..", ".hidden", "-rf", "x" * 65, "frame\x00", "genfx\n", "a.", "a..b"]
+)
 def test_output_names_cannot_leave_the_job_folder(client: Client, shot: Shot, name: str) -> None:
     req = small_request(shot, frames=1)
     req.output.name = name

@@ -12,15 +12,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from genfx.request import output_name
-from inference_server.validation import NAME_PATTERN
+from inference_server.validation import valid_output_name as server_accepts
 
 GOLDEN = Path(__file__).parent / "golden" / "output_names.json"
 CASES: list[dict[str, Any]] = json.loads(GOLDEN.read_text(encoding="utf-8"))["cases"]
-
-
-def server_accepts(name: str) -> bool:
-    """The server's Output.name check (inference_server/validation.py), plus its refusal of a final '.'."""
-    return bool(NAME_PATTERN.match(name)) and ".." not in name and not name.endswith(".")
 
 
 def test_the_table_has_the_tricky_cases() -> None:
