@@ -4,7 +4,7 @@
 keyframes every 2 frames with camera-aware reprojection, the tiny model's tiled x4 upscaler, ACEScg
 output through OCIO, ZIP EXRs. Prints peak RSS (ru_maxrss) of this process.
 
-    python bench/bench_4k_job.py [--frames 3] [--colorspace acescg]
+    python -m bench.bench_4k_job [--frames 3] [--colorspace acescg]
 """
 
 from __future__ import annotations
@@ -20,16 +20,14 @@ import time
 from fractions import Fraction
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from genfx._proto import genfx_pb2 as pb  # noqa: E402
-from genfx.client import build_request  # noqa: E402
-from inference_server.jobs import JobStore  # noqa: E402
-from inference_server.models import ModelRegistry  # noqa: E402
-from inference_server.validation import Limits, validate_generate  # noqa: E402
-from inference_server.worker import Worker  # noqa: E402
-from tests.synthetic import render, track, write_depth_exr, write_png  # noqa: E402
+from genfx.client import build_request
+from genfx.proto import genfx_pb2 as pb
+from inference_server.jobs import JobStore
+from inference_server.models import ModelRegistry
+from inference_server.storage import DataDir
+from inference_server.validation import Limits, validate_generate
+from inference_server.worker import Worker
+from tests.synthetic import render, track, write_depth_exr, write_png
 
 
 def _store_asset(assets: Path, path: Path) -> str:
@@ -47,9 +45,8 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the data dir")
     args = parser.parse_args()
     w, h = args.width, args.height
-    data = Path(tempfile.mkdtemp(prefix="genfx-4k-"))
-    assets = data / "assets"
-    assets.mkdir()
+    data = DataDir(Path(tempfile.mkdtemp(prefix="genfx-4k-")))
+    assets = data.assets.folder
     cam = track(range(1001, 1001 + args.frames), w, h, step=0.05)
     req = build_request(
         prompt="a concrete building collapsing, dust",
@@ -72,17 +69,17 @@ def main() -> int:
     for sample in cam.samples:
         colour, depth = render(sample, w, h)
         entry = req.conditioning.frames.add(frame=sample.frame)
-        entry.plate_asset_id = _store_asset(assets, write_png(data / "plate.png", colour))
-        entry.depth_asset_id = _store_asset(assets, write_depth_exr(data / "depth.exr", depth))
+        entry.plate_asset_id = _store_asset(assets, write_png(data.root / "plate.png", colour))
+        entry.depth_asset_id = _store_asset(assets, write_depth_exr(data.root / "depth.exr", depth))
     del colour, depth
     print(f"passes written in {time.perf_counter() - t0:.1f} s; RSS so far {_rss_mb():.0f} MiB")
 
-    registry = ModelRegistry({}, data / "models")
+    registry = ModelRegistry({}, data.models)
     info = registry.info("tiny")
-    req = validate_generate(req, Limits(), ["tiny"], "tiny", {"tiny": info.capabilities}, assets_dir=assets)
-    store = JobStore(data / "jobs.sqlite")
+    req = validate_generate(req, Limits(), ["tiny"], "tiny", {"tiny": info.capabilities}, assets=data.assets)
+    store = JobStore(data.jobs_db)
     job_id = store.create(req, args.frames)
-    worker = Worker("cpu", store, registry, data / "jobs")
+    worker = Worker("cpu", store, registry, data)
     before = _rss_mb()
     t0 = time.perf_counter()
     assert store.claim_next() == job_id
@@ -92,7 +89,7 @@ def main() -> int:
     if job.state != pb.JOB_STATE_SUCCEEDED:
         print(f"job failed: {job.message}")
         return 1
-    manifest = json.loads((data / "jobs" / job_id / "manifest.json").read_text())
+    manifest = json.loads((data.job_dir(job_id) / "manifest.json").read_text())
     print(
         f"{w}x{h}, {args.frames} frames ({sum(f['keyframe'] for f in manifest['frames'])} keyframes),"
         f" mode {manifest['mode']}, upscale {manifest['upscale']}, output {manifest['colour']['output']}"
@@ -103,9 +100,9 @@ def main() -> int:
     )
     print(f"warping error {manifest['temporal_consistency']['value']:.5f}")
     if not args.keep:
-        shutil.rmtree(data, ignore_errors=True)
+        shutil.rmtree(data.root, ignore_errors=True)
     else:
-        print(f"data in {data}")
+        print(f"data in {data.root}")
     return 0
 
 

@@ -1,7 +1,7 @@
 """EXR encode time per 4K frame through the SDK (genfx.exr.encode_frame: full header, camera matrices,
 half conversion) against a raw OpenEXR write of the same array in the same run; prints the ratio.
 
-    python bench/bench_exr_encode.py [--repeats 5] [--compression zip]
+    python -m bench.bench_exr_encode [--repeats 5] [--compression zip]
 """
 
 from __future__ import annotations
@@ -12,16 +12,12 @@ import statistics
 import sys
 import time
 from fractions import Fraction
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+import numpy as np
+import OpenEXR
 
-import numpy as np  # noqa: E402
-import OpenEXR  # noqa: E402
-
-from genfx.exr import _COMPRESSION, FrameMetadata, encode_frame  # noqa: E402
-from tests.synthetic import camera  # noqa: E402
+from genfx.exr import _COMPRESSION, FrameMetadata, encode_frame
+from tests.synthetic import camera
 
 
 def main() -> int:

@@ -1,7 +1,7 @@
 """FetchFrame throughput for a 4K EXR over loopback, against reading the same file from disk in the
 same run. Target: >= 400 MB/s through gRPC.
 
-    python bench/bench_fetch.py [--repeats 5] [--compression none]
+    python -m bench.bench_fetch [--repeats 5] [--compression none]
 """
 
 from __future__ import annotations
@@ -14,12 +14,11 @@ import time
 from fractions import Fraction
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from genfx.client import Client, build_request
+from genfx.local_server import LocalServer
+from genfx.shot import load_shot
 
-from genfx.client import Client, build_request  # noqa: E402
-from genfx.local_server import LocalServer  # noqa: E402
-from genfx.shot import load_shot  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 TARGET_MB_S = 400.0
 

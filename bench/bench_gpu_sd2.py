@@ -2,8 +2,8 @@
 denoising it/s at 768x768 with fp16/bf16 + SDPA (+ channels_last, optional torch.compile) against plain
 diffusers defaults (fp32), measured in one run.
 
-    python bench/bench_gpu_sd2.py [--dtype fp16|bf16] [--steps 20] [--compile]
-    python bench/bench_gpu_sd2.py --smoke     # tiny configs on the CPU: checks the script itself
+    python -m bench.bench_gpu_sd2 [--dtype fp16|bf16] [--steps 20] [--compile]
+    python -m bench.bench_gpu_sd2 --smoke     # tiny configs on the CPU: checks the script itself
 
 Random weights: no checkpoint is downloaded; speed does not depend on the weights' values.
 """
@@ -13,18 +13,15 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+import torch
+from diffusers import AutoencoderKL, StableDiffusionPipeline, UNet2DConditionModel
+from diffusers.models.attention_processor import AttnProcessor2_0
+from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
-import torch  # noqa: E402
-from diffusers import AutoencoderKL, StableDiffusionPipeline, UNet2DConditionModel  # noqa: E402
-from diffusers.models.attention_processor import AttnProcessor2_0  # noqa: E402
-from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer  # noqa: E402
-
-from inference_server.tiny_model import _char_vocab, _ddim  # noqa: E402  (offline tokenizer, SD2 scheduler)
+# The offline tokenizer and the SD2 scheduler of the built-in tiny model.
+from inference_server.tiny_model import _char_vocab, _ddim
 
 # stabilityai/stable-diffusion-2-1 (768-v) component configs.
 SD21_UNET = dict(

@@ -4,7 +4,7 @@ Two 4096x2160 keyframes and per-frame depth come from the synthetic wall-and-car
 each in-between reprojects both keyframes into its camera with depth tests and blends them. Reported:
 the in-between itself, and the whole frame the worker writes (colour via OCIO + alpha + EXR ZIP write).
 
-    python bench/bench_inbetween_4k.py [--frames 4] [--width 4096 --height 2160]
+    python -m bench.bench_inbetween_4k [--frames 4] [--width 4096 --height 2160]
 """
 
 from __future__ import annotations
@@ -16,14 +16,11 @@ import time
 from fractions import Fraction
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from genfx.exr import FrameMetadata, write_frame  # noqa: E402
-from inference_server.engine.reproject import View  # noqa: E402
-from inference_server.engine.temporal import inbetween  # noqa: E402
-from inference_server.frame_output import encode_rgba  # noqa: E402
-from tests.synthetic import render, track  # noqa: E402
+from genfx.exr import FrameMetadata, write_frame
+from inference_server.engine.reproject import View
+from inference_server.engine.temporal import inbetween
+from inference_server.frame_output import encode_rgba
+from tests.synthetic import render, track
 
 
 def main() -> int:

@@ -1,7 +1,7 @@
 """Server end to end against a plain diffusers script making the same frames (same model, size, steps,
 seeds), in one run. Both write EXRs. Target: server / plain <= 1.05.
 
-    python bench/bench_server_vs_diffusers.py [--frames 6] [--steps 40]
+    python -m bench.bench_server_vs_diffusers [--frames 6] [--steps 40]
 
 The built-in tiny model at its native 64x64 with enough steps for >= 1 s a frame on a CPU; per-step
 overhead (progress events, cancellation checks) weighs MORE on a small model than on a real one.
@@ -16,21 +16,20 @@ import time
 from fractions import Fraction
 from pathlib import Path
 
+import numpy as np
+import OpenEXR
+import torch
+from diffusers import StableDiffusionPipeline
+from diffusers.utils import logging as diffusers_logging
+
+from genfx.client import Client, build_request
+from genfx.colour import model_to_scene
+from genfx.exr import read_frame
+from genfx.local_server import LocalServer
+from genfx.shot import load_shot
+from inference_server.engine.common import frame_seed
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-import numpy as np  # noqa: E402
-import OpenEXR  # noqa: E402
-import torch  # noqa: E402
-from diffusers import StableDiffusionPipeline  # noqa: E402
-from diffusers.utils import logging as diffusers_logging  # noqa: E402
-
-from genfx.client import Client, build_request  # noqa: E402
-from genfx.colour import model_to_scene  # noqa: E402
-from genfx.exr import read_frame  # noqa: E402
-from genfx.local_server import LocalServer  # noqa: E402
-from genfx.shot import load_shot  # noqa: E402
-from inference_server.engine.txt2img import frame_seed  # noqa: E402
 
 PROMPT = "a concrete building collapsing into dust"
 

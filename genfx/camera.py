@@ -5,7 +5,7 @@ row-major, COLUMN-vector convention (``p_world = M @ [p_cam, 1]``, translation a
 camera looks down its local -Z with +X right and +Y up (Houdini / USD / OpenGL).
 
 Pixels are continuous coordinates with the origin at the top-left corner of the image and y down, so
-the centre of pixel (0, 0) is (0.5, 0.5). Formulas are in shared/notes/exr_camera.md section 3.
+the centre of pixel (0, 0) is (0.5, 0.5). Formulas and sources: docs/camera.md.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""`genfx` command line: serve, generate, info, jobs, cancel, fetch, demo.
+"""`genfx` command line: generate, info, jobs, cancel, fetch, demo, monitor; `serve` launches the server.
 
 GENFX_SERVER and GENFX_TOKEN give the defaults for --server and --token.
 """
@@ -6,18 +6,21 @@ GENFX_SERVER and GENFX_TOKEN give the defaults for --server and --token.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import re
+import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
-from dataclasses import replace
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from genfx import __version__
-from genfx._proto import genfx_pb2 as pb
-from genfx.client import Client, GenFXError, build_request, state_name
+from genfx.client import Client, GenFXError, state_name
+from genfx.frames import local_path
+from genfx.proto import genfx_pb2 as pb
+from genfx.request import COLORSPACES, COMPRESSIONS, TEMPORAL_MODES, build_request
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 SAMPLE_SHOT = EXAMPLES / "shots" / "building_orbit.json"
@@ -38,58 +41,19 @@ def parse_frames(text: str) -> tuple[int, int]:
     return start, end
 
 
-def parse_model(text: str) -> tuple[str, Path]:
-    name, sep, path = text.partition("=")
-    if not sep or not name or not path:
-        raise argparse.ArgumentTypeError(f"--model: expected NAME=PATH, got {text!r}")
-    return name, Path(path)
-
-
 # ---- serve ----------------------------------------------------------------------------------------
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
-    try:
-        from inference_server.models import load_model_config
-        from inference_server.server import ServerConfig, run
-    except ImportError as exc:
-        print(f"genfx serve needs the server extra (pip install 'genfx[server]'): {exc}", file=sys.stderr)
+def launch_server(argv: Sequence[str]) -> int:
+    """`genfx serve ARGS` runs `genfx-server serve ARGS` as its own process: the SDK never imports the
+    server, which needs the server extra (torch, diffusers)."""
+    if importlib.util.find_spec("inference_server") is None:
+        print("genfx serve needs the server extra: pip install 'genfx[server]'", file=sys.stderr)
         return 2
-    from inference_server.logs import configure_logging
-    from inference_server.validation import Limits
-
-    configure_logging(args.log_level, args.log_format)
-    limits = {
-        name: value
-        for name, value in (
-            ("max_queued_jobs", args.max_queued_jobs),
-            ("max_frames_per_job", args.max_frames_per_job),
-        )
-        if value is not None
-    }
-    models: dict[str, Path] = {}
-    if args.models_config:
-        models.update(load_model_config(Path(args.models_config)))
-    models.update(dict(args.model or []))
-    config = ServerConfig(
-        host=args.host,
-        port=args.port,
-        data_dir=Path(args.data_dir),
-        models=models,
-        token=args.token or "",
-        insecure=args.insecure,
-        devices=args.device or [],
-        limits=replace(Limits(), **limits),
-        tls_cert=_path(args.tls_cert),
-        tls_key=_path(args.tls_key),
-        tls_client_ca=_path(args.tls_client_ca),
-        metrics_port=args.metrics_port,
-    )
-    return run(config)
-
-
-def _path(value: str | None) -> Path | None:
-    return Path(value) if value else None
+    cmd = [sys.executable, "-m", "inference_server", "serve", *argv]
+    if os.name == "posix":
+        os.execv(sys.executable, cmd)  # the server gets our pid, so signals reach it directly
+    return subprocess.call(cmd)
 
 
 def _client(args: argparse.Namespace) -> Client:
@@ -157,7 +121,7 @@ def run_generate(
         for event in client.watch(job.id):
             progress.update(event)
             if fetch and event.WhichOneof("kind") == "frame_done":
-                dest = out_dir / event.frame_done.file_name
+                dest = local_path(out_dir, event.frame_done.file_name)
                 paths.append(client.fetch_frame(job.id, event.frame_done.frame, dest))
     except KeyboardInterrupt:
         progress.close()
@@ -184,47 +148,45 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
     shot = load_shot(args.shot)
     start, end = args.frames or (shot.frame_start, shot.frame_end)
-    request = build_request(
-        prompt=args.prompt,
-        camera=shot.camera,
-        frame_start=start,
-        frame_end=end,
-        fps=shot.fps,
-        negative_prompt=args.negative_prompt,
-        seed=args.seed,
-        steps=args.steps,
-        guidance=args.guidance,
-        model=args.model,
-        width=args.width,
-        height=args.height,
-        name=args.name or shot.name,
-        compression=args.compression,
-        priority=args.priority,
-        client_tag=f"cli:{shot.name}",
-        keyframe_step=args.keyframe_step,
-    )
-    request.temporal = TEMPORAL_MODES[args.temporal]
-    request.output.colorspace = COLORSPACES[args.colorspace]
-    request.conditioning.strength = args.strength
-    request.conditioning.plane_distance = args.plane_distance
     patterns = {"plate": args.plate, "mask": args.mask, "depth": args.depth}
     out_dir = Path(args.out)
     with _client(args) as client:
+        passes: dict[int, dict[str, str]] = {}
         if any(patterns.values()):
-            from genfx.sequences import attach_passes
+            from genfx.sequences import upload_passes
 
-            assets = attach_passes(request, client, patterns)
+            passes, assets = upload_passes(client, patterns, range(start, end + 1))
             fresh = sum(not a.deduplicated for a in assets)
             print(
                 f"passes: {len(assets)} files ({fresh} uploaded, the rest already on the server)",
                 file=sys.stderr,
             )
+        request = build_request(
+            prompt=args.prompt,
+            camera=shot.camera,
+            frame_start=start,
+            frame_end=end,
+            fps=shot.fps,
+            keyframe_step=args.keyframe_step,
+            negative_prompt=args.negative_prompt,
+            seed=args.seed,
+            steps=args.steps,
+            guidance=args.guidance,
+            model=args.model,
+            width=args.width,
+            height=args.height,
+            compression=args.compression,
+            colorspace=args.colorspace,
+            name=args.name or shot.name,
+            passes=passes,
+            strength=args.strength,
+            plane_distance=args.plane_distance,
+            temporal=args.temporal,
+            priority=args.priority,
+            client_tag=f"cli:{shot.name}",
+        )
         job, paths = run_generate(client, request, out_dir, fetch=not args.no_fetch, quiet=args.quiet)
     return _report(job, paths, out_dir)
-
-
-TEMPORAL_MODES = {"none": pb.TEMPORAL_MODE_NONE, "reproject": pb.TEMPORAL_MODE_REPROJECT}
-COLORSPACES = {"linear_rec709": pb.COLOR_SPACE_LINEAR_REC709, "acescg": pb.COLOR_SPACE_ACESCG}
 
 
 # ---- small commands -------------------------------------------------------------------------------
@@ -247,7 +209,16 @@ def cmd_info(args: argparse.Namespace) -> int:
         f"  limits: {lim.max_frames_per_job} frames/job, {lim.max_width}x{lim.max_height} px, "
         f"{lim.max_steps} steps, {lim.max_queued_jobs} queued jobs, {lim.max_upload_bytes >> 20} MiB uploads"
     )
+    print(f"  defaults: {describe_defaults(info.defaults)}")
     return 0
+
+
+def describe_defaults(d: pb.RequestDefaults) -> str:
+    """What the server fills in for settings left unset, in the words `genfx generate --help` uses."""
+    return (
+        f"{d.steps} steps, guidance {d.guidance:g}, strength {d.strength:g}, "
+        f"keyframe step {d.keyframe_step}, output name {d.output_name!r}"
+    )
 
 
 def cmd_jobs(args: argparse.Namespace) -> int:
@@ -340,48 +311,21 @@ def _connection_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tls-key", help="client private key (PEM), with --tls-cert")
 
 
+SERVER_DEFAULT = "default: the server's (see genfx info)"
+
+
+def _names(table: Mapping[str, object]) -> list[str]:
+    """A request option table's names, without "" (unset)."""
+    return [name for name in table if name]
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="genfx", description="GenFX: generative frames for VFX shots.")
     parser.add_argument("--version", action="version", version=f"genfx {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("serve", help="run the inference server")
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s)")
-    p.add_argument("--port", type=int, default=50051, help="port; 0 picks a free one (default %(default)s)")
-    p.add_argument("--data-dir", default="genfx_data", help="jobs database, frames, assets, model cache")
-    p.add_argument(
-        "--model",
-        action="append",
-        type=parse_model,
-        metavar="NAME=PATH",
-        help="serve a local diffusers model directory under NAME (repeatable)",
-    )
-    p.add_argument("--models-config", metavar="FILE", help='JSON: {"models": {"NAME": "PATH", ...}}')
-    p.add_argument(
-        "--token",
-        default=os.environ.get("GENFX_TOKEN"),
-        help="require this bearer token on every call (env GENFX_TOKEN)",
-    )
-    p.add_argument("--insecure", action="store_true", help="allow listening beyond loopback without a token")
-    p.add_argument("--device", action="append", help="device for a worker, e.g. cpu or cuda:1 (default: all)")
-    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
-    p.add_argument(
-        "--log-format",
-        default="text",
-        choices=["text", "json"],
-        help="json: one object per line with job_id, for log collectors",
-    )
-    p.add_argument("--tls-cert", help="server certificate chain (PEM): serve TLS")
-    p.add_argument("--tls-key", help="server private key (PEM), with --tls-cert")
-    p.add_argument("--tls-client-ca", help="PEM CA for client certificates: require mutual TLS")
-    p.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on this port (0 = a free one)")
-    p.add_argument(
-        "--max-queued-jobs",
-        type=int,
-        help="queued + running jobs before SubmitJob answers RESOURCE_EXHAUSTED (default 200)",
-    )
-    p.add_argument("--max-frames-per-job", type=int, help="default 1000")
-    p.set_defaults(func=cmd_serve)
+    # Listed for --help only: main() hands `serve` and everything after it to the server's command.
+    sub.add_parser("serve", help="run the inference server (genfx-server serve; see genfx-server serve -h)")
 
     p = sub.add_parser("generate", help="generate a shot's frames and download them")
     p.add_argument("--shot", required=True, help="shot JSON (camera track; see examples/shots)")
@@ -390,12 +334,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--frames", type=parse_frames, help="A-B (default: the shot's range)")
     p.add_argument("--model", default="", help="model name (default: the server's default)")
     p.add_argument("--seed", type=int, help="job seed (default: the server picks one and reports it)")
-    p.add_argument("--steps", type=int, default=0, help="denoising steps (default: server default, 30)")
-    p.add_argument("--guidance", type=float, help="guidance scale (default 7.5)")
+    p.add_argument("--steps", type=int, default=0, help=f"denoising steps ({SERVER_DEFAULT})")
+    p.add_argument("--guidance", type=float, help=f"guidance scale ({SERVER_DEFAULT})")
     p.add_argument("--width", type=int, default=0, help="output width (default: the shot's)")
     p.add_argument("--height", type=int, default=0, help="output height (default: the shot's)")
-    p.add_argument("--name", default="", help="file prefix (default: the shot's name)")
-    p.add_argument("--compression", default="zip", choices=["zip", "piz", "dwaa", "none"])
+    p.add_argument(
+        "--name",
+        default="",
+        help="frame file prefix (default: the shot's name), made file-safe by genfx.request.output_name",
+    )
+    p.add_argument("--compression", default="zip", choices=_names(COMPRESSIONS))
     p.add_argument("--priority", type=int, default=0)
     for kind, what in (
         ("plate", "live-action plate (img2img init)"),
@@ -405,12 +353,22 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(
             f"--{kind}", metavar="PATTERN", help=f"{what}: one file per frame, e.g. {kind}.####.exr"
         )
-    p.add_argument("--strength", type=float, default=0.0, help="img2img strength in (0, 1] (default 0.6)")
     p.add_argument(
-        "--keyframe-step", type=int, default=0, help="diffuse every Nth frame, reproject in between"
+        "--strength",
+        type=float,
+        default=0.0,
+        help=f"img2img strength in (0, 1] over the plate or a reprojected keyframe ({SERVER_DEFAULT})",
     )
-    p.add_argument("--temporal", choices=list(TEMPORAL_MODES), default="none", help="camera-aware coherence")
-    p.add_argument("--colorspace", choices=list(COLORSPACES), default="linear_rec709")
+    p.add_argument(
+        "--keyframe-step",
+        type=int,
+        default=0,
+        help=f"diffuse every Nth frame, reproject in between ({SERVER_DEFAULT})",
+    )
+    p.add_argument(
+        "--temporal", choices=_names(TEMPORAL_MODES), default="none", help="camera-aware coherence"
+    )
+    p.add_argument("--colorspace", choices=_names(COLORSPACES), default="linear_rec709")
     p.add_argument(
         "--plane-distance", type=float, default=0.0, help="without --depth: reprojection plane distance"
     )
@@ -462,6 +420,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["serve"]:
+        return launch_server(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))

@@ -1,12 +1,13 @@
 """GenFX client: everything a TD, a DCC plug-in or the CLI needs to talk to a GenFX server.
 
-    from genfx.client import Client, build_request
+    from genfx.client import Client
+    from genfx.request import build_request  # also importable from here
     with Client("gpu-box:50051", token="...") as c:
         req = build_request(prompt="dust", camera=shot.camera, frame_start=1001, frame_end=1048)
         job = c.submit(req)
         for event in c.watch(job.id):
             ...
-        c.fetch_job(job.id, "out/")
+        c.fetch_job(job.id, "out/")  # under the file names the server gave the frames
 
 Errors from the server come out as GenFXError with the gRPC status name and the server's message.
 """
@@ -17,28 +18,21 @@ import hashlib
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
-from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
 import grpc
 
-from genfx._proto import genfx_pb2 as pb
-from genfx._proto import genfx_pb2_grpc as pb_grpc
-from genfx.camera import CameraTrack
+from genfx.frames import local_path
 from genfx.hashing import sha256_of
-from genfx.wire import camera_track_to_proto, fraction_to_proto
+from genfx.proto import genfx_pb2 as pb
+from genfx.proto import genfx_pb2_grpc as pb_grpc
+from genfx.request import build_request as build_request  # re-exported: the one request builder
 
 DEFAULT_SERVER = "127.0.0.1:50051"
 UPLOAD_CHUNK = 1 << 20
 TERMINAL = frozenset({pb.JOB_STATE_SUCCEEDED, pb.JOB_STATE_FAILED, pb.JOB_STATE_CANCELLED})
-COMPRESSIONS = {
-    "zip": pb.COMPRESSION_ZIP,
-    "piz": pb.COMPRESSION_PIZ,
-    "dwaa": pb.COMPRESSION_DWAA,
-    "none": pb.COMPRESSION_NONE,
-}
 # Streams that break for these reasons are reattached (WatchJob) or resumed (FetchFrame).
 RETRYABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN})
 
@@ -62,52 +56,6 @@ def _as_error(exc: grpc.RpcError) -> GenFXError:
     code = exc.code() if hasattr(exc, "code") else None
     details = exc.details() if hasattr(exc, "details") else str(exc)
     return GenFXError(code.name if code else "UNKNOWN", details or "")
-
-
-def build_request(
-    *,
-    prompt: str,
-    camera: CameraTrack,
-    frame_start: int,
-    frame_end: int,
-    fps: Fraction = Fraction(24),
-    negative_prompt: str = "",
-    seed: int | None = None,
-    steps: int = 0,
-    guidance: float | None = None,
-    model: str = "",
-    width: int = 0,
-    height: int = 0,
-    name: str = "",
-    compression: str = "zip",
-    keyframe_step: int = 0,
-    priority: int = 0,
-    client_tag: str = "",
-) -> pb.GenerateRequest:
-    """A GenerateRequest with the proto's defaults left to the server (0 / empty = server default)."""
-    if compression not in COMPRESSIONS:
-        raise ValueError(f"compression: must be one of {', '.join(COMPRESSIONS)} (got {compression!r})")
-    req = pb.GenerateRequest(
-        prompt=prompt,
-        negative_prompt=negative_prompt,
-        steps=steps,
-        model=model,
-        shot=pb.Shot(
-            frame_start=frame_start,
-            frame_end=frame_end,
-            fps=fraction_to_proto(fps),
-            keyframe_step=keyframe_step,
-        ),
-        output=pb.Output(width=width, height=height, name=name, compression=COMPRESSIONS[compression]),
-        camera=camera_track_to_proto(camera),
-        priority=priority,
-        client_tag=client_tag,
-    )
-    if seed is not None:
-        req.seed = seed
-    if guidance is not None:
-        req.guidance = guidance
-    return req
 
 
 class Client:
@@ -317,15 +265,14 @@ class Client:
         on_frame: Callable[[Path], None] | None = None,
         skip_existing: bool = True,
     ) -> list[Path]:
-        """Downloads every frame the job has so far into out_dir (same file names as on the server)."""
+        """Downloads every frame the job has so far into out_dir, under the names the server gave them."""
         out = Path(out_dir)
         job = self.get_job(job_id)
         paths = []
-        name = job.request.output.name
-        for frame in job.frames:
-            dest = out / f"{name}.{frame:04d}.exr"
+        for info in job.frame_infos:
+            dest = local_path(out, info.file_name)
             if not (skip_existing and dest.exists()):
-                self.fetch_frame(job_id, frame, dest)
+                self.fetch_frame(job_id, info.frame, dest)
             paths.append(dest)
             if on_frame is not None:
                 on_frame(dest)

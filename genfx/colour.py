@@ -45,7 +45,7 @@ def linear_to_srgb(a: npt.ArrayLike) -> F32:
 # ---- OpenColorIO (optional in the SDK: imported on first use) -------------------------------------
 
 # A versioned built-in config, not "ocio://default": results must not change when the wheel is upgraded,
-# and OpenImageIO's embedded OCIO 2.5 knows this one too (shared/notes/exr_camera.md section 4).
+# and OpenImageIO's embedded OCIO 2.5 knows this one too (docs/exr.md, "Colour").
 OCIO_CONFIG = "ocio://cg-config-v4.0.0_aces-v2.0_ocio-v2.5"
 # What SD's VAE was trained on: display-referred, sRGB-encoded Rec.709.
 MODEL_SPACE = "sRGB Encoded Rec.709 (sRGB)"

@@ -1,6 +1,6 @@
-"""EXR frames with the shot camera in the header (DESIGN.md "EXR output").
+"""EXR frames with the shot camera in the header (docs/exr.md).
 
-openexr 3.5 binding traps handled here (shared/notes/exr_camera.md section 1): matrices must be float32
+openexr 3.5 binding traps handled here (docs/exr.md, "OpenEXR Python binding traps"): matrices must be float32
 and C-contiguous to be written as M44f, rationals must be ``fractions.Fraction``, pixel arrays must be
 C-contiguous, and the thread pool is off until ``set_global_thread_count`` is called.
 """
@@ -170,12 +170,13 @@ def _current_umask() -> int:
 
 
 _UMASK = _current_umask()
+TEMP_SUFFIX = ".tmp"  # write_atomic's temp files: .<name>.<random>.tmp beside the target
 
 
 def write_atomic(path: PathLike, data: bytes) -> None:
     """Write ``data`` to a temp name in the same directory, fsync, rename: readers never see half a file."""
     target = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=TEMP_SUFFIX)
     try:
         # mkstemp makes 0600 files; frames on a shared studio disk must be readable like any other file.
         os.fchmod(fd, 0o666 & ~_UMASK)

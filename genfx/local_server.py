@@ -50,6 +50,7 @@ class LocalServer:
             sys.executable,
             "-m",
             "inference_server",
+            "serve",
             "--host",
             "127.0.0.1",
             "--port",

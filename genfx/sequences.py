@@ -13,9 +13,10 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Protocol
 
-from genfx._proto import genfx_pb2 as pb
+from genfx.proto import genfx_pb2 as pb
+from genfx.request import PASS_FIELDS, frame_assets
 
-PASSES = ("plate", "mask", "depth")
+PASSES = tuple(PASS_FIELDS)
 _HASHES = re.compile(r"#+")
 _PRINTF = re.compile(r"%0?(\d*)d")
 _HOUDINI = re.compile(r"\$F(\d*)")
@@ -50,18 +51,28 @@ def sequence_files(patterns: Mapping[str, str], frames: Iterable[int]) -> dict[i
     return out
 
 
+def upload_passes(
+    client: Uploader, patterns: Mapping[str, str], frames: Iterable[int]
+) -> tuple[dict[int, dict[str, str]], list[pb.Asset]]:
+    """Uploads every frame's passes: ({frame: {pass: asset id}} for genfx.request.build_request's
+    ``passes``, the assets in upload order). Patterns that are empty are skipped."""
+    files = sequence_files({k: v for k, v in patterns.items() if v}, frames)
+    passes: dict[int, dict[str, str]] = {}
+    assets: list[pb.Asset] = []
+    for frame, kinds in sorted(files.items()):
+        for kind, path in kinds.items():
+            asset = client.upload(path)
+            assets.append(asset)
+            passes.setdefault(frame, {})[kind] = asset.id
+    return passes, assets
+
+
 def attach_passes(
     request: pb.GenerateRequest, client: Uploader, patterns: Mapping[str, str]
 ) -> list[pb.Asset]:
     """Uploads every frame's passes for the request's frame range and fills request.conditioning."""
     frames = range(request.shot.frame_start, request.shot.frame_end + 1)
-    files = sequence_files({k: v for k, v in patterns.items() if v}, frames)
-    assets: list[pb.Asset] = []
+    passes, assets = upload_passes(client, patterns, frames)
     del request.conditioning.frames[:]
-    for frame, passes in sorted(files.items()):
-        entry = request.conditioning.frames.add(frame=frame)
-        for kind, path in passes.items():
-            asset = client.upload(path)
-            assets.append(asset)
-            setattr(entry, f"{kind}_asset_id", asset.id)
+    request.conditioning.frames.extend(frame_assets(passes))
     return assets

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from genfx._proto import genfx_pb2
 from genfx.camera import CameraSample, CameraTrack
+from genfx.proto import genfx_pb2
 
 # Proto defaults for zero-valued fields (see genfx.proto CameraSample).
 DEFAULT_PIXEL_ASPECT = 1.0

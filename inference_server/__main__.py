@@ -1,8 +1,8 @@
-"""`python -m inference_server ...` is `genfx serve ...`."""
+"""`python -m inference_server serve ...` is `genfx-server serve ...`."""
 
 import sys
 
-from genfx.cli import main
+from inference_server.cli import main
 
 if __name__ == "__main__":
-    sys.exit(main(["serve", *sys.argv[1:]]))
+    sys.exit(main())

@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from genfx._proto import genfx_pb2 as pb
 from genfx.colour import model_to_scene, scene_to_model
+from genfx.proto import genfx_pb2 as pb
 from inference_server.engine.upscale import resize
 
 F32 = npt.NDArray[np.float32]

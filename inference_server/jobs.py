@@ -2,6 +2,10 @@
 
 Everything a client can see about a job is derived from here, so a server restarted after a crash
 picks up exactly where it was: running jobs are requeued, WatchJob replays the event log.
+
+Durable: jobs, frames, state changes and frame-done events (rows). Live, in memory only: the latest
+denoising-step progress of each running job and the cancel flags the workers check between steps, so
+a step costs no SQL at all (a cancel is still stored, for a restart to honour).
 """
 
 from __future__ import annotations
@@ -10,12 +14,12 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from genfx._proto import genfx_pb2 as pb
+from genfx.proto import genfx_pb2 as pb
 
 TERMINAL_STATES = frozenset({pb.JOB_STATE_SUCCEEDED, pb.JOB_STATE_FAILED, pb.JOB_STATE_CANCELLED})
 
@@ -54,6 +58,16 @@ CREATE TABLE IF NOT EXISTS events (
 """
 
 
+_FRAME_COLUMNS = "frame, file_name, sha256, size_bytes, keyframe"
+
+
+def _frame_info(row: Sequence[Any]) -> pb.FrameInfo:
+    """A ``frames`` row (``_FRAME_COLUMNS``) as the wire's FrameInfo."""
+    return pb.FrameInfo(
+        frame=row[0], file_name=row[1], sha256=row[2], size_bytes=row[3], keyframe=bool(row[4])
+    )
+
+
 class JobNotFound(KeyError):
     def __init__(self, job_id: str) -> None:
         super().__init__(job_id)
@@ -61,15 +75,6 @@ class JobNotFound(KeyError):
 
     def __str__(self) -> str:
         return f"job_id: no job {self.job_id!r} on this server"
-
-
-@dataclass(frozen=True)
-class FrameRecord:
-    frame: int
-    file_name: str
-    sha256: str
-    size_bytes: int
-    keyframe: bool
 
 
 class JobStore:
@@ -89,6 +94,12 @@ class JobStore:
         # Called with each new event after it is committed (metrics, logs); must be quick.
         self._listeners: list[Callable[[pb.JobEvent], None]] = []
         self._pending: list[pb.JobEvent] = []  # events of the open transaction, for the listeners
+        # Live state (see the module doc), guarded by the same lock.
+        self._last_seq: dict[str, int] = {}  # job -> seq of its latest stored event
+        self._progress: dict[str, pb.JobEvent] = {}  # running job -> its latest progress event
+        self._cancel = {
+            str(job_id) for (job_id,) in self._db.execute("SELECT id FROM jobs WHERE cancel_requested = 1")
+        }
 
     def add_listener(self, listener: Callable[[pb.JobEvent], None]) -> None:
         self._listeners.append(listener)
@@ -126,6 +137,7 @@ class JobStore:
             "INSERT INTO events (job_id, seq, payload) VALUES (?, ?, ?)",
             (job_id, seq, event.SerializeToString()),
         )
+        self._last_seq[job_id] = seq
         self._pending.append(event)
         return event
 
@@ -135,6 +147,11 @@ class JobStore:
                 "SELECT payload FROM events WHERE job_id = ? AND seq >= ? ORDER BY seq", (job_id, from_seq)
             ).fetchall()
         return [pb.JobEvent.FromString(r[0]) for r in rows]
+
+    def latest_progress(self, job_id: str) -> pb.JobEvent | None:
+        """The job's latest denoising-step progress while it runs (live; never stored)."""
+        with self._lock:
+            return self._progress.get(job_id)
 
     def wait_for_change(self, timeout: float) -> None:
         with self.changed:
@@ -206,35 +223,49 @@ class JobStore:
                 f" started_at, finished_at, last_seq FROM jobs {clause}",
                 args,
             ).fetchall()
-            result = []
-            for r in rows:
-                frames = [
-                    f
-                    for (f,) in self._db.execute(
-                        "SELECT frame FROM frames WHERE job_id = ? ORDER BY frame", (r[0],)
-                    )
-                ]
-                req = pb.GenerateRequest.FromString(r[2])
-                result.append(
-                    pb.Job(
-                        id=r[0],
-                        state=r[1],
-                        request=req,
-                        frames_total=r[3],
-                        frames_done=len(frames),
-                        progress=r[4],
-                        message=r[5],
-                        model_hash=r[6],
-                        created_at=r[7],
-                        started_at=r[8],
-                        finished_at=r[9],
-                        last_seq=r[10],
-                        seed=req.seed,
-                        frames=frames,
-                        output_dir=output_dir_for(r[0]) if output_dir_for else "",
-                    )
+            frames = self._frame_infos([r[0] for r in rows])
+            live = {r[0]: self._progress[r[0]].progress.fraction for r in rows if r[0] in self._progress}
+        result = []
+        for r in rows:
+            req = pb.GenerateRequest.FromString(r[2])
+            infos = frames.get(r[0], [])
+            result.append(
+                pb.Job(
+                    id=r[0],
+                    state=r[1],
+                    request=req,
+                    frames_total=r[3],
+                    frames_done=len(infos),
+                    progress=live.get(r[0], r[4]),
+                    message=r[5],
+                    model_hash=r[6],
+                    created_at=r[7],
+                    started_at=r[8],
+                    finished_at=r[9],
+                    last_seq=r[10],
+                    seed=req.seed,
+                    frames=[i.frame for i in infos],
+                    frame_infos=infos,
+                    output_dir=output_dir_for(r[0]) if output_dir_for else "",
                 )
+            )
         return result
+
+    def _frame_infos(self, job_ids: list[str]) -> dict[str, list[pb.FrameInfo]]:
+        """Every listed job's frames in one query (a temp table holds the ids: no SQL variable limit)."""
+        out: dict[str, list[pb.FrameInfo]] = {}
+        if not job_ids:
+            return out
+        self._db.execute("CREATE TEMP TABLE IF NOT EXISTS wanted (id TEXT PRIMARY KEY)")
+        self._db.execute("DELETE FROM wanted")
+        self._db.executemany("INSERT OR IGNORE INTO wanted (id) VALUES (?)", ((i,) for i in job_ids))
+        rows = self._db.execute(
+            f"SELECT job_id, {_FRAME_COLUMNS} FROM frames"
+            " WHERE job_id IN (SELECT id FROM wanted) ORDER BY job_id, frame"
+        ).fetchall()
+        for row in rows:
+            out.setdefault(row[0], []).append(_frame_info(row[1:]))
+        return out
 
     def claim_next(self) -> str | None:
         """Moves the best queued job (priority, then age) to RUNNING and returns its id."""
@@ -258,19 +289,35 @@ class JobStore:
             db.execute("UPDATE jobs SET model_hash = ? WHERE id = ?", (model_hash, job_id))
 
     def progress(self, job_id: str, progress: pb.Progress) -> pb.JobEvent:
-        with self._tx() as db:
-            db.execute("UPDATE jobs SET progress = ? WHERE id = ?", (progress.fraction, job_id))
-            return self._append_event(db, job_id, pb.JobEvent(progress=progress))
+        """Publishes a step's progress to watchers and listeners: memory only, no SQL.
 
-    def frames(self, job_id: str) -> dict[int, FrameRecord]:
+        The event carries the seq of the job's latest stored event, so a watcher that reattaches from
+        seq + 1 misses no stored event."""
         with self._lock:
-            rows = self._db.execute(
-                "SELECT frame, file_name, sha256, size_bytes, keyframe FROM frames WHERE job_id = ?",
-                (job_id,),
-            ).fetchall()
-        return {r[0]: FrameRecord(r[0], r[1], r[2], r[3], bool(r[4])) for r in rows}
+            seq = self._last_seq.get(job_id)
+            if seq is None:
+                (seq,) = self._db.execute("SELECT last_seq FROM jobs WHERE id = ?", (job_id,)).fetchone()
+                self._last_seq[job_id] = seq
+            event = pb.JobEvent(seq=seq, job_id=job_id, time=time.time(), progress=progress)
+            self._progress[job_id] = event
+            self.changed.notify_all()
+        for listener in self._listeners:
+            listener(event)
+        return event
 
-    def record_frame(self, job_id: str, rec: FrameRecord, fraction: float) -> pb.JobEvent:
+    def frames(self, job_id: str) -> dict[int, pb.FrameInfo]:
+        with self._lock:
+            infos = self._frame_infos([job_id]).get(job_id, [])
+        return {i.frame: i for i in infos}
+
+    def frame(self, job_id: str, frame: int) -> pb.FrameInfo | None:
+        with self._lock:
+            row = self._db.execute(
+                f"SELECT {_FRAME_COLUMNS} FROM frames WHERE job_id = ? AND frame = ?", (job_id, frame)
+            ).fetchone()
+        return None if row is None else _frame_info(row)
+
+    def record_frame(self, job_id: str, rec: pb.FrameInfo) -> pb.JobEvent:
         """Called after the frame file is durably on disk (fsynced, renamed)."""
         with self._tx() as db:
             db.execute(
@@ -280,7 +327,7 @@ class JobStore:
             )
             (done,) = db.execute("SELECT COUNT(*) FROM frames WHERE job_id = ?", (job_id,)).fetchone()
             (total,) = db.execute("SELECT frames_total FROM jobs WHERE id = ?", (job_id,)).fetchone()
-            db.execute("UPDATE jobs SET progress = ? WHERE id = ?", (fraction, job_id))
+            db.execute("UPDATE jobs SET progress = ? WHERE id = ?", (done / total, job_id))
             event = pb.JobEvent(
                 frame_done=pb.FrameDone(
                     frame=rec.frame,
@@ -296,6 +343,7 @@ class JobStore:
 
     def finish(self, job_id: str, state: int, message: str = "") -> None:
         with self._tx() as db:
+            self._forget_live(job_id)
             progress_sql = ", progress = 1" if state == pb.JOB_STATE_SUCCEEDED else ""
             db.execute(
                 f"UPDATE jobs SET state = ?, message = ?, finished_at = ?{progress_sql} WHERE id = ?",
@@ -309,6 +357,7 @@ class JobStore:
 
     def requeue(self, job_id: str, message: str) -> None:
         with self._tx() as db:
+            self._progress.pop(job_id, None)
             db.execute("UPDATE jobs SET state = ? WHERE id = ?", (pb.JOB_STATE_QUEUED, job_id))
             self._append_event(
                 db, job_id, pb.JobEvent(state=pb.StateChange(state=pb.JOB_STATE_QUEUED, message=message))
@@ -338,13 +387,18 @@ class JobStore:
                 return False
             if state == pb.JOB_STATE_RUNNING:
                 db.execute("UPDATE jobs SET cancel_requested = 1 WHERE id = ?", (job_id,))
+                self._cancel.add(job_id)
                 return True
             return False
 
     def cancel_requested(self, job_id: str) -> bool:
-        with self._lock:
-            row = self._db.execute("SELECT cancel_requested FROM jobs WHERE id = ?", (job_id,)).fetchone()
-        return bool(row and row[0])
+        """Checked by workers between denoising steps: a set lookup, no SQL."""
+        return job_id in self._cancel
+
+    def _forget_live(self, job_id: str) -> None:
+        self._progress.pop(job_id, None)
+        self._cancel.discard(job_id)
+        self._last_seq.pop(job_id, None)
 
     def count_by_state(self) -> dict[int, int]:
         with self._lock:
@@ -365,7 +419,3 @@ class JobStore:
             else:
                 self.requeue(job_id, "server restarted; resuming at the first missing frame")
         return recovered
-
-    def job_ids(self) -> Iterable[str]:
-        with self._lock:
-            return [r[0] for r in self._db.execute("SELECT id FROM jobs")]

@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from genfx._proto import genfx_pb2 as pb
+from genfx.proto import genfx_pb2 as pb
 from inference_server.jobs import JobStore
 
 FPS_WINDOW_S = 60.0

@@ -15,13 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .engine import modes
+from .engine.mode import ModelFacts
 from .tiny_model import VARIANTS_FILE, ensure_tiny_model
 
 TINY_NAME = "tiny"
-# Companion pipelines a model folder may name in genfx.json: {"variants": {"depth": "../sd2-depth", ...}}.
-VARIANT_KINDS = ("depth", "inpaint", "upscaler")
-# Modes in menu order; "temporal" = keyframes from a reprojected init (needs img2img or depth).
-MODES = ("txt2img", "img2img", "inpaint", "depth", "temporal", "upscale_x4")
 HASH_CACHE_NAME = ".genfx_hash.json"
 _HASH_BLOCK = 1 << 20
 _HASH_CACHE_VERSION = 1
@@ -36,8 +34,8 @@ class ModelInfo:
     native_height: int
     capabilities: tuple[str, ...]
     hash: str
-    # Folder of each companion pipeline ("depth", "inpaint", "upscaler"); the model's own folder when
-    # the main UNet is itself a depth (5-channel) or inpainting (9-channel) UNet.
+    # Folder of each companion pipeline (a mode's PipelineSpec.variant: "depth", "inpaint",
+    # "upscale_x4"); the model's own folder when the main UNet is itself a depth or inpainting UNet.
     variants: Mapping[str, Path] = field(default_factory=dict)
 
 
@@ -82,47 +80,29 @@ def _unet_channels(path: Path) -> int:
     return int(_read_json(path / "unet" / "config.json").get("in_channels", 4))
 
 
-def _variants(name: str, path: Path) -> dict[str, Path]:
-    """Companion pipelines from ``genfx.json`` (paths relative to the model folder), checked."""
-    out: dict[str, Path] = {}
-    main_channels = _unet_channels(path)
-    if main_channels == 5:
-        out["depth"] = path
-    elif main_channels == 9:
-        out["inpaint"] = path
+def _variants(name: str, path: Path, main_channels: int) -> dict[str, Path]:
+    """Companion pipelines from ``genfx.json`` (paths relative to the model folder), checked:
+    ``{"variants": {"depth": "../sd2-depth", "upscale_x4": "../x4-upscaler"}}``."""
+    out: dict[str, Path] = {
+        kind: path for kind, channels in modes.VARIANT_CHANNELS.items() if channels == main_channels
+    }
     sidecar = path / VARIANTS_FILE
     if not sidecar.is_file():
         return out
     raw = _read_json(sidecar).get("variants", {})
     if not isinstance(raw, dict):
         raise ValueError(f"model {name!r}: {sidecar}: 'variants' must be an object")
-    want_channels = {"depth": 5, "inpaint": 9, "upscaler": 7}
     for kind, rel in raw.items():
-        if kind not in VARIANT_KINDS or not isinstance(rel, str):
-            raise ValueError(
-                f"model {name!r}: {sidecar}: unknown variant {kind!r} (known: {', '.join(VARIANT_KINDS)})"
-            )
+        if kind not in modes.VARIANT_CHANNELS or not isinstance(rel, str):
+            known = ", ".join(modes.VARIANT_CHANNELS)
+            raise ValueError(f"model {name!r}: {sidecar}: unknown variant {kind!r} (known: {known})")
         vpath = (path / rel).resolve()
         _check_model_dir(f"{name}/{kind}", vpath)
-        if _unet_channels(vpath) != want_channels[kind]:
-            raise ValueError(
-                f"model {name!r}: variant {kind!r} at {vpath} needs a {want_channels[kind]}-channel UNet"
-            )
+        want = modes.VARIANT_CHANNELS[kind]
+        if _unet_channels(vpath) != want:
+            raise ValueError(f"model {name!r}: variant {kind!r} at {vpath} needs a {want}-channel UNet")
         out[kind] = vpath
     return out
-
-
-def _capabilities(main_channels: int, variants: Mapping[str, Path]) -> tuple[str, ...]:
-    modes = set()
-    if main_channels == 4:
-        # One 4-channel UNet runs txt2img, img2img and (legacy, latent-blend) inpainting.
-        modes |= {"txt2img", "img2img", "inpaint"}
-    modes |= {kind for kind in ("depth", "inpaint") if kind in variants}
-    if modes & {"img2img", "depth"}:
-        modes.add("temporal")
-    if "upscaler" in variants:
-        modes.add("upscale_x4")
-    return tuple(m for m in MODES if m in modes)
 
 
 def _native_size(unet_cfg: Mapping[str, Any], vae_cfg: Mapping[str, Any]) -> tuple[int, int]:
@@ -182,14 +162,15 @@ class ModelRegistry:
             unet_cfg = _read_json(path / "unet" / "config.json")
             vae_cfg = _read_json(path / "vae" / "config.json")
             width, height = _native_size(unet_cfg, vae_cfg)
-            variants = _variants(name, path)
+            main_channels = int(unet_cfg.get("in_channels", 4))
+            variants = _variants(name, path, main_channels)
             info = ModelInfo(
                 name=name,
                 family=_family(index, unet_cfg),
                 path=path,
                 native_width=width,
                 native_height=height,
-                capabilities=_capabilities(int(unet_cfg.get("in_channels", 4)), variants),
+                capabilities=modes.capabilities(ModelFacts(main_channels, frozenset(variants))),
                 hash=model_hash(path),
                 variants=variants,
             )
@@ -199,8 +180,8 @@ class ModelRegistry:
     def load(self, name: str, device: str, mode: str = "txt2img") -> Any:
         """The diffusers pipeline that runs ``mode`` for ``name`` on ``device``, loaded once and cached.
 
-        Modes: "txt2img", "img2img" and legacy "inpaint" share the main folder's components; "depth",
-        a 9-channel "inpaint" and "upscaler" load their variant folder.
+        A mode with its own companion folder (its PipelineSpec.variant, when the model has one) loads
+        it; otherwise it shares the main folder's components with the txt2img pipeline (``from_pipe``).
         """
         with self._lock:
             key = (name, device, mode)
@@ -209,30 +190,18 @@ class ModelRegistry:
                 return pipe
             import diffusers
 
-            d: Any = diffusers  # untyped for mypy
             info = self.info(name)
-            variant = info.variants.get("upscaler" if mode == "upscaler" else mode)
-            if mode == "txt2img":
-                pipe = self._from_pretrained(d.StableDiffusionPipeline, info.path, device)
-            elif mode == "img2img":
-                pipe = d.StableDiffusionImg2ImgPipeline.from_pipe(self.load(name, device, "txt2img"))
-            elif mode == "inpaint" and variant is None:
-                pipe = d.StableDiffusionInpaintPipeline.from_pipe(self.load(name, device, "txt2img"))
-            elif mode == "inpaint" and variant is not None:
-                pipe = self._from_pretrained(d.StableDiffusionInpaintPipeline, variant, device)
-            elif mode == "depth" and variant is not None:
-                # Depth always comes from the shot's pass: never load the DPT estimator.
-                pipe = self._from_pretrained(
-                    d.StableDiffusionDepth2ImgPipeline,
-                    variant,
-                    device,
-                    depth_estimator=None,
-                    feature_extractor=None,
-                )
-            elif mode == "upscaler" and variant is not None:
-                pipe = self._from_pretrained(d.StableDiffusionUpscalePipeline, variant, device)
-            else:
+            spec = modes.get(mode).pipeline
+            if spec is None or mode not in info.capabilities:
                 raise ValueError(f"model {name!r} has no pipeline for mode {mode!r}")
+            cls: Any = getattr(diffusers, spec.cls)
+            variant = info.variants.get(spec.variant) if spec.variant else None
+            if variant is not None:
+                pipe = self._from_pretrained(cls, variant, device, **spec.load_kwargs)
+            elif mode == "txt2img":
+                pipe = self._from_pretrained(cls, info.path, device)
+            else:
+                pipe = cls.from_pipe(self.load(name, device, "txt2img"))
             pipe.set_progress_bar_config(disable=True)
             # Engages only when a latent side exceeds the VAE's tile size: large (4K-path) decodes stay
             # bounded, native-size frames are untouched.

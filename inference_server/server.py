@@ -17,13 +17,14 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from genfx._proto import genfx_pb2 as pb
-from genfx._proto import genfx_pb2_grpc as pb_grpc
+from genfx.proto import genfx_pb2 as pb
+from genfx.proto import genfx_pb2_grpc as pb_grpc
 from inference_server.auth import TokenInterceptor
 from inference_server.jobs import JobStore
 from inference_server.metrics import ServerMetrics
 from inference_server.models import ModelRegistry
 from inference_server.service import GenFXService
+from inference_server.storage import DataDir
 from inference_server.validation import Limits
 from inference_server.worker import Worker
 
@@ -109,14 +110,14 @@ class GenFXServer:
         diffusers.utils.logging.disable_progress_bar()
         transformers.utils.logging.disable_progress_bar()  # type: ignore[no-untyped-call]
         self.config = config
-        data_dir = config.data_dir.resolve()
-        self.store = JobStore(data_dir / "jobs.sqlite")
+        self.data = DataDir(config.data_dir)
+        self.store = JobStore(self.data.jobs_db)
         recovered = self.store.recover()
         if recovered:
             log.info("requeued %d interrupted job(s): %s", len(recovered), ", ".join(recovered))
-        self.registry = ModelRegistry(config.models, data_dir / "models")
+        self.registry = ModelRegistry(config.models, self.data.models)
         devices = config.devices or detect_devices()
-        self.workers = [Worker(d, self.store, self.registry, data_dir / "jobs") for d in devices]
+        self.workers = [Worker(d, self.store, self.registry, self.data) for d in devices]
 
         interceptors: list[grpc.ServerInterceptor[Any, Any]] = (
             [TokenInterceptor(config.token)] if config.token else []
@@ -133,7 +134,12 @@ class GenFXServer:
             ],
         )
         self.service = GenFXService(
-            self.store, self.registry, self.workers, data_dir, config.limits, auth_required=bool(config.token)
+            self.store,
+            self.registry,
+            self.workers,
+            self.data,
+            config.limits,
+            auth_required=bool(config.token),
         )
         pb_grpc.add_GenFXServicer_to_server(self.service, self.grpc_server)
         self.health = health.HealthServicer()

@@ -5,11 +5,9 @@ Bad input never reaches a worker: it is answered here with a status code and a m
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import re
-import tempfile
 from collections.abc import Callable, Iterator
 from functools import wraps
 from pathlib import Path
@@ -18,10 +16,13 @@ from typing import Any, TypeVar
 import grpc
 
 import genfx
-from genfx._proto import genfx_pb2 as pb
-from genfx._proto import genfx_pb2_grpc as pb_grpc
+from genfx.proto import genfx_pb2 as pb
+from genfx.proto import genfx_pb2_grpc as pb_grpc
+from inference_server import defaults
+from inference_server.frame_writer import file_pattern
 from inference_server.jobs import TERMINAL_STATES, JobNotFound, JobStore
 from inference_server.models import ModelRegistry, UnknownModelError
+from inference_server.storage import ASSET_ID, AssetError, DataDir
 from inference_server.validation import Limits, RequestError, invalid, validate_generate
 from inference_server.worker import Worker
 
@@ -31,7 +32,6 @@ DEFAULT_CHUNK = 1 << 20
 MIN_CHUNK = 64 << 10
 MAX_CHUNK = 1 << 20
 JOB_ID_PATTERN = re.compile(r"^[0-9a-f]{32}$")
-ASSET_ID_PATTERN = re.compile(r"^[0-9a-f]{64}$")
 WATCH_POLL_S = 0.5
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -87,27 +87,22 @@ class GenFXService(pb_grpc.GenFXServicer):
         store: JobStore,
         registry: ModelRegistry,
         workers: list[Worker],
-        data_dir: Path,
+        data: DataDir,
         limits: Limits,
         auth_required: bool,
     ) -> None:
         self.store = store
         self.registry = registry
         self.workers = workers
-        self.data_dir = data_dir
-        self.jobs_dir = data_dir / "jobs"
-        self.assets_dir = data_dir / "assets"
-        self.assets_dir.mkdir(parents=True, exist_ok=True)
-        for leftover in self.assets_dir.glob(".upload-*.tmp"):  # uploads cut off by a crash
-            leftover.unlink(missing_ok=True)
+        self.data = data
         self.limits = limits
         self.auth_required = auth_required
 
     def _output_dir(self, job_id: str) -> str:
-        return str(self.jobs_dir / job_id)
+        return str(self.data.job_dir(job_id))
 
     def _job(self, job_id: str) -> pb.Job:
-        return self.store.get(job_id, self._output_dir(job_id))
+        return with_file_pattern(self.store.get(job_id, self._output_dir(job_id)))
 
     # ---- info -------------------------------------------------------------------------------------
 
@@ -141,6 +136,7 @@ class GenFXService(pb_grpc.GenFXServicer):
             devices=devices,
             limits=self.limits.to_proto(),
             auth_required=self.auth_required,
+            defaults=defaults.to_proto(),
         )
 
     # ---- assets -----------------------------------------------------------------------------------
@@ -159,39 +155,22 @@ class GenFXService(pb_grpc.GenFXServicer):
             raise invalid(
                 f"header.size: {header.size} bytes exceeds the limit of {self.limits.max_upload_bytes} bytes"
             )
-        if header.sha256 and not ASSET_ID_PATTERN.match(header.sha256):
+        if header.sha256 and not ASSET_ID.match(header.sha256):
             raise invalid("header.sha256: must be 64 lowercase hex characters")
-        digest = hashlib.sha256()
-        received = 0
-        head = b""
-        fd, tmp_name = tempfile.mkstemp(prefix=".upload-", suffix=".tmp", dir=self.assets_dir)
-        tmp = Path(tmp_name)
+
+        def blocks() -> Iterator[bytes]:
+            for chunk in request_iterator:
+                if chunk.WhichOneof("part") != "data":
+                    raise invalid("data: only the first message may carry a header")
+                yield chunk.data
+
         try:
-            with os.fdopen(fd, "wb") as f:
-                for chunk in request_iterator:
-                    if chunk.WhichOneof("part") != "data":
-                        raise invalid("data: only the first message may carry a header")
-                    received += len(chunk.data)
-                    if received > header.size:
-                        raise invalid(f"data: more bytes than header.size ({header.size})")
-                    if len(head) < 8:
-                        head += chunk.data[:8]
-                    digest.update(chunk.data)
-                    f.write(chunk.data)
-                f.flush()
-                os.fsync(f.fileno())
-            if received != header.size:
-                raise invalid(f"data: received {received} bytes, header.size says {header.size}")
-            asset_id = digest.hexdigest()
-            if header.sha256 and header.sha256 != asset_id:
-                raise invalid(f"header.sha256: does not match the bytes received (got {asset_id})")
-            final = self.assets_dir / asset_id
-            deduplicated = final.exists()
-            if not deduplicated:
-                os.replace(tmp, final)
-            return pb.Asset(id=asset_id, size=received, deduplicated=deduplicated, format=sniff_format(head))
-        finally:
-            tmp.unlink(missing_ok=True)
+            stored = self.data.assets.put(blocks(), header.size, header.sha256)
+        except AssetError as exc:
+            raise invalid(str(exc)) from exc
+        return pb.Asset(
+            id=stored.id, size=stored.size, deduplicated=stored.deduplicated, format=sniff_format(stored.head)
+        )
 
     # ---- jobs -------------------------------------------------------------------------------------
 
@@ -209,7 +188,7 @@ class GenFXService(pb_grpc.GenFXServicer):
             names,
             self.registry.default_name(),
             capabilities,
-            assets_dir=self.assets_dir,
+            assets=self.data.assets,
         )
         if self.store.count_active() >= self.limits.max_queued_jobs:
             raise RequestError(
@@ -248,7 +227,9 @@ class GenFXService(pb_grpc.GenFXServicer):
         return self._watch(request.job_id, request.from_seq, context)
 
     def _watch(self, job_id: str, from_seq: int, context: grpc.ServicerContext) -> Iterator[pb.JobEvent]:
+        """Stored events from ``from_seq``, then the latest live progress, then news as it happens."""
         next_seq = max(from_seq, 1)
+        sent_progress: pb.JobEvent | None = None
         while context.is_active():
             state = self.store.state(job_id)  # read before the events: no terminal event can be missed
             for event in self.store.events_since(job_id, next_seq):
@@ -256,6 +237,10 @@ class GenFXService(pb_grpc.GenFXServicer):
                 next_seq = event.seq + 1
             if state in TERMINAL_STATES:
                 return
+            progress = self.store.latest_progress(job_id)
+            if progress is not None and progress is not sent_progress and progress.seq < next_seq:
+                yield progress
+                sent_progress = progress
             self.store.wait_for_change(WATCH_POLL_S)
 
     @_handles_errors
@@ -272,7 +257,7 @@ class GenFXService(pb_grpc.GenFXServicer):
             if state not in pb.JobState.values() or state == pb.JOB_STATE_UNSPECIFIED:
                 raise invalid(f"states[{i}]: unknown job state {state}")
         jobs = self.store.list_jobs(list(request.states), limit, self._output_dir)
-        return pb.ListJobsResponse(jobs=jobs)
+        return pb.ListJobsResponse(jobs=[with_file_pattern(j) for j in jobs])
 
     @_handles_errors
     def CancelJob(self, request: pb.CancelJobRequest, context: grpc.ServicerContext) -> pb.Job:
@@ -289,7 +274,7 @@ class GenFXService(pb_grpc.GenFXServicer):
     ) -> Iterator[pb.FrameChunk]:
         _check_job_id(request.job_id)
         self.store.state(request.job_id)
-        record = self.store.frames(request.job_id).get(request.frame)
+        record = self.store.frame(request.job_id, request.frame)
         if record is None:
             raise RequestError(
                 grpc.StatusCode.NOT_FOUND, f"frame: job {request.job_id} has no frame {request.frame} (yet)"
@@ -299,7 +284,7 @@ class GenFXService(pb_grpc.GenFXServicer):
             raise invalid(f"chunk_size: must be in {MIN_CHUNK}..{MAX_CHUNK} bytes (got {request.chunk_size})")
         if not 0 <= request.offset <= record.size_bytes:
             raise invalid(f"offset: must be in 0..{record.size_bytes} (the file size), got {request.offset}")
-        path = self.jobs_dir / request.job_id / record.file_name
+        path = self.data.job_dir(request.job_id) / record.file_name
         return self._stream_file(
             path, record.file_name, record.size_bytes, record.sha256, request.offset, chunk
         )
@@ -325,6 +310,11 @@ class GenFXService(pb_grpc.GenFXServicer):
                 pos += len(data)
                 if last or not data:
                     return
+
+
+def with_file_pattern(job: pb.Job) -> pb.Job:
+    job.file_pattern = file_pattern(job.request.output.name)
+    return job
 
 
 def device_description(device: str) -> str:

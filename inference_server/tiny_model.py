@@ -21,7 +21,7 @@ from typing import Any
 import torch
 
 # Bump when the recipe changes: it is part of the cache folder name, so old builds are never reused.
-TINY_MODEL_VERSION = "2"
+TINY_MODEL_VERSION = "3"
 VARIANTS_FILE = "genfx.json"
 
 _BOS = "<|startoftext|>"
@@ -204,7 +204,7 @@ def _build_upscaler() -> Any:
     )
 
 
-TINY_VARIANTS = {"depth": "variants/depth", "upscaler": "variants/upscaler"}
+TINY_VARIANTS = {"depth": "variants/depth", "upscale_x4": "variants/upscale_x4"}
 
 
 def build_tiny_model(out_dir: Path) -> Path:
@@ -221,7 +221,7 @@ def build_tiny_model(out_dir: Path) -> Path:
         # fork_rng: seeding for the build must not disturb the caller's global RNG state.
         with torch.random.fork_rng(devices=[]):
             pipe = _build_pipeline()
-            variants = {"depth": _build_depth_pipeline(), "upscaler": _build_upscaler()}
+            variants = {"depth": _build_depth_pipeline(), "upscale_x4": _build_upscaler()}
         pipe.save_pretrained(tmp, safe_serialization=True)
         for kind, variant in variants.items():
             variant.save_pretrained(tmp / TINY_VARIANTS[kind], safe_serialization=True)

@@ -11,24 +11,22 @@ import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import grpc
 
-from genfx._proto import genfx_pb2 as pb
 from genfx.camera import CameraError, validate_sample
 from genfx.colour import ocio_available
+from genfx.proto import genfx_pb2 as pb
 from genfx.wire import camera_track_from_proto
-from inference_server.engine.modes import shot_mode
-from inference_server.engine.passes import ASSET_ID, PASSES, PassError, PassInfo, asset_path, probe
+from inference_server import defaults
+from inference_server.engine import modes
+from inference_server.engine.passes import PASSES, PassError, PassInfo, probe
+from inference_server.storage import ASSET_ID, AssetStore
 
-DEFAULT_STEPS = 30
-DEFAULT_GUIDANCE = 7.5
 MAX_GUIDANCE = 30.0
-DEFAULT_NAME = "genfx"
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
+# fullmatch, not match + "$": "$" also matches before a trailing newline.
+NAME_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
 MAX_CLIENT_TAG = 256
-DEFAULT_STRENGTH = 0.6
 ASPECT_TOLERANCE = 0.01  # passes may be proxies of the output size, but never a different framing
 
 
@@ -63,6 +61,11 @@ class RequestError(Exception):
         self.message = message
 
 
+def valid_output_name(name: str) -> bool:
+    """Output.name's rule (the proto documents it): a file-name prefix that cannot leave the job folder."""
+    return bool(NAME_PATTERN.fullmatch(name)) and ".." not in name and not name.endswith(".")
+
+
 def invalid(message: str) -> RequestError:
     return RequestError(grpc.StatusCode.INVALID_ARGUMENT, message)
 
@@ -79,9 +82,9 @@ def validate_generate(
     models: Sequence[str],
     default_model: str,
     capabilities: dict[str, tuple[str, ...]],
-    assets_dir: Path | None = None,
+    assets: AssetStore | None = None,
 ) -> pb.GenerateRequest:
-    """The normalised request, or RequestError. With ``assets_dir`` every pass is checked on disk too
+    """The normalised request, or RequestError. With ``assets`` every pass is checked on disk too
     (exists, readable header, consistent size): bad assets fail here, not frames later in a worker."""
     req = pb.GenerateRequest()
     req.CopyFrom(request)
@@ -100,11 +103,11 @@ def validate_generate(
     if not req.HasField("seed"):
         req.seed = secrets.randbits(63)
     if req.steps == 0:
-        req.steps = DEFAULT_STEPS
+        req.steps = defaults.STEPS
     if not 1 <= req.steps <= limits.max_steps:
         raise invalid(f"steps: must be in 1..{limits.max_steps} (got {req.steps})")
     if not req.HasField("guidance"):
-        req.guidance = DEFAULT_GUIDANCE
+        req.guidance = defaults.GUIDANCE
     _finite(req.guidance, "guidance")
     if not 0.0 <= req.guidance <= MAX_GUIDANCE:
         raise invalid(f"guidance: must be in [0, {MAX_GUIDANCE:g}] (got {req.guidance:g})")
@@ -121,8 +124,8 @@ def validate_generate(
     _validate_camera_and_output(req, limits, frames)
     _validate_conditioning(req)
     _validate_modes(req, capabilities.get(req.model, ()))
-    if assets_dir is not None:
-        _validate_assets(req, assets_dir)
+    if assets is not None:
+        _validate_assets(req, assets)
 
     if not -100 <= req.priority <= 100:
         raise invalid(f"priority: must be in -100..100 (got {req.priority})")
@@ -150,6 +153,8 @@ def _validate_shot(shot: pb.Shot, limits: Limits) -> None:
         raise invalid("shot.fps: must be at most 1000 frames per second")
     if shot.keyframe_step < 0:
         raise invalid(f"shot.keyframe_step: must be >= 0 (got {shot.keyframe_step})")
+    if shot.keyframe_step == 0:
+        shot.keyframe_step = defaults.KEYFRAME_STEP
 
 
 def _validate_camera_and_output(req: pb.GenerateRequest, limits: Limits, frames: int) -> None:
@@ -174,11 +179,11 @@ def _validate_camera_and_output(req: pb.GenerateRequest, limits: Limits, frames:
         if value > limit:
             raise invalid(f"{field}: {value} exceeds the limit of {limit} pixels")
     if not out.name:
-        out.name = DEFAULT_NAME
-    if not NAME_PATTERN.match(out.name) or ".." in out.name:
+        out.name = defaults.OUTPUT_NAME
+    if not valid_output_name(out.name):
         raise invalid(
-            "output.name: 1-64 characters of letters, digits, '_', '-', '.', not starting with '.' or '-'"
-            " and without '..'"
+            "output.name: 1-64 characters of letters, digits, '_', '-', '.', not starting with '.' or '-',"
+            f" not ending with '.' and without '..' (got {out.name[:70]!r})"
         )
     if out.compression not in pb.Compression.values():
         raise invalid(f"output.compression: unknown value {out.compression}")
@@ -215,6 +220,11 @@ def _validate_camera_and_output(req: pb.GenerateRequest, limits: Limits, frames:
         raise invalid(str(exc)) from exc
 
 
+def is_temporal(req: pb.GenerateRequest) -> bool:
+    """Keyframes carry the look over by reprojection (asked for, or implied by a keyframe step)."""
+    return req.temporal == pb.TEMPORAL_MODE_REPROJECT or req.shot.keyframe_step > 1
+
+
 def shot_passes(cond: pb.Conditioning) -> tuple[str, ...]:
     """The pass kinds the request carries (plate/mask/depth), in PASSES order."""
     return tuple(k for k in PASSES if any(getattr(f, f"{k}_asset_id") for f in cond.frames))
@@ -223,7 +233,7 @@ def shot_passes(cond: pb.Conditioning) -> tuple[str, ...]:
 def _validate_conditioning(req: pb.GenerateRequest) -> None:
     cond = req.conditioning
     if cond.strength == 0:
-        cond.strength = DEFAULT_STRENGTH
+        cond.strength = defaults.STRENGTH
     _finite(cond.strength, "conditioning.strength")
     if not 0.0 < cond.strength <= 1.0:
         raise invalid(f"conditioning.strength: must be in (0, 1] (got {cond.strength:g})")
@@ -265,9 +275,9 @@ def _validate_conditioning(req: pb.GenerateRequest) -> None:
 def _validate_modes(req: pb.GenerateRequest, capabilities: Sequence[str]) -> None:
     if req.temporal not in pb.TemporalMode.values():
         raise invalid(f"temporal: unknown value {req.temporal}")
-    wanted = [shot_mode(shot_passes(req.conditioning))]
-    if req.temporal == pb.TEMPORAL_MODE_REPROJECT or req.shot.keyframe_step > 1:
-        wanted.append("temporal")
+    wanted = [modes.shot_mode(shot_passes(req.conditioning)).name]
+    if is_temporal(req):
+        wanted.append(modes.TEMPORAL)
     for mode in wanted:
         if mode not in capabilities:
             raise RequestError(
@@ -277,7 +287,7 @@ def _validate_modes(req: pb.GenerateRequest, capabilities: Sequence[str]) -> Non
             )
 
 
-def _validate_assets(req: pb.GenerateRequest, assets_dir: Path) -> None:
+def _validate_assets(req: pb.GenerateRequest, assets: AssetStore) -> None:
     """Every pass exists, has a readable header and the shot's size (header reads only: cheap)."""
     reference: tuple[PassInfo, str] | None = None
     out_aspect = req.output.width / req.output.height
@@ -288,7 +298,7 @@ def _validate_assets(req: pb.GenerateRequest, assets_dir: Path) -> None:
                 continue
             field = f"conditioning.frames[{i}].{kind}_asset_id"
             try:
-                info = probe(asset_path(assets_dir, asset_id), f.frame, kind, field)
+                info = probe(assets.path(asset_id), f.frame, kind, field)
             except PassError as exc:
                 raise invalid(str(exc)) from exc
             where = f"{field} (frame {f.frame}, {kind} pass)"

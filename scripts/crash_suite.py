@@ -1,4 +1,4 @@
-"""Full crash suite: `python scripts/crash_suite.py [--trials 20] [--seed 0]` (kill -9 at random points).
+"""Full crash suite: `python -m scripts.crash_suite [--trials 20] [--seed 0]` (kill -9 at random points).
 
 Prints one line per trial and a summary; exits 1 if any trial lost or corrupted anything.
 """
@@ -10,11 +10,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from genfx.shot import load_shot
+from tests.crash_harness import run_trial
 
-from genfx.shot import load_shot  # noqa: E402
-from tests.crash_harness import run_trial  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def main() -> int:

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from genfx._proto import genfx_pb2 as pb
 from genfx.client import Client, build_request
 from genfx.local_server import LocalServer
+from genfx.proto import genfx_pb2 as pb
 from genfx.shot import Shot, load_shot
 
 ROOT = Path(__file__).resolve().parent.parent

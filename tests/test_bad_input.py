@@ -12,9 +12,9 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from genfx._proto import genfx_pb2 as pb
 from genfx.client import Client, GenFXError
 from genfx.local_server import LocalServer
+from genfx.proto import genfx_pb2 as pb
 from genfx.shot import Shot
 
 from .conftest import small_request
@@ -181,6 +181,7 @@ def test_refuses_to_listen_beyond_loopback_without_token(tmp_path: object) -> No
             sys.executable,
             "-m",
             "inference_server",
+            "serve",
             "--host",
             "0.0.0.0",
             "--port",
@@ -198,7 +199,7 @@ def test_refuses_to_listen_beyond_loopback_without_token(tmp_path: object) -> No
 
 
 def _raw_upload(address: str, chunks: list[pb.UploadAssetChunk]) -> grpc.RpcError:
-    from genfx._proto import genfx_pb2_grpc as pb_grpc
+    from genfx.proto import genfx_pb2_grpc as pb_grpc
 
     with grpc.insecure_channel(address) as channel, pytest.raises(grpc.RpcError) as info:
         pb_grpc.GenFXStub(channel).UploadAsset(iter(chunks), timeout=30)
@@ -233,7 +234,9 @@ def test_bad_upload_is_refused_and_leaves_nothing(
     assert sorted(p.name for p in (server.data_dir / "assets").iterdir()) == before
 
 
-@pytest.mark.parametrize("name", ["/etc/passwd", "a/b", "..", ".hidden", "-rf", "x" * 65, "frame\x00"])
+@pytest.mark.parametrize(
+    "name", ["/etc/passwd", "a/b", "..", ".hidden", "-rf", "x" * 65, "frame\x00", "genfx\n", "a.", "a..b"]
+)
 def test_output_names_cannot_leave_the_job_folder(client: Client, shot: Shot, name: str) -> None:
     req = small_request(shot, frames=1)
     req.output.name = name

@@ -61,9 +61,20 @@ def test_generate_info_jobs_fetch(
     assert read_header(out / files[0])["genfx/seed"] == "5"
     printed = capsys.readouterr().out
     job_id = printed.split()[1]
+    with Client(server.address) as c:
+        job = c.get_job(job_id)
+    assert files == [i.file_name for i in job.frame_infos]  # the server's names, not the CLI's
+    assert job.request.steps == 2 and job.request.output.name == "building_orbit"
 
     assert main(["info"]) == 0
-    assert "tiny" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "tiny" in printed
+    # The defaults the CLI leaves to the server, as the server reports them.
+    with Client(server.address) as c:
+        d = c.info().defaults
+    line = f"defaults: {d.steps} steps, guidance {d.guidance:g}, strength {d.strength:g}, "
+    line += f"keyframe step {d.keyframe_step}, output name {d.output_name!r}"
+    assert line in printed and d.steps > 0 and d.output_name
     assert main(["jobs", "--state", "succeeded"]) == 0
     assert job_id in capsys.readouterr().out
     again = tmp_path / "again"

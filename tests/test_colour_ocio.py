@@ -22,7 +22,7 @@ from inference_server.frame_output import encode_rgba, written_display
 from .synthetic import camera
 
 
-def test_known_values_match_the_notes() -> None:
+def test_known_values_match_the_docs() -> None:  # docs/exr.md, "Colour"
     grey = model_to_scene(np.full((1, 3), 0.5, np.float32), "linear_rec709")
     assert grey == pytest.approx(0.21404, abs=1e-4)
     red = model_to_scene(np.array([[1.0, 0.0, 0.0]], np.float32), "acescg")

@@ -9,8 +9,9 @@ import grpc
 import numpy as np
 import pytest
 
-from genfx._proto import genfx_pb2 as pb
 from genfx.client import build_request
+from genfx.proto import genfx_pb2 as pb
+from inference_server.storage import AssetStore
 from inference_server.validation import Limits, RequestError, validate_generate
 
 from .synthetic import render, track, write_depth_exr, write_png
@@ -61,7 +62,8 @@ def request(**passes: list[str]) -> pb.GenerateRequest:
 def check(
     req: pb.GenerateRequest, assets_dir: Path | None, modes: tuple[str, ...] = ALL_MODES
 ) -> pb.GenerateRequest:
-    return validate_generate(req, Limits(), ["tiny"], "tiny", {"tiny": modes}, assets_dir=assets_dir)
+    assets = AssetStore(assets_dir) if assets_dir is not None else None
+    return validate_generate(req, Limits(), ["tiny"], "tiny", {"tiny": modes}, assets=assets)
 
 
 def refused(

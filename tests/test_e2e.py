@@ -10,14 +10,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from genfx._proto import genfx_pb2 as pb
 from genfx.camera import world_to_camera_exr, world_to_ndc_exr
 from genfx.client import Client, GenFXError
 from genfx.exr import read_frame
 from genfx.local_server import LocalServer
+from genfx.proto import genfx_pb2 as pb
 from genfx.shot import Shot
 
 from .conftest import small_request
+from .event_order import event_order_problems
 
 pytestmark = pytest.mark.slow
 
@@ -34,22 +35,26 @@ def test_generate_frames_on_disk_equal_fetched_and_carry_the_camera(
     job_id = events[0].job_id
     job = client.get_job(job_id)
     assert job.state == pb.JOB_STATE_SUCCEEDED, job.message
-    assert list(job.frames) == [1001, 1002, 1003]
-    # Events: strictly increasing seq, a progress event per step, a frame event per frame.
-    assert [e.seq for e in events] == list(range(1, len(events) + 1))
-    progress = [e.progress for e in events if e.WhichOneof("kind") == "progress"]
-    assert [(p.frame, p.step) for p in progress] == [(f, s) for f in (1001, 1002, 1003) for s in (1, 2)]
+    assert [i.frame for i in job.frame_infos] == [1001, 1002, 1003]
+    assert job.file_pattern == "genfx.####.exr"
+    assert list(job.frames) == [1001, 1002, 1003]  # deprecated, kept working for one version
+    # Stored events in seq order, live progress (possibly coalesced) in step order, a frame event per frame.
+    assert event_order_problems(events, job) == []
+    progress = [(e.progress.frame, e.progress.step) for e in events if e.WhichOneof("kind") == "progress"]
+    assert progress and progress == sorted(set(progress))
+    assert set(progress) <= {(f, s) for f in (1001, 1002, 1003) for s in (1, 2)}
     done = [e.frame_done for e in events if e.WhichOneof("kind") == "frame_done"]
     assert [d.frame for d in done] == [1001, 1002, 1003]
 
     fetched = client.fetch_job(job_id, tmp_path)
     manifest = json.loads((job_dir(server, job_id) / "manifest.json").read_text())
     assert manifest["model"]["hash"] == job.model_hash
-    for path, event, entry in zip(fetched, done, manifest["frames"], strict=True):
+    for path, event, info, entry in zip(fetched, done, job.frame_infos, manifest["frames"], strict=True):
+        assert path.name == event.file_name == info.file_name  # saved under the server's names
         on_disk = job_dir(server, job_id) / path.name
         assert path.read_bytes() == on_disk.read_bytes()
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        assert digest == event.sha256 == entry["sha256"]
+        assert digest == event.sha256 == info.sha256 == entry["sha256"]
 
         pixels, header = read_frame(path)
         assert pixels.shape == (54, 96, 4)
@@ -73,7 +78,7 @@ def test_server_frame_equals_direct_diffusers_call_bit_for_bit(
     from diffusers import StableDiffusionPipeline
 
     from genfx.colour import model_to_scene
-    from inference_server.engine.txt2img import frame_seed
+    from inference_server.engine.common import frame_seed
 
     req = small_request(shot, frames=1, steps=3, width=64, height=64, seed=424242, negative_prompt="blurry")
     job = client.wait(client.submit(req).id)
@@ -131,14 +136,14 @@ def test_watch_replays_from_a_sequence_number(client: Client, shot: Shot) -> Non
 
 def test_fetch_resumes_a_partial_download(client: Client, shot: Shot, tmp_path: Path) -> None:
     job = client.wait(client.submit(small_request(shot, frames=1, width=256, height=144)).id)
-    whole = client.fetch_frame(job.id, job.frames[0], tmp_path / "whole.exr").read_bytes()
+    whole = client.fetch_frame(job.id, job.frame_infos[0].frame, tmp_path / "whole.exr").read_bytes()
     dest = tmp_path / "resumed.exr"
     (tmp_path / "resumed.exr.part").write_bytes(whole[: len(whole) // 3])
-    assert client.fetch_frame(job.id, job.frames[0], dest).read_bytes() == whole
+    assert client.fetch_frame(job.id, job.frame_infos[0].frame, dest).read_bytes() == whole
     # A corrupt partial download is caught by the sha256 check and removed.
     (tmp_path / "bad.exr.part").write_bytes(b"x" * 100)
     with pytest.raises(GenFXError, match="sha256"):
-        client.fetch_frame(job.id, job.frames[0], tmp_path / "bad.exr")
+        client.fetch_frame(job.id, job.frame_infos[0].frame, tmp_path / "bad.exr")
     assert not (tmp_path / "bad.exr.part").exists()
     assert not (tmp_path / "bad.exr").exists()
 
@@ -185,12 +190,12 @@ def test_kill_9_mid_job_then_restart_finishes_every_frame(shot: Shot, tmp_path: 
     with LocalServer(data) as srv2, Client(srv2.address) as c:
         final = c.wait(job.id)
         assert final.state == pb.JOB_STATE_SUCCEEDED, final.message
-        assert list(final.frames) == list(range(1001, 1005))
+        assert [i.frame for i in final.frame_infos] == list(range(1001, 1005))
         # The same request run without interruption makes the same pixels.
         reference = c.wait(c.submit(req).id)
         out = data / "jobs" / job.id
-        for frame in final.frames:
-            name = f"genfx.{frame:04d}.exr"
+        for info in final.frame_infos:
+            frame, name = info.frame, info.file_name
             resumed, header = read_frame(out / name)
             clean, _ = read_frame(data / "jobs" / reference.id / name)
             assert np.array_equal(resumed, clean), frame

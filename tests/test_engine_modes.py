@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from inference_server.engine import depth2img
 from inference_server.engine.passes import PassError
 from inference_server.engine.reproject import View
 from inference_server.engine.shot_renderer import ShotRenderer, ShotSpec
@@ -65,7 +66,7 @@ def spec(
 
 def renderer(registry: ModelRegistry, s: ShotSpec) -> ShotRenderer:
     info = registry.info("tiny")
-    return ShotRenderer(s, lambda mode: registry.load("tiny", "cpu", mode), "upscaler" in info.variants)
+    return ShotRenderer(s, lambda mode: registry.load("tiny", "cpu", mode), info.capabilities)
 
 
 def test_tiny_has_every_mode_and_a_plain_copy_does_not(registry: ModelRegistry, tmp_path: Path) -> None:
@@ -103,18 +104,20 @@ def test_inpaint_keeps_the_plate_outside_the_mask_and_alpha_is_the_mask(
     assert alpha is not None and alpha[:, :30].max() == 0 and alpha[:, 34:].min() == 1
 
 
-def test_depth_mode_feeds_shot_normalised_depth_to_the_unet(registry: ModelRegistry, passes: Any) -> None:
+def test_depth_mode_feeds_shot_normalised_depth_to_the_unet(
+    registry: ModelRegistry, passes: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     r = renderer(registry, spec(passes, ("depth",), "depth"))
     seen: list[np.ndarray] = []
-    pipe = r._mode_renderer().pipeline
-    original = pipe.prepare_depth_map
+    pipeline_class = depth2img._shot_depth_pipeline()
+    original = pipeline_class.prepare_depth_map
 
-    def spy(*args: Any, **kwargs: Any) -> Any:
-        out = original(*args, **kwargs)
+    def spy(self: Any, *args: Any, **kwargs: Any) -> Any:
+        out = original(self, *args, **kwargs)
         seen.append(out[0, 0].float().numpy())
         return out
 
-    pipe.prepare_depth_map = spy
+    monkeypatch.setattr(pipeline_class, "prepare_depth_map", spy)
     for frame in FRAMES:
         image, _ = r.keyframe(frame, 5, None)
         assert image.shape == (64, 64, 3)
@@ -134,7 +137,7 @@ def test_missing_pass_names_frame_and_pass(registry: ModelRegistry, passes: Any,
 
 def test_4k_frame_through_the_tiled_x4_upscaler(registry: ModelRegistry, passes: Any) -> None:
     r = renderer(registry, spec(passes, (), "txt2img", size=(4096, 2160)))
-    assert r.upscale_method.startswith("x4") and r.gen_size == (64, 32)
+    assert r.upscale_x4 and r.gen_size == (64, 32)
     started = time.perf_counter()
     out, _ = r.keyframe(1001, 5, None)
     assert out.shape == (2160, 4096, 3) and out.dtype == np.float32

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from genfx._proto import genfx_pb2 as pb
 from genfx.client import Client, GenFXError
 from genfx.local_server import LocalServer
+from genfx.proto import genfx_pb2 as pb
 
 pytestmark = pytest.mark.slow
 

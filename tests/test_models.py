@@ -53,7 +53,7 @@ def test_tiny_only_registry(tmp_path: Path) -> None:
     assert isinstance(info, ModelInfo)
     assert (info.name, info.family, info.native_width, info.native_height) == ("tiny", "sd2", 64, 64)
     assert info.capabilities == ("txt2img", "img2img", "inpaint", "depth", "temporal", "upscale_x4")
-    assert set(info.variants) == {"depth", "upscaler"}
+    assert set(info.variants) == {"depth", "upscale_x4"}
     assert info.hash == model_hash(info.path)
     assert len(info.hash) == 64 and int(info.hash, 16) >= 0
 

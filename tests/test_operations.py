@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from genfx._proto import genfx_pb2 as pb
 from genfx.client import Client, GenFXError
 from genfx.local_server import LocalServer
+from genfx.proto import genfx_pb2 as pb
 from genfx.shot import Shot
 
 from .conftest import small_request

@@ -15,12 +15,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from genfx._proto import genfx_pb2 as pb
 from genfx.cli import main as cli_main
 from genfx.client import Client, GenFXError, build_request
 from genfx.colour import ACESCG_CHROMATICITIES
 from genfx.exr import read_frame
 from genfx.local_server import LocalServer
+from genfx.proto import genfx_pb2 as pb
 
 from .synthetic import render, track, write_depth_exr, write_png
 
@@ -76,7 +76,7 @@ def run(client: Client, server: LocalServer, req: pb.GenerateRequest) -> tuple[p
 
 def frames_of(server: LocalServer, job: pb.Job) -> list[tuple[np.ndarray, dict[str, Any]]]:
     out = server.data_dir / "jobs" / job.id
-    return [read_frame(out / f"genfx.{f:04d}.exr") for f in job.frames]
+    return [read_frame(out / info.file_name) for info in job.frame_infos]
 
 
 def test_uploads_dedupe_and_inpaint_alpha_is_the_mask_premultiplied(

@@ -29,7 +29,7 @@ def test_two_builds_are_byte_identical_and_small(tmp_path: Path) -> None:
     assert (
         "genfx.json" in a
         and "variants/depth/unet/config.json" in a
-        and "variants/upscaler/unet/config.json" in a
+        and "variants/upscale_x4/unet/config.json" in a
     )
     # Main pipeline + depth2img + x4 upscaler variants, each with its own small text encoder and VAE.
     assert sum(len(data) for data in a.values()) < 32 * 1024 * 1024

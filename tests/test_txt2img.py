@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from inference_server.engine import RenderCancelled, Txt2ImgRenderer, frame_seed, generation_size
+from inference_server.engine.common import RenderCancelled, frame_seed
+from inference_server.engine.txt2img import Txt2ImgRenderer, generation_size
 from inference_server.tiny_model import build_tiny_model
 
 PROMPT = "a concrete building collapses into dust"

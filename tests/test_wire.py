@@ -6,8 +6,8 @@ from fractions import Fraction
 
 import pytest
 
-from genfx._proto import genfx_pb2
 from genfx.camera import CameraSample, CameraTrack
+from genfx.proto import genfx_pb2
 from genfx.wire import (
     camera_track_from_proto,
     camera_track_to_proto,

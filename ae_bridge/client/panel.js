@@ -96,6 +96,9 @@
       });
       if (keep) select.value = keep;
       $('steps').max = info.limits.max_steps;
+      // Empty fields are left to the server: show what it will use (the panel keeps no defaults).
+      $('steps').placeholder = String(info.defaults.steps);
+      $('keyframe-step').placeholder = String(info.defaults.keyframe_step);
       return refreshJobs();
     }, function (e) {
       $('server-status').textContent = 'not connected';

@@ -21,7 +21,6 @@ const DEFAULT_SERVER = '127.0.0.1:50051';
 const TERMINAL_STATES = ['JOB_STATE_SUCCEEDED', 'JOB_STATE_FAILED', 'JOB_STATE_CANCELLED'];
 // Codes worth reattaching a watch for (the server restarted, the network blinked).
 const RETRYABLE = [grpc.status.UNAVAILABLE, grpc.status.DEADLINE_EXCEEDED, grpc.status.INTERNAL, grpc.status.UNKNOWN];
-const FILE_NAME_RE = /^[A-Za-z0-9_.\-]+\.-?[0-9]+\.exr$/;
 
 let protoCache = null;
 
@@ -39,6 +38,11 @@ function loadProto() {
     protoCache = grpc.loadPackageDefinition(definition).genfx.v1;
   }
   return protoCache;
+}
+
+/** A name usable as is inside a folder: no separator, not hidden, not '.' or '..' (like genfx.frames.local_path). */
+function isPlainFileName(name) {
+  return typeof name === 'string' && name.length > 0 && name.charAt(0) !== '.' && !/[\/\\\0]/.test(name);
 }
 
 function isTerminal(state) {
@@ -286,8 +290,9 @@ class GenfxClient {
 
     const verify = (result, from) => {
       const meta = result.meta;
-      const fileName = path.basename(meta.file_name);
-      if (!FILE_NAME_RE.test(fileName)) throw new Error('FetchFrame: refusing file name ' + JSON.stringify(meta.file_name));
+      // The server names the file; it only has to be a plain file name, never a path out of dir.
+      const fileName = meta.file_name;
+      if (!isPlainFileName(fileName)) throw new Error('FetchFrame: refusing file name ' + JSON.stringify(fileName));
       if (result.size !== Number(meta.total_size)) {
         throw new Error('FetchFrame: got ' + result.size + ' bytes, server says ' + meta.total_size);
       }
@@ -320,18 +325,20 @@ class GenfxClient {
   }
 
   /**
-   * Downloads every frame a job has written (job.frames) into dir, skipping files already there with
-   * the right hash when `known` maps frame -> sha256. Resolves to the list of fetchFrame results.
+   * Downloads every frame a job has written (job.frame_infos; opts.frames picks some of them) into dir,
+   * under the names the server gave them, each checked against the sha256 the server recorded.
+   * Resolves to the list of fetchFrame results.
    */
   fetchJob(jobId, dir, options) {
     const opts = options || {};
     return this.getJob(jobId).then((job) => {
-      const frames = (opts.frames || job.frames).slice();
+      const infos = job.frame_infos.filter((i) => !opts.frames || opts.frames.indexOf(i.frame) >= 0);
       const results = [];
       const next = () => {
-        if (!frames.length) return Promise.resolve(results);
-        const frame = frames.shift();
-        return this.fetchFrame(jobId, frame, dir, { expectedSha256: opts.known && opts.known[frame] }).then((r) => {
+        if (!infos.length) return Promise.resolve(results);
+        const info = infos.shift();
+        const frame = info.frame;
+        return this.fetchFrame(jobId, frame, dir, { expectedSha256: info.sha256 }).then((r) => {
           results.push(r);
           if (opts.onFrame) opts.onFrame(r, frame, job);
           return next();
@@ -346,6 +353,7 @@ module.exports = {
   GenfxClient,
   loadProto,
   isTerminal,
+  isPlainFileName,
   sha256File,
   describeError,
   TERMINAL_STATES,

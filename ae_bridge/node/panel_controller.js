@@ -13,6 +13,11 @@ const Camera = es3.camera();
 const Request = es3.request();
 const SAMPLE_CHUNK = 48; // frames per host call: AE's UI thread gets a breath between chunks
 
+/** Frame numbers a job has on disk, ascending (from Job.frame_infos; the server names the files). */
+function writtenFrames(job) {
+  return job.frame_infos.map((i) => i.frame).sort((a, b) => a - b);
+}
+
 function shortId(id) {
   return String(id || '').slice(0, 8);
 }
@@ -181,7 +186,7 @@ class PanelController {
           throw e;
         }
         // Frames whose events were coalesced or whose download failed: fetch again (resumes .part files).
-        const missing = job.frames.filter((f) => !fetched[f]);
+        const missing = writtenFrames(job).filter((f) => !fetched[f]);
         if (fetchError) this.log('Retrying downloads after: ' + fetchError.message);
         return client
           .fetchJob(job.id, dir, { frames: missing, onFrame: (r, f) => { fetched[f] = r; if (cb.onFrame) cb.onFrame(r); } })
@@ -191,7 +196,7 @@ class PanelController {
         progress(1, 'Importing…');
         return this.importFrames(job, dir, fetched, { placeAt: 'shot', label: form.label }).then((imported) => ({
           job: job,
-          frames: job.frames.map((f) => fetched[f]),
+          frames: writtenFrames(job).map((f) => fetched[f]),
           imported: imported,
           dir: dir,
         }));
@@ -230,7 +235,7 @@ class PanelController {
           framesTotal: j.frames_total,
           clientTag: j.request ? j.request.client_tag : '',
           createdAt: j.created_at,
-          importable: isTerminal(j.state) && j.frames.length > 0,
+          importable: isTerminal(j.state) && j.frame_infos.length > 0,
           job: j,
         }))
       );
@@ -248,7 +253,7 @@ class PanelController {
       const job = both[0];
       const comp = both[1];
       if (!isTerminal(job.state)) throw new Error('Job ' + shortId(jobId) + ' is still ' + job.state.replace('JOB_STATE_', '').toLowerCase());
-      if (!job.frames.length) throw new Error('Job ' + shortId(jobId) + ' has no frames');
+      if (!job.frame_infos.length) throw new Error('Job ' + shortId(jobId) + ' has no frames');
       const dir = path.join(opts.outputRoot || this.defaultOutputRoot(comp), job.id);
       const fetched = {};
       return client
@@ -259,7 +264,7 @@ class PanelController {
 
   importFrames(job, dir, fetched, options) {
     const opts = options || {};
-    const frames = job.frames.slice().sort((a, b) => a - b);
+    const frames = writtenFrames(job);
     const first = fetched[frames[0]];
     const compP = opts.comp ? Promise.resolve(opts.comp) : this.compInfo();
     return compP.then((comp) => {

@@ -11,6 +11,7 @@ var GenfxRequest = (function () {
   var LAYER_PREFIX = "AI \u00b7 ";   // "AI · "
   var LAYER_PROMPT_CHARS = 60;
   var MAX_CLIENT_TAG = 256;
+  var MAX_NAME_CHARS = 64;
 
   function fail(message) {
     throw new Error(message);
@@ -51,18 +52,19 @@ var GenfxRequest = (function () {
     return { numerator: Math.round(f * 1000), denominator: 1000 };
   }
 
-  /** Output.name from free text: letters, digits, '_', '-', '.'; 1-64 characters; else "genfx". */
+  /**
+   * Output.name from free text (a comp name): the port of the SDK's genfx.request.output_name, rule for
+   * rule, held to the same answers by tests/golden/output_names.json. "" = the server's default name.
+   * Drop everything before the first letter, digit or '_' and after the last letter, digit, '_' or '-';
+   * each run of other characters inside becomes one '_'; each run of dots one '.'; cut to 64
+   * characters, then drop dots left at the end. Whole runs are replaced, so a character outside the
+   * BMP (two UTF-16 units here, one code point in Python) gives the same result in both.
+   */
   function outputName(text) {
-    var s = String(text || "").replace(/[^A-Za-z0-9_.\-]+/g, "_").replace(/^[_.\-]+|[_.\-]+$/g, "");
-    if (s.length > 64) s = s.substring(0, 64).replace(/[_.\-]+$/, "");
-    return s.length ? s : "genfx";
-  }
-
-  /** File name the server writes for a frame: `<name>.<frame:04d>.exr` (Python's {frame:04d}). */
-  function frameFileName(name, frame) {
-    var digits = String(Math.abs(frame));
-    while (digits.length < (frame < 0 ? 3 : 4)) digits = "0" + digits;
-    return name + "." + (frame < 0 ? "-" : "") + digits + ".exr";
+    var s = String(text === undefined || text === null ? "" : text);
+    s = s.replace(/^[^A-Za-z0-9_]+/, "").replace(/[^A-Za-z0-9_\-]+$/, "");
+    s = s.replace(/[^A-Za-z0-9_.\-]+/g, "_").replace(/\.{2,}/g, ".");
+    return s.substring(0, MAX_NAME_CHARS).replace(/\.+$/, "");
   }
 
   function collapse(text) {
@@ -150,7 +152,6 @@ var GenfxRequest = (function () {
     workAreaFrames: workAreaFrames,
     fpsToRational: fpsToRational,
     outputName: outputName,
-    frameFileName: frameFileName,
     layerName: layerName,
     layerComment: layerComment,
     buildGenerateRequest: buildGenerateRequest

@@ -95,7 +95,8 @@ test('generate: progress events, frame-done events, fetch to disk with sha256, e
   const g = await client.generate(smallRequest(), (ev) => events.push(ev));
   const job = await g.done;
   assert.equal(job.state, 'JOB_STATE_SUCCEEDED');
-  assert.deepEqual(job.frames, [1001, 1002, 1003]);
+  assert.deepEqual(job.frame_infos.map((i) => i.frame), [1001, 1002, 1003]);
+  assert.equal(job.file_pattern, 'aetest.####.exr');
   assert.equal(job.seed, '7');
 
   const kinds = events.map((e) => e.kind);
@@ -122,7 +123,7 @@ test('generate: progress events, frame-done events, fetch to disk with sha256, e
       },
     });
     assert.ok(calls >= 1);
-    assert.equal(r.fileName, 'aetest.' + d.frame + '.exr');
+    assert.equal(r.fileName, d.file_name); // the server's name, as FrameDone says
     assert.equal(r.size, Number(d.size_bytes));
     assert.equal(r.sha256, d.sha256);
     assert.equal(sha256(r.path), d.sha256);
@@ -130,7 +131,8 @@ test('generate: progress events, frame-done events, fetch to disk with sha256, e
     assert.ok(fs.readFileSync(r.path).equals(fs.readFileSync(serverFile)), 'bytes equal the server file');
     assert.equal(fs.readFileSync(r.path, 'latin1').slice(0, 4), '\x76\x2f\x31\x01'); // OpenEXR magic
   }
-  assert.deepEqual(fs.readdirSync(dir).sort(), ['aetest.1001.exr', 'aetest.1002.exr', 'aetest.1003.exr']);
+  assert.deepEqual(fs.readdirSync(dir).sort(), job.frame_infos.map((i) => i.file_name));
+  assert.deepEqual(done.map((d) => d.file_name), ['aetest.1001.exr', 'aetest.1002.exr', 'aetest.1003.exr']);
 
   // A second watch replays the whole event log from seq 1.
   const replay = [];
@@ -234,7 +236,7 @@ test('panel flow: work area, camera per frame, generate, download beside the .ae
   );
   // Work area of the comp: display frames 1003-1005; the moving camera gave one sample per frame.
   assert.equal(r.job.state, 'JOB_STATE_SUCCEEDED');
-  assert.deepEqual(r.job.frames, [1003, 1004, 1005]);
+  assert.deepEqual(r.job.frame_infos.map((i) => i.frame), [1003, 1004, 1005]);
   const sent = r.job.request.camera.samples;
   assert.deepEqual(sent.map((s) => s.frame), [1003, 1004, 1005]);
   assert.ok(Math.abs(sent[1].camera_to_world[3] - sent[0].camera_to_world[3] - 0.03) < 1e-9); // 3 px = 0.03 units
@@ -251,7 +253,8 @@ test('panel flow: work area, camera per frame, generate, download beside the .ae
   // Imported: sequence, above the plate, at display frame 1003 (2/24 s), named and commented.
   assert.equal(ae.log.imports.length, 1);
   assert.equal(ae.log.imports[0].sequence, true);
-  assert.equal(ae.log.imports[0].file, path.join(r.dir, 'shot010_comp.1003.exr'));
+  assert.equal(ae.log.imports[0].file, path.join(r.dir, r.job.frame_infos[0].file_name));
+  assert.equal(r.job.frame_infos[0].file_name, 'shot010_comp.1003.exr');
   const layer = comp.layer(r.imported.layerIndex);
   assert.equal(layer.name, 'AI \u00b7 concrete dust plume');
   assert.ok(Math.abs(layer.startTime - 2 / 24) < 1e-12);
@@ -285,7 +288,8 @@ test('panel: the job list shows a job launched from Houdini, and Import brings i
   const layer = comp.layer(r.layerIndex);
   assert.equal(layer.name, 'AI \u00b7 collapse');
   assert.ok(Math.abs(layer.startTime - 10 / 24) < 1e-12); // comp.time = frame 1011 -> 10/24 s
-  assert.deepEqual(fs.readdirSync(path.join(outputRoot, hjob.id)).sort(), ['collapse.1001.exr']);
+  assert.deepEqual(fs.readdirSync(path.join(outputRoot, hjob.id)).sort(), hjob.frame_infos.map((i) => i.file_name));
+  assert.deepEqual(hjob.frame_infos.map((i) => i.file_name), ['collapse.1001.exr']);
   assert.equal(ae.log.imports.length, 1);
   // Cancel with nothing running is a clear error, not a crash.
   await assert.rejects(panel.cancel(), /No job is running/);
@@ -305,6 +309,11 @@ test('the panel page itself (client/panel.js on a fake DOM): connect, models, wo
   await waitFor(() => /^GenFX /.test($['server-status'].textContent), 60000, 'connection');
   assert.equal($['server-status'].className, 'ok');
   assert.ok($['model'].children.some((o) => o.value === 'tiny'));
+  // Empty fields are left to the server; their placeholders show the server's own defaults.
+  const defaults = (await client.getServerInfo()).defaults;
+  assert.ok(defaults.steps > 0 && defaults.keyframe_step > 0);
+  assert.equal($['steps'].placeholder, String(defaults.steps));
+  assert.equal($['keyframe-step'].placeholder, String(defaults.keyframe_step));
   await waitFor(() => /shot010_comp/.test($['comp-summary'].textContent), 10000, 'comp summary');
   assert.match($['comp-summary'].textContent, /64\u00d764, 24 fps, work area 1003-1005, camera: Camera 1/);
   assert.equal(String($['frame-start'].value), '1003');

@@ -20,9 +20,10 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from genfx._proto import genfx_pb2 as pb
 from genfx.client import Client, GenFXError
+from genfx.frames import local_path
 from genfx.monitor.preview import load_preview
+from genfx.proto import genfx_pb2 as pb
 
 log = logging.getLogger("genfx.monitor")
 
@@ -181,7 +182,7 @@ class MonitorBackend(QObject):
 
         def run() -> None:
             try:
-                path = self.job_folder(job_id) / file_name
+                path = local_path(self.job_folder(job_id), file_name)
                 with self._download_lock(job_id):
                     if not path.exists():
                         self.client.fetch_frame(job_id, frame, path)

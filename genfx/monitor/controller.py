@@ -13,11 +13,11 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QStandardPaths, QTimer, Signal
 from PySide6.QtGui import QImage
 
-from genfx._proto import genfx_pb2 as pb
 from genfx.client import Client
 from genfx.monitor.backend import MonitorBackend
-from genfx.monitor.jobs import JobRow, frame_file_name, preview_frames
+from genfx.monitor.jobs import JobRow, frame_info, preview_frames
 from genfx.monitor.model import JobTableModel
+from genfx.proto import genfx_pb2 as pb
 
 ClientFactory = Callable[[str, str, bytes | None], Client]
 
@@ -139,13 +139,14 @@ class MonitorController(QObject):
             wanted.append(first)
         have = self.model.previewed_frames(row.id)
         for frame in wanted:
-            if frame is None or frame in have:
+            info = None if frame is None or frame in have else frame_info(row.job, frame)
+            if info is None:
                 continue
-            key = (row.id, frame)
+            key = (row.id, info.frame)
             if key in self._failed or any(p[0] == row.id for p in self._pending):
                 continue  # one download per job at a time; the newest frame is asked for when it ends
             self._pending.add(key)
-            self.backend.fetch_preview(row.id, frame, frame_file_name(row.job, frame))
+            self.backend.fetch_preview(row.id, info.frame, info.file_name)
 
     def _auto_preview(self, row: JobRow) -> bool:
         i = self.model.row_of(row.id)
@@ -168,7 +169,7 @@ class MonitorController(QObject):
             self.model.upsert(job)
         self._watch_active()
         for row in self.model.book.rows():
-            if row.job.frames and self._auto_preview(row):
+            if row.job.frame_infos and self._auto_preview(row):
                 self._want_previews(row)
         if self._list_error:
             self._list_error = False

@@ -8,7 +8,6 @@ from typing import Any
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, QSize, Qt
 from PySide6.QtGui import QBrush, QColor, QImage, QPixmap
 
-from genfx._proto import genfx_pb2 as pb
 from genfx.monitor.jobs import (
     JobBook,
     JobRow,
@@ -18,6 +17,7 @@ from genfx.monitor.jobs import (
     merge_snapshot,
     state_label,
 )
+from genfx.proto import genfx_pb2 as pb
 
 Index = QModelIndex | QPersistentModelIndex
 

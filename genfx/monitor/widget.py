@@ -319,7 +319,7 @@ class MonitorWidget(QWidget):
         row = self.selected_row()
         self.cancel_button.setEnabled(row is not None and row.active)
         self.rerun_button.setEnabled(row is not None)
-        self.open_button.setEnabled(row is not None and len(row.job.frames) > 0)
+        self.open_button.setEnabled(row is not None and len(row.job.frame_infos) > 0)
         self.copy_button.setEnabled(row is not None)
         if row is None:
             self.details.setText("Select a job to see its details and keyframes.")
@@ -353,7 +353,7 @@ class MonitorWidget(QWidget):
             i = self.model.row_of(row.id)
             if i is not None and top_left.row() <= i <= bottom_right.row():
                 self.cancel_button.setEnabled(row.active)
-                self.open_button.setEnabled(len(row.job.frames) > 0)
+                self.open_button.setEnabled(len(row.job.frame_infos) > 0)
                 self.details.setText(describe(row))
 
     def _on_preview_updated(self, job_id: str, frame: int) -> None:
@@ -377,7 +377,7 @@ class MonitorWidget(QWidget):
 
     def open_output_folder(self) -> None:
         row = self.selected_row()
-        if row is not None and row.job.frames:
+        if row is not None and row.job.frame_infos:
             self.controller.fetch_folder(row.id)
 
     def _on_folder_ready(self, job_id: str, folder: str) -> None:
@@ -401,7 +401,7 @@ class MonitorWidget(QWidget):
         menu = QMenu(self)
         menu.addAction("Cancel", self.cancel_selected).setEnabled(row.active)
         menu.addAction("Re-run with new seed", self.rerun_selected)
-        menu.addAction("Open output folder", self.open_output_folder).setEnabled(len(row.job.frames) > 0)
+        menu.addAction("Open output folder", self.open_output_folder).setEnabled(len(row.job.frame_infos) > 0)
         menu.addAction("Copy job id", self.copy_job_id)
         menu.exec(self.table.viewport().mapToGlobal(pos))
 

@@ -1,5 +1,2 @@
-"""Diffusion engine: turns one frame's request into pixels with a diffusers pipeline."""
-
-from .txt2img import RenderCancelled, Txt2ImgRenderer, frame_seed, generation_size
-
-__all__ = ["RenderCancelled", "Txt2ImgRenderer", "frame_seed", "generation_size"]
+"""Diffusion engine: one file per mode (each exports its Mode; modes.py collects them), the shot renderer,
+reprojection and temporal planning, upscaling, the warping-error metric. Knows nothing of jobs or RPCs."""

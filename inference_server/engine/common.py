@@ -1,17 +1,29 @@
-"""Small helpers every renderer shares: step callbacks, seeds, tensors."""
+"""Small helpers every renderer shares: seeds, step callbacks, tensors. torch loads on first use, so
+the mode objects (and validation, which reads them) import without it."""
 
 from __future__ import annotations
 
+import hashlib
 import math
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
-import torch
 
-F32 = npt.NDArray[np.float32]
-StepFn = Callable[[int, int], None]
+from .mode import F32, StepFn
+
+
+class RenderCancelled(Exception):
+    """Raised from the step callback to stop a render between denoising steps (skips the VAE decode)."""
+
+
+def frame_seed(job_seed: int, frame: int) -> int:
+    """The seed for one frame of a job: a pure function of (job seed, frame), stable forever.
+
+    Derivation: the first 8 bytes (big-endian) of sha256(f"genfx:{job_seed}:{frame}"), shifted right by
+    one bit to give 63 bits. A job resumed after a crash must remake identical frames, so never change it.
+    """
+    digest = hashlib.sha256(f"genfx:{job_seed}:{frame}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") >> 1
 
 
 def step_end_callback(on_step: StepFn | None, steps: int) -> Any:
@@ -26,13 +38,17 @@ def step_end_callback(on_step: StepFn | None, steps: int) -> Any:
     return step_end
 
 
-def cpu_generator(seed: int) -> torch.Generator:
+def cpu_generator(seed: int) -> Any:
+    import torch
+
     # A CPU generator gives the same noise on every device, so a frame is reproducible anywhere.
     return torch.Generator("cpu").manual_seed(seed)
 
 
-def image_tensor(image: F32) -> torch.Tensor:
+def image_tensor(image: F32) -> Any:
     """(H, W, C) float in [0, 1] -> (1, C, H, W); diffusers' image processor maps [0, 1] to [-1, 1]."""
+    import torch
+
     return torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)).permute(2, 0, 1).unsqueeze(0)
 
 

@@ -15,7 +15,6 @@ Conventions (also in docs/shot_aware.md):
 from __future__ import annotations
 
 import importlib
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,6 @@ import numpy.typing as npt
 from genfx.colour import colorspace_for_chromaticities, scene_to_model
 
 PASSES = ("plate", "mask", "depth")
-ASSET_ID = re.compile(r"^[0-9a-f]{64}$")
 _DEPTH_CHANNELS = ("Z", "depth.Z", "depth", "Pz", "P.z")
 F32 = npt.NDArray[np.float32]
 
@@ -52,10 +50,6 @@ class PassInfo:
 
 def _oiio() -> Any:
     return importlib.import_module("OpenImageIO")  # Any: the typed stubs are incomplete for our calls
-
-
-def asset_path(assets_dir: Path, asset_id: str) -> Path:
-    return Path(assets_dir) / asset_id
 
 
 def _open(path: Path, frame: int, kind: str, field: str) -> Any:

@@ -1,4 +1,4 @@
-"""Reprojection with the known shot camera (shared/notes/diffusion.md section 3.2).
+"""Reprojection with the known shot camera (docs/temporal.md, "The backward warp").
 
 Backward warp: every pixel of the *target* frame is lifted to 3D with the target's depth, moved through
 world space into the *source* camera, and the source image is sampled there. A depth test against the
@@ -12,15 +12,18 @@ distance (``plane_depth``), exact for pure camera rotation and for the plane its
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
-import torch
 
 from genfx.camera import CameraSample
 
+if TYPE_CHECKING:  # torch loads on first warp: the mode objects import this module without it
+    import torch
+
 F32 = npt.NDArray[np.float32]
-DEPTH_TOLERANCE = 0.03  # relative: bilinear depth lookups at grazing angles need a few percent (notes 3.2)
+DEPTH_TOLERANCE = 0.03  # relative; bilinear depth lookups at grazing angles need ~3% (docs/temporal.md)
 FAR_DEPTH = 1e6  # stands in for +inf (sky) so the maths stays finite; a direction, effectively
 
 
@@ -53,6 +56,8 @@ def default_plane_distance(view: View, fallback: float = 10.0) -> float:
 
 
 def _finite(depth: F32) -> torch.Tensor:
+    import torch
+
     z = torch.from_numpy(np.ascontiguousarray(depth, dtype=np.float32))
     return torch.where(torch.isfinite(z) & (z > 0), z, torch.full_like(z, FAR_DEPTH))
 
@@ -63,6 +68,8 @@ def source_grid(dst_depth: F32, dst: View, src: View) -> tuple[torch.Tensor, tor
     Returns (grid (1, H, W, 2) in [-1, 1] with align_corners=False, z_src (H, W) camera depth). float32
     throughout (0.001 px at 4K); the 4x4 camera algebra is done in float64 first.
     """
+    import torch
+
     h, w = dst_depth.shape
     z = _finite(dst_depth)
     fx_d, fy_d = dst.tan_half()
@@ -88,6 +95,8 @@ def source_grid(dst_depth: F32, dst: View, src: View) -> tuple[torch.Tensor, tor
 
 
 def _sample(image: torch.Tensor, grid: torch.Tensor, mode: str = "bilinear") -> torch.Tensor:
+    import torch
+
     return torch.nn.functional.grid_sample(image, grid, mode=mode, padding_mode="border", align_corners=False)
 
 
@@ -104,6 +113,8 @@ def backward_warp(
     ``dst_depth`` (H, W) is the target frame's camera Z; ``src_depth`` (h, w), when given, enables the
     disocclusion test. Source and target may differ in size (same aspect): coordinates are normalised.
     """
+    import torch
+
     grid, z_src = source_grid(dst_depth, dst, src)
     with torch.no_grad():
         img = (

@@ -10,21 +10,20 @@ and EXR writing belong to the worker.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .common import F32, StepFn
-from .depth2img import DepthRenderer, normalise_depth, shot_depth_range
-from .img2img import Img2ImgRenderer
-from .inpaint import InpaintRenderer
+from . import modes
+from .depth2img import normalise_depth, shot_depth_range
+from .mode import F32, Keyframe, StepFn
 from .passes import READERS
 from .reproject import View, plane_depth
 from .temporal import inbetween, keyframe_init
-from .txt2img import Txt2ImgRenderer, generation_size
+from .txt2img import generation_size
 from .upscale import X4Upscaler, resize, resize_depth
 
 GREY = 0.5  # neutral start image for inpaint/depth without a plate
@@ -42,7 +41,7 @@ class ShotSpec:
     height: int
     native_width: int
     native_height: int
-    mode: str  # txt2img / img2img / inpaint / depth
+    mode: str  # a shot mode's name (engine/modes.py)
     views: Mapping[int, View]
     passes: Mapping[int, Mapping[str, Path]] = field(default_factory=dict)  # frame -> kind -> file
     plane_distance: float = 10.0  # used when there is no depth pass
@@ -59,16 +58,15 @@ class ShotSpec:
 class ShotRenderer:
     """Renders one shot's frames; ``load(mode)`` gives the model's pipeline for a mode."""
 
-    def __init__(self, spec: ShotSpec, load: Callable[[str], Any], upscaler: bool) -> None:
+    def __init__(self, spec: ShotSpec, load: Callable[[str], Any], capabilities: Collection[str]) -> None:
+        """``load(mode name)`` gives the model's pipeline for a mode; ``capabilities`` are the model's."""
         self.spec = spec
         self.gen_size = generation_size(spec.width, spec.height, spec.native_width, spec.native_height)
         self._load = load
-        self._renderer: Any = None
         gw, gh = self.gen_size
         ratio = max(spec.width / gw, spec.height / gh)
-        self.upscale_method = (
-            "x4-upscaler-tiled+lanczos" if upscaler and ratio >= UPSCALE_MIN_RATIO else "lanczos"
-        )
+        # Diffusion upscale (then a Lanczos resize to the exact size) only where it is worth it.
+        self.upscale_x4 = modes.UPSCALE_X4 in capabilities and ratio >= UPSCALE_MIN_RATIO
         self._x4: X4Upscaler | None = None
         self._cache: OrderedDict[tuple[int, str, int, int], F32] = OrderedDict()
         self.depth_range = self._depth_range() if spec.mode == "depth" else None
@@ -117,18 +115,6 @@ class ShotRenderer:
 
     # ---- keyframes --------------------------------------------------------------------------------
 
-    def _mode_renderer(self) -> Any:
-        if self._renderer is None:
-            spec = self.spec
-            if spec.mode == "depth":
-                self._renderer = DepthRenderer(self._load("depth"))
-            elif spec.mode == "inpaint":
-                self._renderer = InpaintRenderer(self._load("inpaint"))
-            else:
-                # txt2img shots still need img2img for reprojected keyframes.
-                self._renderer = Img2ImgRenderer(self._load("img2img"))
-        return self._renderer
-
     def keyframe(
         self,
         frame: int,
@@ -159,7 +145,16 @@ class ShotRenderer:
                 fallback,
             )
             strength = spec.strength
-        common: dict[str, Any] = dict(
+        depth = self.pass_at(frame, "depth", gw, gh)
+        if depth is not None and self.depth_range is not None:
+            depth = normalise_depth(depth, *self.depth_range)
+        key = Keyframe(
+            base=base,
+            init=init,
+            strength=strength,
+            carried=prev is not None,
+            mask=self.pass_at(frame, "mask", gw, gh),
+            depth=depth,
             prompt=spec.prompt,
             negative_prompt=spec.negative_prompt,
             seed=seed,
@@ -167,33 +162,18 @@ class ShotRenderer:
             guidance=spec.guidance,
             on_step=on_step,
         )
-        if spec.mode == "depth":
-            depth = self.pass_at(frame, "depth", gw, gh)
-            assert depth is not None and self.depth_range is not None
-            image = self._mode_renderer().render(
-                init=init, depth=normalise_depth(depth, *self.depth_range), strength=strength, **common
-            )
-        elif spec.mode == "inpaint":
-            mask = self.pass_at(frame, "mask", gw, gh)
-            assert mask is not None
-            # Outside the mask the plate (or grey) stays; inside, the carried-over look when there is one.
-            image_in = init * mask[..., None] + base * (1.0 - mask[..., None]) if prev else base
-            image = self._mode_renderer().render(
-                image=image_in, mask=mask, strength=strength if prev else 1.0, **common
-            )
-        elif prev is None and plate is None:
-            image = Txt2ImgRenderer(self._load("txt2img"), spec.native_width, spec.native_height).render(
-                width=gw, height=gh, **common
-            )
-        else:
-            image = self._mode_renderer().render(init=init, strength=strength, **common)
+        mode = modes.get(spec.mode)
+        if prev is not None and mode.reprojected_init:
+            mode = modes.get(mode.reprojected_init)
+        assert mode.render is not None, f"{mode.name} is not a shot mode"
+        image = mode.render(self._load(mode.name), key)
         return self._to_output(image, seed, on_tick), coverage
 
     def _to_output(self, image: F32, seed: int, on_tick: Callable[[], None] | None) -> F32:
         spec = self.spec
-        if self.upscale_method.startswith("x4"):
+        if self.upscale_x4:
             if self._x4 is None:
-                self._x4 = X4Upscaler(self._load("upscaler"))
+                self._x4 = X4Upscaler(self._load(modes.UPSCALE_X4))
 
             def tick(step: int, steps: int) -> None:
                 if on_tick is not None:

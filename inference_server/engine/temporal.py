@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from . import depth2img, img2img
+from .mode import Mode
 from .reproject import F32, View, backward_warp
 
 
@@ -78,3 +80,10 @@ def inbetween(
     w_b = np.where(none, wb, w_b / np.where(none, 1.0, total))
     out = warp_a * w_a[..., None] + warp_b * w_b[..., None]
     return np.ascontiguousarray(out, dtype=np.float32), float(1.0 - none.mean())
+
+
+MODE = Mode(
+    name="temporal",
+    # Keyframes start from the previous one reprojected: an image-conditioned pipeline must exist.
+    available=lambda m: img2img.MODE.available(m) or depth2img.MODE.available(m),
+)

@@ -1,27 +1,14 @@
-"""Text-to-image rendering of one frame, with per-step progress and cancellation."""
+"""Text-to-image: a frame from the prompt alone (StableDiffusionPipeline, the model's main folder)."""
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import torch
 
-
-class RenderCancelled(Exception):
-    """Raised from the step callback to stop a render between denoising steps (skips the VAE decode)."""
-
-
-def frame_seed(job_seed: int, frame: int) -> int:
-    """The seed for one frame of a job: a pure function of (job seed, frame), stable forever.
-
-    Derivation: the first 8 bytes (big-endian) of sha256(f"genfx:{job_seed}:{frame}"), shifted right by
-    one bit to give 63 bits. A job resumed after a crash must remake identical frames, so never change it.
-    """
-    digest = hashlib.sha256(f"genfx:{job_seed}:{frame}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") >> 1
+from .common import cpu_generator, step_end_callback
+from .mode import F32, Keyframe, Mode, PipelineSpec
 
 
 def generation_size(
@@ -42,11 +29,13 @@ def generation_size(
     return snap(out_width), snap(out_height)
 
 
-def _resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
+def _resize(image: F32, width: int, height: int) -> F32:
+    import torch
+
     # Antialiased bicubic on float32 keeps the full precision; bicubic overshoots, hence the clamp.
     t = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).unsqueeze(0)
     t = torch.nn.functional.interpolate(t, size=(height, width), mode="bicubic", antialias=True)
-    out: np.ndarray = t.clamp_(0.0, 1.0).squeeze(0).permute(1, 2, 0).contiguous().numpy()
+    out: F32 = t.clamp_(0.0, 1.0).squeeze(0).permute(1, 2, 0).contiguous().numpy()
     return out
 
 
@@ -72,8 +61,9 @@ class Txt2ImgRenderer:
         width: int,
         height: int,
         on_step: Callable[[int, int], None] | None = None,
-    ) -> np.ndarray:
-        """One frame as (height, width, 3) float32 display sRGB in [0, 1].
+    ) -> F32:
+        """One frame as (height, width, 3) float32 display sRGB in [0, 1], generated at the model's
+        native scale and resized to (width, height).
 
         ``on_step(done, total)`` runs after every denoising step; whatever it raises (e.g.
         RenderCancelled) propagates out of the pipeline before the decode, which is how cancel works.
@@ -81,27 +71,49 @@ class Txt2ImgRenderer:
         if steps < 1:
             raise ValueError("steps must be >= 1")
         gen_w, gen_h = generation_size(width, height, self.native_width, self.native_height)
-        # A CPU generator gives the same noise on every device, so a frame is reproducible anywhere.
-        generator = torch.Generator("cpu").manual_seed(seed)
-
-        def step_end(pipe: Any, step_index: int, timestep: Any, callback_kwargs: dict[str, Any]) -> Any:
-            if on_step is not None:
-                on_step(step_index + 1, int(getattr(pipe, "num_timesteps", steps)))
-            return callback_kwargs  # the pipeline pops latents back out of this dict
-
-        result = self.pipeline(
-            prompt=prompt,
-            negative_prompt=negative_prompt or None,
-            num_inference_steps=steps,
-            guidance_scale=guidance,
-            height=gen_h,
-            width=gen_w,
-            generator=generator,
-            output_type="np",
-            callback_on_step_end=step_end if on_step is not None else None,
+        image = _generate(
+            self.pipeline, prompt, negative_prompt, seed, steps, guidance, gen_w, gen_h, on_step
         )
-        image = np.asarray(result.images[0], dtype=np.float32)
-        if (gen_w, gen_h) != (width, height):
-            # The seam for the later tiled upscaler.
-            image = _resize(image, width, height)
-        return image
+        return image if (gen_w, gen_h) == (width, height) else _resize(image, width, height)
+
+
+def _generate(
+    pipeline: Any,
+    prompt: str,
+    negative_prompt: str,
+    seed: int,
+    steps: int,
+    guidance: float,
+    width: int,
+    height: int,
+    on_step: Callable[[int, int], None] | None,
+) -> F32:
+    result = pipeline(
+        prompt=prompt,
+        negative_prompt=negative_prompt or None,
+        num_inference_steps=steps,
+        guidance_scale=guidance,
+        height=height,
+        width=width,
+        generator=cpu_generator(seed),
+        output_type="np",
+        callback_on_step_end=step_end_callback(on_step, steps),
+    )
+    return np.asarray(result.images[0], dtype=np.float32)
+
+
+def render(pipeline: Any, k: Keyframe) -> F32:
+    width, height = k.size
+    return _generate(
+        pipeline, k.prompt, k.negative_prompt, k.seed, k.steps, k.guidance, width, height, k.on_step
+    )
+
+
+MODE = Mode(
+    name="txt2img",
+    available=lambda m: m.main_channels == 4,
+    precedence=3,
+    pipeline=PipelineSpec(cls="StableDiffusionPipeline"),
+    render=render,
+    reprojected_init="img2img",  # a keyframe carried over from the previous one starts from an image
+)

@@ -16,7 +16,8 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
-from .common import F32, StepFn, cpu_generator, first_image, image_tensor
+from .common import cpu_generator, first_image, image_tensor
+from .mode import F32, Mode, PipelineSpec, StepFn
 
 _RESAMPLE = Image.Resampling.LANCZOS
 
@@ -126,3 +127,10 @@ class X4Upscaler:
             return first_image(result)
 
         return np.clip(tiled_map(image, one, 4, self.tile, self.overlap), 0.0, 1.0)
+
+
+MODE = Mode(
+    name="upscale_x4",
+    available=lambda m: "upscale_x4" in m.variants,
+    pipeline=PipelineSpec(cls="StableDiffusionUpscalePipeline", variant="upscale_x4", variant_channels=7),
+)

@@ -47,6 +47,7 @@ class ParmDef:
     menu_language: str = ""
     tags: dict[str, str] = field(default_factory=dict)
     flags: set[str] = field(default_factory=set)
+    help: str = ""  # the parm's tooltip
     disablewhen: str = ""
     hidewhen: str = ""
     folder: str = ""
@@ -188,7 +189,7 @@ def _parse_parm(block: Block, folder: str) -> ParmDef:
     for stmt in _statements(block.items):
         key = _text(stmt[0])
         args = stmt[1:]
-        if key in ("name", "label", "type", "disablewhen", "hidewhen", "cppname"):
+        if key in ("name", "label", "type", "help", "disablewhen", "hidewhen", "cppname"):
             value = _text(args[0])
             if key == "cppname":
                 continue

@@ -146,7 +146,12 @@ def test_every_callback_names_a_function_of_the_python_module(ds: dialogscript.D
 
 def test_parm_layout_matches_the_issue(ds: dialogscript.DialogScript) -> None:
     assert ds.name == "genfx::generate_collapse::1.0" and ds.label == "Generate Collapse"
-    assert ds.parm("keyframe_step").defaults[0].value == "1"
+    # Settings whose default the server owns start at 0 = "the server's default", and say so.
+    for name in ("keyframe_step", "steps", "guidance", "strength"):
+        parm = ds.parm(name)
+        assert float(parm.defaults[0].value) == 0 and parm.range[0] == "0!", name
+        assert "0 = the server's default" in parm.help, name
+    assert ds.parm("server_defaults").disablewhen == "{ progress >= 0 } { progress < 0 }"  # read-only
     assert ds.parm("frame_start").defaults[0] == dialogscript.Default("$FSTART", True, "hscript-expr")
     assert ds.parm("frame_end").defaults[0] == dialogscript.Default("$FEND", True, "hscript-expr")
     assert ds.parm("outdir").defaults[0].value == "$HIP/genfx/$OS"

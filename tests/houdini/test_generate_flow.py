@@ -16,10 +16,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from genfx._proto import genfx_pb2 as pb
 from genfx.client import Client
 from genfx.exr import read_frame, read_header
 from genfx.local_server import LocalServer
+from genfx.proto import genfx_pb2 as pb
 
 pytestmark = pytest.mark.slow
 
@@ -144,23 +144,27 @@ def test_generate_in_the_ui_streams_frames_behind_the_camera(
     job = client.get_job(job_id)
     assert job.state == pb.JOB_STATE_SUCCEEDED
     assert job.request.client_tag == "houdini:/obj/collapse/generate_collapse1"
-    assert job.request.shot.keyframe_step == 1 and job.request.seed == 7 and job.request.model == "tiny"
+    assert job.request.seed == 7 and job.request.model == "tiny"
+    assert job.request.shot.keyframe_step == 0  # left to the server (every frame generated)
+    assert [i.keyframe for i in job.frame_infos] == [True, True, True]
 
     hip = Path(hou.hipFile.path()).parent
     out = hip / "genfx" / "generate_collapse1"
     # The camera's background image points at the frames, with $F4.
     background = cam.parm("vm_background")
     assert background.unexpandedString() == "$HIP/genfx/generate_collapse1/generate_collapse1.$F4.exr"
-    for frame in range(FRAMES[0], FRAMES[1] + 1):
-        path = out / f"generate_collapse1.{frame:04d}.exr"
-        assert Path(background.evalAsStringAtFrame(frame)) == path
+    assert [i.frame for i in job.frame_infos] == list(range(FRAMES[0], FRAMES[1] + 1))
+    for info in job.frame_infos:
+        path = out / info.file_name  # the server's name for the frame
+        assert Path(background.evalAsStringAtFrame(info.frame)) == path
         assert path.read_bytes() == (genfx_server.data_dir / "jobs" / job_id / path.name).read_bytes()
 
     # World points seen through the animated fake camera land where the EXR's worldToNDC puts them.
     points = [(0.0, 0.0, 0.0), (1.5, 2.0, -1.0), (-2.0, 4.0, 1.5), (2.5, -0.5, 0.5)]
     worst = 0.0
-    for frame in range(FRAMES[0], FRAMES[1] + 1):
-        pixels, header = read_frame(out / f"generate_collapse1.{frame:04d}.exr")
+    for info in job.frame_infos:
+        frame = info.frame
+        pixels, header = read_frame(out / info.file_name)
         assert pixels.shape == (54, 96, 4)
         assert header["genfx/frame"] == frame and header["genfx/jobId"] == job_id
         assert header["genfx/prompt"] == PROMPT
@@ -264,9 +268,10 @@ def test_cancel_and_load_results_work_on_a_job_id_after_a_reload(
     assert hdefereval.run_until(lambda: idle(node), timeout=60), status(node)
     assert status(node).startswith("Done: 2 frames"), status(node)
     out = Path(hou.hipFile.path()).parent / "genfx" / "generate_collapse1"
-    for frame in finished.frames:
-        path = out / f"genfx.{frame:04d}.exr"  # the job's own output name
-        assert read_header(path)["genfx/jobId"] == finished.id
+    assert len(finished.frame_infos) == 2
+    for info in finished.frame_infos:
+        assert read_header(out / info.file_name)["genfx/jobId"] == finished.id  # the job's own names
+    assert finished.file_pattern == "genfx.####.exr"  # the server's default name
     assert scene.cam.parm("vm_background").unexpandedString() == "$HIP/genfx/generate_collapse1/genfx.$F4.exr"
 
 
@@ -274,7 +279,16 @@ def test_model_menu_lists_the_server_models(hou: ModuleType, genfx_server: Local
     scene = build_scene(hou, genfx_server.address)
     model = scene.node.parm("model")
     assert model.menuItems()[:2] == ("", "tiny")
-    assert model.menuLabels()[0] == "Server default" and model.menuLabels()[1].startswith("tiny  (")
+    assert model.menuLabels()[0] == "Server default (tiny)" and model.menuLabels()[1].startswith("tiny  (")
+    # Opening the menu also shows what the server uses for the settings left at 0.
+    with Client(genfx_server.address) as c:
+        d = c.info().defaults
+    shown = scene.node.parm("server_defaults").eval()
+    assert shown == (
+        f"Steps {d.steps}, Guidance {d.guidance:g}, Plate Strength {d.strength:g},"
+        f" Keyframe Step {d.keyframe_step}"
+    )
+    assert d.steps > 0 and d.guidance > 0 and d.strength > 0  # real values, from the server
 
 
 # ---------------------------------------------------------------------------------------------------

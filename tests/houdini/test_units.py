@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from fractions import Fraction
 from pathlib import Path
 from types import ModuleType
@@ -54,8 +55,8 @@ def test_request_carries_every_setting_and_the_passes(tmp_path: Path) -> None:
     from genfx_houdini.job import FramePasses, build_request
 
     passes = (
-        FramePasses(1, (("plate_asset_id", "/p/plate.0001.exr"), ("depth_asset_id", "/p/depth.0001.exr"))),
-        FramePasses(2, (("plate_asset_id", "/p/plate.0002.exr"), ("mask_asset_id", "/p/mask.0002.exr"))),
+        FramePasses(1, (("plate", "/p/plate.0001.exr"), ("depth", "/p/depth.0001.exr"))),
+        FramePasses(2, (("plate", "/p/plate.0002.exr"), ("mask", "/p/mask.0002.exr"))),
     )
     spec = _spec(tmp_path, passes=passes, strength=0.3, keyframe_step=4)
     assert spec.pass_files == [
@@ -75,30 +76,42 @@ def test_request_carries_every_setting_and_the_passes(tmp_path: Path) -> None:
     frames = [(f.frame, f.plate_asset_id, f.mask_asset_id, f.depth_asset_id) for f in req.conditioning.frames]
     assert frames == [(1, "id-plate.0001", "", "id-depth.0001"), (2, "id-plate.0002", "id-mask.0002", "")]
     assert req.conditioning.strength == pytest.approx(0.3)
+    # Plate Strength goes with the passes only, as its label says.
     assert not build_request(_spec(tmp_path), {}).HasField("conditioning")
 
 
-def test_fps_and_output_names() -> None:
-    from genfx_houdini.job import fps_fraction, output_name
+def test_settings_left_at_zero_are_left_to_the_server(tmp_path: Path) -> None:
+    from genfx_houdini.job import FramePasses, build_request
+
+    from genfx.request import output_name
+
+    spec = _spec(tmp_path, steps=0, guidance=0.0, strength=0.0, keyframe_step=0, seed=0, name="my node!")
+    passes = (FramePasses(1, (("plate", "/p/plate.0001.exr"),)),)
+    req = build_request(dataclasses.replace(spec, passes=passes), {"/p/plate.0001.exr": "id"})
+    assert (req.steps, req.shot.keyframe_step, req.conditioning.strength) == (0, 0, 0.0)
+    assert not req.HasField("guidance")  # unset: the server's default, not 0
+    assert req.HasField("seed") and req.seed == 0  # Seed 0 is a seed like any other
+    # The node's name becomes the file prefix through the SDK's one sanitiser.
+    assert req.output.name == output_name("my node!") == "my_node"
+
+
+def test_fps_fraction() -> None:
+    from genfx_houdini.job import fps_fraction
 
     assert fps_fraction(24.0) == 24
     assert fps_fraction(23.976) == Fraction(24000, 1001)
     assert fps_fraction(29.97) == Fraction(30000, 1001)
     assert fps_fraction(12.5) == Fraction(25, 2)
-    assert output_name("generate_collapse1") == "generate_collapse1"
-    assert output_name("my node!") == "my_node_"
-    assert output_name("..x") == "_x"
-    assert output_name("-") == "genfx"
-    assert len(output_name("n" * 100)) == 64
 
 
-def test_background_pattern_is_hip_relative(hou: ModuleType) -> None:
+def test_background_pattern_follows_the_servers_file_pattern(hou: ModuleType) -> None:
     from genfx_houdini.node import background_pattern
 
     hip = Path(hou.hipFile.path()).parent
-    assert background_pattern(hip / "genfx" / "n1" / "n1.1001.exr", 1001) == "$HIP/genfx/n1/n1.$F4.exr"
-    assert background_pattern(Path("/elsewhere/n1.0042.exr"), 42) == "/elsewhere/n1.$F4.exr"
-    assert background_pattern(Path("/elsewhere/n1.12345.exr"), 12345) == "/elsewhere/n1.$F4.exr"
+    assert background_pattern(hip / "genfx" / "n1", "n1.####.exr") == "$HIP/genfx/n1/n1.$F4.exr"
+    assert background_pattern(Path("/elsewhere"), "shot_v2.######.exr") == "/elsewhere/shot_v2.$F6.exr"
+    with pytest.raises(ValueError, match="no '#' frame number"):
+        background_pattern(Path("/elsewhere"), "n1.exr")
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,6 @@ from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
-from genfx._proto import genfx_pb2 as pb
 from genfx.client import Client
 from genfx.colour import linear_to_srgb
 from genfx.monitor.backend import new_seed, rerun_request, server_folder_name
@@ -24,13 +23,14 @@ from genfx.monitor.jobs import (
     apply_event,
     counts_label,
     describe,
-    frame_file_name,
+    frame_info,
     merge_snapshot,
     preview_frames,
 )
 from genfx.monitor.model import JOB_ID_ROLE, PROGRESS_ROLE, Column, JobTableModel
 from genfx.monitor.preview import qimage_from_rgb8, tonemap
 from genfx.monitor.widget import MonitorWidget
+from genfx.proto import genfx_pb2 as pb
 
 
 def make_job(
@@ -38,7 +38,7 @@ def make_job(
     *,
     created: float = 100.0,
     last_seq: int = 0,
-    frames: Sequence[int] = (),
+    frames: Sequence[tuple[int, bool]] = (),
     **kw: object,
 ) -> pb.Job:
     job = pb.Job(
@@ -57,7 +57,9 @@ def make_job(
             output=pb.Output(width=64, height=64, name="shot"),
         ),
     )
-    job.frames.extend(frames)
+    job.frame_infos.extend(
+        pb.FrameInfo(frame=f, file_name=server_file_name(f), keyframe=key) for f, key in frames
+    )
     for key, value in kw.items():
         setattr(job, key, value)
     return job
@@ -79,8 +81,21 @@ def progress_event(seq: int, frame: int, step: int, fraction: float, job_id: str
     return pb.JobEvent(seq=seq, job_id=job_id, progress=p)
 
 
+def server_file_name(frame: int) -> str:
+    """A name no client rule would make: the monitor must use the server's."""
+    return f"named-by-server_{frame}.exr"
+
+
 def frame_event(seq: int, frame: int, keyframe: bool = True, job_id: str = "a" * 32) -> pb.JobEvent:
-    d = pb.FrameDone(frame=frame, frames_done=frame - 1000, frames_total=3, keyframe=keyframe)
+    d = pb.FrameDone(
+        frame=frame,
+        file_name=server_file_name(frame),
+        sha256=f"{frame:064x}",
+        size_bytes=frame * 10,
+        frames_done=frame - 1000,
+        frames_total=3,
+        keyframe=keyframe,
+    )
     return pb.JobEvent(seq=seq, job_id=job_id, frame_done=d)
 
 
@@ -94,7 +109,10 @@ def test_events_update_a_row_in_order_and_stale_ones_are_ignored() -> None:
     assert apply_event(row, progress_event(2, 1001, 4, 0.125))
     assert row.job.progress == 0.125 and row.activity == "frame 1001 · step 4/8"
     assert apply_event(row, frame_event(3, 1001))
-    assert list(row.job.frames) == [1001] and row.job.frames_done == 1
+    assert [i.frame for i in row.job.frame_infos] == [1001] and row.job.frames_done == 1
+    info = frame_info(row.job, 1001)
+    assert info is not None and info.file_name == server_file_name(1001)
+    assert (info.sha256, info.size_bytes, info.keyframe) == (f"{1001:064x}", 10010, True)
     assert row.job.progress == pytest.approx(1 / 3)
     # A replayed or late event changes nothing.
     assert not apply_event(row, progress_event(2, 1001, 4, 0.125))
@@ -124,13 +142,37 @@ def test_preview_frames_are_the_first_and_latest_keyframes() -> None:
     apply_event(row, frame_event(1, 1001))
     apply_event(row, frame_event(2, 1002, keyframe=False))  # an in-between (reprojected)
     assert preview_frames(row) == (1001, 1001)
-    apply_event(row, frame_event(3, 1003))
+    apply_event(row, frame_event(4, 1003))
     assert preview_frames(row) == (1001, 1003)
-    # From a snapshot alone, the shot's keyframe_step decides.
-    job = make_job(frames=[1001, 1002, 1003, 1004, 1005])
-    job.request.shot.keyframe_step = 2
+    # Frames arriving out of order are kept in frame order.
+    apply_event(row, frame_event(5, 999))
+    assert [i.frame for i in row.job.frame_infos] == [999, 1001, 1002, 1003]
+    # From a snapshot alone, the server's FrameInfo.keyframe decides.
+    job = make_job(frames=[(1001, True), (1002, False), (1003, True), (1004, False), (1005, True)])
     assert JobRow(job).keyframes_done() == [1001, 1003, 1005]
-    assert frame_file_name(job, 1001) == "shot.1001.exr"
+    assert preview_frames(JobRow(job)) == (1001, 1005)
+    # Only in-betweens written so far: they are previewed rather than nothing.
+    assert preview_frames(JobRow(make_job(frames=[(1002, False), (1003, False)]))) == (1002, 1003)
+
+
+class RecordingBackend:
+    """Stands in for MonitorBackend: records the previews the controller asks for."""
+
+    def __init__(self) -> None:
+        self.previews: list[tuple[str, int, str]] = []
+
+    def fetch_preview(self, job_id: str, frame: int, file_name: str) -> None:
+        self.previews.append((job_id, frame, file_name))
+
+
+def test_previews_are_fetched_under_the_servers_file_names(qtbot: QtBot, tmp_path: Path) -> None:
+    controller = MonitorController(cache_dir=tmp_path)
+    backend = RecordingBackend()
+    controller.backend = backend  # type: ignore[assignment]
+    controller.model.upsert(make_job(frames=[(1001, True), (1002, False), (1003, True)]))
+    controller.select("a" * 32)
+    assert backend.previews == [("a" * 32, 1003, server_file_name(1003))]  # one download per job at a time
+    controller.backend = None
 
 
 def test_job_book_keeps_newest_first() -> None:

@@ -18,13 +18,13 @@ from PySide6.QtCore import Qt, QUrl
 from PySide6.QtGui import QGuiApplication, QImage
 from pytestqt.qtbot import QtBot
 
-from genfx._proto import genfx_pb2 as pb
 from genfx.client import Client
 from genfx.exr import read_frame
 from genfx.local_server import LocalServer
 from genfx.monitor.model import PROGRESS_ROLE, Column
 from genfx.monitor.preview import tonemap
 from genfx.monitor.widget import MonitorWidget, job_state
+from genfx.proto import genfx_pb2 as pb
 from genfx.shot import Shot
 
 from ..conftest import ROOT, small_request
@@ -151,7 +151,8 @@ def test_thumbnail_is_the_tone_mapped_frame(harness: Harness, api: Client, shot:
     # The pixels are the fetched EXR through the sRGB curve.
     folder = harness.widget.controller.job_folder(job.id)
     assert folder is not None
-    exr = folder / "genfx.1002.exr"
+    (info,) = [i for i in api.get_job(job.id).frame_infos if i.frame == 1002]
+    exr = folder / info.file_name
     pixels, header = read_frame(exr)
     assert header["genfx/jobId"] == job.id
     image = w.latest_preview.pixmap().toImage().convertToFormat(QImage.Format.Format_RGB888)
@@ -210,7 +211,8 @@ def test_open_output_folder_fetches_the_frames_and_opens_them(
     folder = Path(harness.opened[0].toLocalFile())
     assert folder == harness.widget.controller.job_folder(job.id)
     names = sorted(p.name for p in folder.glob("*.exr"))
-    assert names == ["plate_ai.1001.exr", "plate_ai.1002.exr", "plate_ai.1003.exr"]
+    assert names == sorted(i.file_name for i in api.get_job(job.id).frame_infos)
+    assert names == ["plate_ai.1001.exr", "plate_ai.1002.exr", "plate_ai.1003.exr"]  # the server's rule
     on_server = monitor_server.data_dir / "jobs" / job.id
     for name in names:
         assert (folder / name).read_bytes() == (on_server / name).read_bytes()

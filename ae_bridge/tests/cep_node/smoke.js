@@ -63,7 +63,8 @@ function main() {
       const events = [];
       return panel.generate({ prompt: 'smoke test', seed: '1', steps: 1, model: 'tiny' }, { onEvent: (e) => events.push(e.kind) }).then((r) => {
         assert.strictEqual(r.job.state, 'JOB_STATE_SUCCEEDED');
-        assert.deepStrictEqual(r.job.frames, [1001, 1002]);
+        assert.deepStrictEqual(r.job.frame_infos.map((i) => i.frame), [1001, 1002]);
+        assert.deepStrictEqual(r.frames.map((f) => f.fileName), r.job.frame_infos.map((i) => i.file_name));
         assert.ok(events.indexOf('progress') >= 0 && events.indexOf('frame_done') >= 0);
         for (const fr of r.frames) {
           const serverFile = path.join(server.dataDir, 'jobs', r.job.id, fr.fileName);

@@ -1,6 +1,6 @@
 'use strict';
 // Starts a real GenFX server (Python, built-in tiny model) as a subprocess on a free loopback port,
-// the way genfx/local_server.py does: `python -m inference_server --host 127.0.0.1 --port 0
+// the way genfx/local_server.py does: `python -m inference_server serve --host 127.0.0.1 --port 0
 // --data-dir DIR` and wait for the `GENFX_READY port=N` line on stdout.
 // The interpreter is <repo>/.venv/bin/python (what `make setup` builds) unless GENFX_PYTHON says otherwise.
 const fs = require('fs');
@@ -25,7 +25,7 @@ function startServer(options) {
   const opts = options || {};
   const dataDir = opts.dataDir || fs.mkdtempSync(path.join(os.tmpdir(), 'genfx-ae-server-'));
   const logPath = path.join(dataDir, 'server.log');
-  const args = ['-m', 'inference_server', '--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir];
+  const args = ['-m', 'inference_server', 'serve', '--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir];
   if (opts.token) args.push('--token', opts.token);
   const log = fs.openSync(logPath, 'a');
   const env = Object.assign({}, process.env);

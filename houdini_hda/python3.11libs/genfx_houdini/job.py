@@ -3,7 +3,6 @@ the GenerateRequest built from it on the worker thread. Nothing here imports ``h
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from fractions import Fraction
@@ -11,8 +10,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from genfx._proto import genfx_pb2 as pb
     from genfx.camera import CameraTrack
+    from genfx.proto import genfx_pb2 as pb
 
 # Rates that Houdini shows as 23.976, 29.97, ... are the NTSC n*1000/1001 rates.
 _NTSC_BASES = (24, 30, 48, 60, 120)
@@ -27,15 +26,9 @@ def fps_fraction(fps: float) -> Fraction:
     return Fraction(fps).limit_denominator(1000)
 
 
-def output_name(node_name: str) -> str:
-    """A node name -> a valid Output.name (letters, digits, '_', '-', '.'; 1-64; no leading '.'/'-')."""
-    name = re.sub(r"[^A-Za-z0-9_.-]", "_", node_name).replace("..", "_")[:64].lstrip(".-")
-    return name or "genfx"
-
-
 @dataclass(frozen=True)
 class FramePasses:
-    """The conditioning files of one frame: (FrameAssets field, local file path) pairs."""
+    """The conditioning files of one frame: (pass kind: "plate" | "mask" | "depth", local file path) pairs."""
 
     frame: int
     files: tuple[tuple[str, str], ...]
@@ -52,7 +45,7 @@ class JobSpec:
     frame_start: int
     frame_end: int
     fps: Fraction
-    keyframe_step: int
+    keyframe_step: int  # 0 = the server's default (as for steps, guidance and strength)
     prompt: str
     negative_prompt: str
     model: str
@@ -64,7 +57,7 @@ class JobSpec:
     passes: tuple[FramePasses, ...]
     strength: float
     out_dir: Path
-    name: str
+    name: str  # the node's name: the SDK makes it the frames' file name prefix (Output.name)
 
     @property
     def pass_files(self) -> list[str]:
@@ -77,10 +70,12 @@ class JobSpec:
 
 
 def build_request(spec: JobSpec, asset_ids: Mapping[str, str]) -> pb.GenerateRequest:
-    """The GenerateRequest for ``spec``; ``asset_ids`` maps each pass file to its uploaded asset id."""
-    from genfx.client import build_request as sdk_build_request
+    """The GenerateRequest for ``spec`` (through the SDK's builder); ``asset_ids`` maps each pass file to
+    its uploaded asset id."""
+    from genfx.request import build_request as sdk_build_request
 
-    request = sdk_build_request(
+    passes = {fp.frame: {kind: asset_ids[path] for kind, path in fp.files} for fp in spec.passes}
+    return sdk_build_request(
         prompt=spec.prompt,
         negative_prompt=spec.negative_prompt,
         camera=spec.track,
@@ -90,17 +85,14 @@ def build_request(spec: JobSpec, asset_ids: Mapping[str, str]) -> pb.GenerateReq
         keyframe_step=spec.keyframe_step,
         seed=spec.seed,
         steps=spec.steps,
-        guidance=spec.guidance,
+        # Guidance 0 on the node means the server's default; diffusers treats any guidance <= 1 alike
+        # (no classifier-free guidance), so 1 still turns it off.
+        guidance=spec.guidance or None,
         model=spec.model,
         width=spec.width,
         height=spec.height,
         name=spec.name,
-        client_tag=f"houdini:{spec.node_path}"[:256],
+        passes=passes,
+        strength=spec.strength if passes else 0.0,  # Plate Strength: only with passes, as labelled
+        client_tag=f"houdini:{spec.node_path}",
     )
-    if spec.passes:
-        request.conditioning.strength = spec.strength
-        for fp in spec.passes:
-            assets = request.conditioning.frames.add(frame=fp.frame)
-            for field, path in fp.files:
-                setattr(assets, field, asset_ids[path])
-    return request

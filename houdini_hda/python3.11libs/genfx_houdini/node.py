@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import hou
 
@@ -28,7 +29,7 @@ from genfx_houdini import parms as P
 from genfx_houdini.camera import camera_resolution, export_camera, find_camera
 from genfx_houdini.deps import require_sdk
 from genfx_houdini.errors import TITLE, UserError, describe_server_error
-from genfx_houdini.job import FramePasses, JobSpec, fps_fraction, output_name
+from genfx_houdini.job import FramePasses, JobSpec, fps_fraction
 from genfx_houdini.runner import (
     ClientFactory,
     Failed,
@@ -40,6 +41,9 @@ from genfx_houdini.runner import (
     Update,
     default_client_factory,
 )
+
+if TYPE_CHECKING:
+    from genfx.proto import genfx_pb2 as pb
 
 # Runs in flight, by hou.Node.sessionId(). Main thread only.
 _RUNS: dict[int, Run] = {}
@@ -119,7 +123,7 @@ def _read_passes(node: hou.OpNode, frames: range) -> tuple[FramePasses, ...]:
     passes = []
     for frame in frames:
         files = []
-        for parm_name, field in P.PASSES.items():
+        for parm_name, kind in P.PASSES.items():
             path = _parm(node, parm_name).evalAsStringAtFrame(frame).strip()
             if not path:
                 continue
@@ -128,7 +132,7 @@ def _read_passes(node: hou.OpNode, frames: range) -> tuple[FramePasses, ...]:
                     f"{_LABELS[parm_name]} (Passes tab): no file for frame {frame}: {path}."
                     " Fix the sequence pattern ($F4 = frame number), or clear it."
                 )
-            files.append((field, path))
+            files.append((kind, path))
         if files:
             passes.append(FramePasses(frame, tuple(files)))
     return tuple(passes)
@@ -145,8 +149,8 @@ def read_spec(node: hou.OpNode) -> JobSpec:
     if end < start:
         raise UserError(f"Frame range: the end ({end}) is before the start ({start}).")
     keyframe_step = _int(node, P.KEYFRAME_STEP)
-    if keyframe_step < 1:
-        raise UserError(f"Keyframe Step must be 1 or more (got {keyframe_step}).")
+    if keyframe_step < 0:
+        raise UserError(f"Keyframe Step must be 0 (the server's default) or more (got {keyframe_step}).")
     frames = range(start, end + 1)
     track = export_camera(cam, frames)
     if _int(node, P.OVERRIDE_RES):
@@ -187,7 +191,7 @@ def read_spec(node: hou.OpNode) -> JobSpec:
         passes=_read_passes(node, frames),
         strength=_float(node, P.STRENGTH),
         out_dir=out_dir,
-        name=output_name(node.name()),
+        name=node.name(),
     )
 
 
@@ -195,26 +199,27 @@ def read_spec(node: hou.OpNode) -> JobSpec:
 # Showing results (main thread)
 
 
-def background_pattern(path: Path, frame: int) -> str:
-    """``/shots/a/genfx/n1/n1.1001.exr`` -> ``$HIP/genfx/n1/n1.$F4.exr`` (hip-relative when it can be)."""
-    text = path.as_posix()
-    suffix = f".{frame:04d}.exr"
-    if not text.endswith(suffix):
-        return text
-    pattern = text[: -len(suffix)] + ".$F4.exr"
+def background_pattern(out_dir: Path, file_pattern: str) -> str:
+    """The job's frames as a Houdini sequence path: the server's ``n1.####.exr`` in ``/shots/a/genfx/n1``
+    -> ``$HIP/genfx/n1/n1.$F4.exr`` (hip-relative when it can be). ``$F4`` pads like the server's '#'
+    run: to four digits, longer when needed."""
+    from genfx.frames import split_pattern
+
+    before, digits, after = split_pattern(file_pattern)
+    pattern = (out_dir / f"{before}$F{digits}{after}").as_posix()
     hip = hou.text.expandString("$HIP").rstrip("/")
     if hip and pattern.startswith(hip + "/"):
         pattern = "$HIP" + pattern[len(hip) :]
     return pattern
 
 
-def point_camera_background(camera_path: str, path: Path, frame: int) -> None:
+def point_camera_background(camera_path: str, out_dir: Path, file_pattern: str) -> None:
     """Sets the camera's background image (vm_background) to the frame sequence."""
     cam = hou.node(camera_path) if camera_path else None
     parm = cam.parm("vm_background") if isinstance(cam, hou.OpNode) else None
     if parm is None:
         return
-    pattern = background_pattern(path, frame)
+    pattern = background_pattern(out_dir, file_pattern)
     if parm.unexpandedString() != pattern:
         parm.set(pattern)
 
@@ -234,7 +239,7 @@ def _apply_to_node(node: hou.OpNode, camera_path: str, update: Update) -> None:
             node, f"Frame {update.frame} ready ({update.frames_done}/{update.frames_total})", fraction
         )
         if _int(node, P.SET_BACKGROUND):
-            point_camera_background(camera_path, update.path, update.frame)
+            point_camera_background(camera_path, update.path.parent, update.file_pattern)
     elif isinstance(update, Finished):
         if update.state == "failed":
             _set_status(node, "Error: " + update.message.splitlines()[0])
@@ -445,17 +450,17 @@ def cancel(node: hou.OpNode) -> None:
 # ---------------------------------------------------------------------------------------------------
 # Model menu
 
-_MODEL_CACHE: dict[tuple[str, str], tuple[float, list[str]]] = {}
+# (server, token) -> (when, Model menu items, Server Defaults text)
+_MODEL_CACHE: dict[tuple[str, str], tuple[float, list[str], str]] = {}
 MODEL_CACHE_S = 30.0
 
 
-def model_menu_items(server: str, token: str) -> list[str]:
-    """Token/label pairs, flattened, for the Model menu: the server default, then GetServerInfo's models."""
+def _server_menu(server: str, token: str) -> tuple[list[str], str]:
+    """One GetServerInfo (cached): the Model menu's items and the text for Server Defaults."""
     key = (server, token)
     cached = _MODEL_CACHE.get(key)
     if cached is not None and time.monotonic() - cached[0] < MODEL_CACHE_S:
-        return cached[1]
-    items = ["", "Server default"]
+        return cached[1], cached[2]
     try:
         require_sdk()
         from genfx.client import GenFXError
@@ -464,15 +469,33 @@ def model_menu_items(server: str, token: str) -> list[str]:
             with client_factory(server, token) as client:
                 client.timeout = 3.0  # the menu opens on the main thread: keep it short
                 info = client.info()
+            default = f" ({info.models[0].name})" if info.models else ""
+            items = ["", f"Server default{default}"]
             for model in info.models:
                 label = f"{model.name}  ({model.family}, {model.native_width}x{model.native_height})"
                 items += [model.name, label]
+            text = server_defaults_text(info.defaults)
         except GenFXError as exc:
             items = ["", f"Server default (models unavailable: {exc.code})"]
+            text = f"Unknown: the server did not answer ({exc.code})"
     except UserError:
         items = ["", "Server default (GenFX client not installed)"]
-    _MODEL_CACHE[key] = (time.monotonic(), items)
-    return items
+        text = "Unknown: the GenFX client is not installed"
+    _MODEL_CACHE[key] = (time.monotonic(), items, text)
+    return items, text
+
+
+def server_defaults_text(defaults: pb.RequestDefaults) -> str:
+    """What the server uses for the parameters left at 0, shown in Server Defaults."""
+    return (
+        f"Steps {defaults.steps}, Guidance {defaults.guidance:g}, Plate Strength {defaults.strength:g},"
+        f" Keyframe Step {defaults.keyframe_step}"
+    )
+
+
+def model_menu_items(server: str, token: str) -> list[str]:
+    """Token/label pairs, flattened, for the Model menu: the server default, then GetServerInfo's models."""
+    return _server_menu(server, token)[0]
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -506,5 +529,9 @@ def on_camera_changed(kwargs: Mapping[str, object]) -> None:
 
 
 def model_menu(kwargs: Mapping[str, object]) -> list[str]:
+    """The Model menu; opening it also refreshes Server Defaults (one GetServerInfo for both)."""
     node = _node(kwargs)
-    return model_menu_items(_str(node, P.SERVER).strip(), _str(node, P.TOKEN).strip())
+    items, defaults_text = _server_menu(_str(node, P.SERVER).strip(), _str(node, P.TOKEN).strip())
+    with hou.undos.disabler():
+        _set(node, P.SERVER_DEFAULTS, defaults_text)
+    return items

@@ -28,6 +28,7 @@ MODEL: Final = "model"
 SEED: Final = "seed"
 STEPS: Final = "steps"
 GUIDANCE: Final = "guidance"
+SERVER_DEFAULTS: Final = "server_defaults"  # read-only: what the server uses for parms left at 0
 
 PLATE: Final = "plate"
 MASK: Final = "mask"
@@ -60,6 +61,7 @@ TYPES: Final[dict[str, str]] = {
     SEED: "integer",
     STEPS: "integer",
     GUIDANCE: "float",
+    SERVER_DEFAULTS: "string",
     PLATE: "image",
     MASK: "image",
     DEPTH: "image",
@@ -70,8 +72,8 @@ TYPES: Final[dict[str, str]] = {
     TOKEN: "string",
 }
 
-# Conditioning passes: parm -> FrameAssets field.
-PASSES: Final[dict[str, str]] = {PLATE: "plate_asset_id", MASK: "mask_asset_id", DEPTH: "depth_asset_id"}
+# Conditioning passes: parm -> the SDK's pass kind (genfx.request.PASS_FIELDS).
+PASSES: Final[dict[str, str]] = {PLATE: "plate", MASK: "mask", DEPTH: "depth"}
 
 # Parameters of the OBJ camera (Houdini's `cam` type) that the camera export reads or writes.
 CAMERA_PARMS: Final[frozenset[str]] = frozenset(

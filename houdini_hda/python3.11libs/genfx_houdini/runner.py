@@ -10,6 +10,7 @@ Every run ends with exactly one ``Finished`` update, after any ``Failed`` update
 
 from __future__ import annotations
 
+import glob
 import threading
 import time
 import traceback
@@ -23,6 +24,7 @@ from genfx_houdini.job import JobSpec, build_request
 
 if TYPE_CHECKING:
     from genfx.client import Client
+    from genfx.proto import genfx_pb2 as pb
 
 
 @dataclass(frozen=True)
@@ -42,12 +44,14 @@ class Submitted:
 
 @dataclass(frozen=True)
 class FrameReady:
-    """One EXR is on local disk (downloaded and sha256-checked)."""
+    """One EXR is on local disk (downloaded and sha256-checked). ``file_pattern`` is the job's
+    (Job.file_pattern, e.g. "name.####.exr"): the server names the frames, the node never does."""
 
     frame: int
     path: Path
     frames_done: int
     frames_total: int
+    file_pattern: str
 
 
 @dataclass(frozen=True)
@@ -223,31 +227,36 @@ class Run:
         self._emit(Submitted(job.id, job.seed, job.frames_total))
         if self._cancel.is_set():
             client.cancel(job.id)
-        # A new job: stale partial downloads in the folder belong to an older job.
-        for stale in spec.out_dir.glob(f"{spec.name}.*.exr.part"):
+        # A new job: stale partial downloads of this node's sequence belong to an older job.
+        from genfx.frames import split_pattern
+
+        before, _, after = split_pattern(job.file_pattern)
+        for stale in spec.out_dir.glob(f"{glob.escape(before)}*{glob.escape(after)}.part"):
             stale.unlink(missing_ok=True)
-        return self._follow(client, job.id, spec.out_dir, from_seq=0)
+        return self._follow(client, job, spec.out_dir, from_seq=0)
 
     def _load(self, client: Client) -> Finished:
         from genfx.client import TERMINAL
+        from genfx.frames import local_path
 
         assert self.out_dir is not None
         job_id = self.job_id
         job = client.get_job(job_id)
-        name = job.request.output.name
-        for frame in job.frames:
-            dest = self.out_dir / f"{name}.{frame:04d}.exr"
+        for info in job.frame_infos:
+            dest = local_path(self.out_dir, info.file_name)
             if not _frame_is_from_job(dest, job_id):
-                client.fetch_frame(job_id, frame, dest)
-            self._emit(FrameReady(frame, dest, len(job.frames), job.frames_total))
+                client.fetch_frame(job_id, info.frame, dest)
+            self._emit(FrameReady(info.frame, dest, len(job.frame_infos), job.frames_total, job.file_pattern))
         if job.state not in TERMINAL:
             self._emit(Status(f"Reattached to job {job_id}: still running on the server"))
-        return self._follow(client, job_id, self.out_dir, from_seq=job.last_seq + 1)
+        return self._follow(client, job, self.out_dir, from_seq=job.last_seq + 1)
 
-    def _follow(self, client: Client, job_id: str, out_dir: Path, *, from_seq: int) -> Finished:
-        from genfx._proto import genfx_pb2 as pb
+    def _follow(self, client: Client, submitted: pb.Job, out_dir: Path, *, from_seq: int) -> Finished:
         from genfx.client import state_name
+        from genfx.frames import local_path
+        from genfx.proto import genfx_pb2 as pb
 
+        job_id, file_pattern = submitted.id, submitted.file_pattern
         last_progress = 0.0
         for event in client.watch(job_id, from_seq=from_seq):
             kind = event.WhichOneof("kind")
@@ -270,19 +279,19 @@ class Run:
                     )
             elif kind == "frame_done":
                 d = event.frame_done
-                path = client.fetch_frame(job_id, d.frame, out_dir / d.file_name)
-                self._emit(FrameReady(d.frame, path, d.frames_done, d.frames_total))
+                path = client.fetch_frame(job_id, d.frame, local_path(out_dir, d.file_name))
+                self._emit(FrameReady(d.frame, path, d.frames_done, d.frames_total, file_pattern))
 
         job = client.get_job(job_id)
-        name = job.request.output.name
         if job.state == pb.JOB_STATE_SUCCEEDED:
             # Frames whose events were missed (a reattached stream replays them, but be sure).
-            for frame in job.frames:
-                dest = out_dir / f"{name}.{frame:04d}.exr"
+            done = len(job.frame_infos)
+            for info in job.frame_infos:
+                dest = local_path(out_dir, info.file_name)
                 if not dest.exists():
-                    client.fetch_frame(job_id, frame, dest)
-                    self._emit(FrameReady(frame, dest, len(job.frames), job.frames_total))
-            return Finished("succeeded", f"Done: {len(job.frames)} frames in {out_dir}")
+                    client.fetch_frame(job_id, info.frame, dest)
+                    self._emit(FrameReady(info.frame, dest, done, job.frames_total, job.file_pattern))
+            return Finished("succeeded", f"Done: {done} frames in {out_dir}")
         if job.state == pb.JOB_STATE_CANCELLED:
             return Finished(
                 "cancelled", f"Cancelled on the server ({job.frames_done} of {job.frames_total} frames made)"

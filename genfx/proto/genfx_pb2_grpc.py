@@ -4,7 +4,7 @@
 import grpc
 import warnings
 
-from genfx._proto import genfx_pb2 as genfx_dot_v1_dot_genfx__pb2
+from genfx.proto import genfx_pb2 as genfx_dot_v1_dot_genfx__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__

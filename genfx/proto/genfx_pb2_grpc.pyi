@@ -22,7 +22,7 @@ Conventions used throughout:
 """
 
 from collections import abc as _abc
-from genfx._proto import genfx_pb2 as _genfx_pb2
+from genfx.proto import genfx_pb2 as _genfx_pb2
 from grpc import aio as _aio
 import abc as _abc_1
 import grpc as _grpc

@@ -1,0 +1,128 @@
+"""`genfx-server` (also `python -m inference_server`): the server's own command.
+
+    genfx-server serve [--host 127.0.0.1] [--port 50051] [--data-dir DIR] [--model NAME=PATH ...] ...
+
+GENFX_TOKEN gives the default for --token.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+import genfx
+
+
+def parse_model(text: str) -> tuple[str, Path]:
+    name, sep, path = text.partition("=")
+    if not sep or not name or not path:
+        raise argparse.ArgumentTypeError(f"--model: expected NAME=PATH, got {text!r}")
+    return name, Path(path)
+
+
+def _path(value: str | None) -> Path | None:
+    return Path(value) if value else None
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    # Heavy imports (torch, diffusers) only once we know the command line is good.
+    from inference_server.logs import configure_logging
+    from inference_server.models import load_model_config
+    from inference_server.server import ServerConfig, run
+    from inference_server.validation import Limits
+
+    configure_logging(args.log_level, args.log_format)
+    limits = {
+        name: value
+        for name, value in (
+            ("max_queued_jobs", args.max_queued_jobs),
+            ("max_frames_per_job", args.max_frames_per_job),
+        )
+        if value is not None
+    }
+    models: dict[str, Path] = {}
+    if args.models_config:
+        models.update(load_model_config(Path(args.models_config)))
+    models.update(dict(args.model or []))
+    config = ServerConfig(
+        host=args.host,
+        port=args.port,
+        data_dir=Path(args.data_dir),
+        models=models,
+        token=args.token or "",
+        insecure=args.insecure,
+        devices=args.device or [],
+        limits=replace(Limits(), **limits),
+        tls_cert=_path(args.tls_cert),
+        tls_key=_path(args.tls_key),
+        tls_client_ca=_path(args.tls_client_ca),
+        metrics_port=args.metrics_port,
+    )
+    return run(config)
+
+
+def add_serve_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s)")
+    p.add_argument("--port", type=int, default=50051, help="port; 0 picks a free one (default %(default)s)")
+    p.add_argument("--data-dir", default="genfx_data", help="jobs database, frames, assets, model cache")
+    p.add_argument(
+        "--model",
+        action="append",
+        type=parse_model,
+        metavar="NAME=PATH",
+        help="serve a local diffusers model directory under NAME (repeatable)",
+    )
+    p.add_argument("--models-config", metavar="FILE", help='JSON: {"models": {"NAME": "PATH", ...}}')
+    p.add_argument(
+        "--token",
+        default=os.environ.get("GENFX_TOKEN"),
+        help="require this bearer token on every call (env GENFX_TOKEN)",
+    )
+    p.add_argument("--insecure", action="store_true", help="allow listening beyond loopback without a token")
+    p.add_argument("--device", action="append", help="device for a worker, e.g. cpu or cuda:1 (default: all)")
+    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    p.add_argument(
+        "--log-format",
+        default="text",
+        choices=["text", "json"],
+        help="json: one object per line with job_id, for log collectors",
+    )
+    p.add_argument("--tls-cert", help="server certificate chain (PEM): serve TLS")
+    p.add_argument("--tls-key", help="server private key (PEM), with --tls-cert")
+    p.add_argument("--tls-client-ca", help="PEM CA for client certificates: require mutual TLS")
+    p.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on this port (0 = a free one)")
+    p.add_argument(
+        "--max-queued-jobs",
+        type=int,
+        help="queued + running jobs before SubmitJob answers RESOURCE_EXHAUSTED (default 200)",
+    )
+    p.add_argument("--max-frames-per-job", type=int, help="default 1000")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="genfx-server", description="GenFX inference server.")
+    parser.add_argument("--version", action="version", version=f"genfx-server {genfx.__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("serve", help="run the inference server until SIGTERM/SIGINT")
+    add_serve_arguments(p)
+    p.set_defaults(func=cmd_serve)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (ValueError, OSError) as exc:
+        print(f"genfx-server {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,129 @@
+"""A job's frames on disk: the only place that names them, writes them and records them.
+
+A frame is done when its EXR is on disk (written to a temp name, fsynced, renamed) and recorded in the
+job store; a crash between the two is repaired by ``reconcile`` on resume (a file under its final name
+is complete, because the rename is atomic).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+import genfx
+from genfx.camera import CameraTrack
+from genfx.exr import TEMP_SUFFIX, FrameMetadata, read_frame, read_header, write_frame
+from genfx.hashing import sha256_of
+from genfx.proto import genfx_pb2 as pb
+from inference_server.frame_output import encode_rgba
+from inference_server.jobs import JobStore
+
+PADDING = 4
+COMPRESSION_NAMES = {
+    pb.COMPRESSION_UNSPECIFIED: "zip",
+    pb.COMPRESSION_ZIP: "zip",
+    pb.COMPRESSION_PIZ: "piz",
+    pb.COMPRESSION_DWAA: "dwaa",
+    pb.COMPRESSION_NONE: "none",
+}
+F32 = npt.NDArray[np.float32]
+
+
+def frame_file_name(name: str, frame: int) -> str:
+    """``<name>.<frame, zero-padded to 4 digits>.exr``, e.g. ``genfx.1001.exr``."""
+    return f"{name}.{frame:0{PADDING}d}.exr"
+
+
+def file_pattern(name: str) -> str:
+    """The same name with the frame as a '#' run (``genfx.####.exr``), for sequence loaders."""
+    return f"{name}.{'#' * PADDING}.exr"
+
+
+@dataclass(frozen=True)
+class JobHeader:
+    """What every frame header of a job shares."""
+
+    job_id: str
+    request: pb.GenerateRequest
+    track: CameraTrack
+    fps: Fraction
+    model_hash: str
+    colorspace: str
+    loras: str = "[]"  # JSON text
+
+
+class FrameWriter:
+    def __init__(self, store: JobStore, out_dir: Path, header: JobHeader) -> None:
+        self.store = store
+        self.out_dir = out_dir
+        self.header = header
+        out_dir.mkdir(parents=True, exist_ok=True)
+
+    def path(self, frame: int) -> Path:
+        return self.out_dir / frame_file_name(self.header.request.output.name, frame)
+
+    def write(self, frame: int, display: F32, alpha: F32 | None, keyframe: bool) -> npt.NDArray[np.float16]:
+        """Encodes a display image (colour, alpha), writes it atomically with its header, records it.
+        Returns the pixels as written (scene-linear, premultiplied, half)."""
+        h = self.header
+        req = h.request
+        rgba = encode_rgba(display, alpha, h.colorspace)
+        meta = FrameMetadata(
+            camera=h.track.sample_at(frame),
+            width=req.output.width,
+            height=req.output.height,
+            frame=frame,
+            fps=h.fps,
+            job_id=h.job_id,
+            prompt=req.prompt,
+            negative_prompt=req.negative_prompt,
+            seed=req.seed,
+            model=req.model,
+            model_hash=h.model_hash,
+            loras=h.loras,
+            keyframe=keyframe,
+            colorspace=h.colorspace,
+            owner=req.client_tag,
+            comments=f"GenFX {genfx.__version__} AI-generated frame"
+            + ("" if keyframe else " (in-between: reprojected keyframes)"),
+        )
+        path = self.path(frame)
+        digest = write_frame(path, rgba, meta, COMPRESSION_NAMES[req.output.compression])
+        info = pb.FrameInfo(
+            frame=frame, file_name=path.name, sha256=digest, size_bytes=path.stat().st_size, keyframe=keyframe
+        )
+        self.store.record_frame(h.job_id, info)
+        return rgba
+
+    def read(self, frame: int) -> npt.NDArray[np.floating]:
+        """A written frame's pixels, as ``write`` returned them."""
+        pixels, _ = read_frame(self.path(frame))
+        return pixels
+
+    def reconcile(self, frames: list[int]) -> set[int]:
+        """Frames already made: recorded ones, plus any renamed into place just before a crash (recorded
+        now). Temp files of a write that a crash cut off are removed."""
+        for leftover in self.out_dir.glob(f"*{TEMP_SUFFIX}"):
+            leftover.unlink(missing_ok=True)
+        records = self.store.frames(self.header.job_id)
+        done: set[int] = set()
+        for frame in frames:
+            path = self.path(frame)
+            if not path.exists():
+                continue
+            if frame not in records:
+                keyframe = bool(read_header(path).get("genfx/keyframe", 1))
+                info = pb.FrameInfo(
+                    frame=frame,
+                    file_name=path.name,
+                    sha256=sha256_of(path).hexdigest(),
+                    size_bytes=path.stat().st_size,
+                    keyframe=keyframe,
+                )
+                self.store.record_frame(self.header.job_id, info)
+            done.add(frame)
+        return done
