@@ -11,6 +11,7 @@ import torch
 
 from inference_server.models import model_hash
 from tests.training.conftest import run_train
+from training.cli import main
 from training.sim_condition import sim_condition, to_chw
 
 FAST = ["--steps", "4", "--batch-size", "2", "--checkpoint-every", "2", "--validation-steps", "2"]
@@ -69,9 +70,18 @@ def test_lora_and_controlnet_load_with_diffusers(lora_controlnet_run: Path, tiny
     assert image.shape == (1, 32, 32, 3) and np.isfinite(image).all()
 
 
-def test_the_loss_falls_on_the_procedural_set(tmp_path: Path, dataset: Path, tiny_model: Path) -> None:
+def _in_process(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    """genfx-train's main() in this process: the same exit code and messages, without a new interpreter."""
+    code = main(list(args))
+    return code, capsys.readouterr().err
+
+
+def test_the_loss_falls_on_the_procedural_set(
+    tmp_path: Path, dataset: Path, tiny_model: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "unet"
-    result = run_train(
+    code, err = _in_process(
+        capsys,
         "fit",
         "--dataset",
         str(dataset),
@@ -92,7 +102,7 @@ def test_the_loss_falls_on_the_procedural_set(tmp_path: Path, dataset: Path, tin
         "--validation-steps",
         "1",
     )
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert code == 0, err[-3000:]
     card = json.loads((out / "model_card.json").read_text())
     (_, first), (_, last) = card["eval_loss"]["first"], card["eval_loss"]["last"]
     assert last < 0.7 * first, card["eval_loss"]
@@ -100,44 +110,40 @@ def test_the_loss_falls_on_the_procedural_set(tmp_path: Path, dataset: Path, tin
 
 
 def test_bad_input_is_named_and_leaves_no_finished_run(
-    tmp_path: Path, dataset: Path, tiny_model: Path, lora_controlnet_run: Path
+    tmp_path: Path,
+    dataset: Path,
+    tiny_model: Path,
+    lora_controlnet_run: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
+    model, data = str(tiny_model), str(dataset)
     not_a_model = tmp_path / "not_a_model"
     not_a_model.mkdir()
-    result = run_train(
-        "fit", "--dataset", str(dataset), "--base-model", str(not_a_model), "--out", str(tmp_path / "a")
+    code, err = _in_process(
+        capsys, "fit", "--dataset", data, "--base-model", str(not_a_model), "--out", str(tmp_path / "a")
     )
-    assert result.returncode == 2 and f"base model {not_a_model}: no model_index.json" in result.stderr
+    assert code == 2 and f"base model {not_a_model}: no model_index.json" in err
     assert not (tmp_path / "a" / "model_card.json").exists()
 
-    result = run_train(
+    run = str(lora_controlnet_run)
+    code, err = _in_process(capsys, "fit", "--dataset", data, "--base-model", model, "--out", run, *FAST)
+    assert code == 2 and "holds another run" in err
+    code, err = _in_process(
+        capsys,
         "fit",
         "--dataset",
-        str(dataset),
+        data,
         "--base-model",
-        str(tiny_model),
+        model,
         "--out",
-        str(lora_controlnet_run),
-        *FAST,
-    )
-    assert result.returncode == 2 and "holds another run" in result.stderr
-
-    result = run_train(
-        "fit",
-        "--dataset",
-        str(dataset),
-        "--base-model",
-        str(tiny_model),
-        "--out",
-        str(lora_controlnet_run),
+        run,
         "--resume",
         *LORA_CN,
         "--lr",
         "0.5",
     )
-    assert result.returncode == 2 and "holds a different run (differs in lr)" in result.stderr
-
-    result = run_train(
-        "fit", "--dataset", str(tmp_path), "--base-model", str(tiny_model), "--out", str(tmp_path / "b")
+    assert code == 2 and "holds a different run (differs in lr)" in err
+    code, err = _in_process(
+        capsys, "fit", "--dataset", str(tmp_path), "--base-model", model, "--out", str(tmp_path / "b")
     )
-    assert result.returncode == 2 and "manifest.json: missing" in result.stderr
+    assert code == 2 and "manifest.json: missing" in err

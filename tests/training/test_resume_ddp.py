@@ -19,6 +19,7 @@ import pytest
 from safetensors.torch import load_file
 
 from tests.training.conftest import ROOT, run_train
+from training.cli import main
 
 pytestmark = pytest.mark.slow
 LORA = "lora/pytorch_lora_weights.safetensors"
@@ -54,8 +55,7 @@ def test_resume_after_kill_9_matches_an_uninterrupted_run(
     tmp_path: Path, dataset: Path, tiny_model: Path
 ) -> None:
     steps = ["--steps", "4", "--batch-size", "2", "--checkpoint-every", "2"]
-    straight = run_train(*_fit_args(dataset, tiny_model, tmp_path / "straight", *steps))
-    assert straight.returncode == 0, straight.stderr[-3000:]
+    assert main(_fit_args(dataset, tiny_model, tmp_path / "straight", *steps)) == 0  # in this process
 
     out = tmp_path / "killed"
     cmd = [sys.executable, "-m", "training", *_fit_args(dataset, tiny_model, out, *steps)]
@@ -113,22 +113,9 @@ def test_sigterm_stops_with_a_checkpoint_and_resume_finishes(
 def test_ddp_two_cpu_processes_equal_one_process_with_the_same_global_batch(
     tmp_path: Path, dataset: Path, tiny_model: Path
 ) -> None:
-    single = run_train(
-        *_fit_args(
-            dataset,
-            tiny_model,
-            tmp_path / "one",
-            "--steps",
-            "3",
-            "--batch-size",
-            "2",
-            "--checkpoint-every",
-            "3",
-        )
-    )
-    assert single.returncode == 0, single.stderr[-3000:]
-    launch = [
-        sys.executable,
+    every = ["--steps", "2", "--checkpoint-every", "2"]
+    assert main(_fit_args(dataset, tiny_model, tmp_path / "one", *every, "--batch-size", "2")) == 0
+    accelerate = [
         "-m",
         "accelerate.commands.launch",
         "--multi_gpu",
@@ -136,37 +123,15 @@ def test_ddp_two_cpu_processes_equal_one_process_with_the_same_global_batch(
         "2",
         "--num_machines",
         "1",
-        "--mixed_precision",
-        "no",
-        "--dynamo_backend",
-        "no",
-        "--main_process_port",
-        "29571",
-        "-m",
-        "training",
-        *_fit_args(
-            dataset,
-            tiny_model,
-            tmp_path / "two",
-            "--steps",
-            "3",
-            "--batch-size",
-            "1",
-            "--checkpoint-every",
-            "3",
-        ),
     ]
-    ddp = subprocess.run(
-        launch,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=400,
-        env={**os.environ, "HF_HUB_OFFLINE": "1"},
-    )
+    accelerate += ["--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "29571"]
+    launch = [sys.executable, *accelerate, "-m", "training"]
+    launch += _fit_args(dataset, tiny_model, tmp_path / "two", *every, "--batch-size", "1")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    ddp = subprocess.run(launch, cwd=ROOT, capture_output=True, text=True, timeout=400, env=env)
     assert ddp.returncode == 0, ddp.stderr[-3000:]
     card = json.loads((tmp_path / "two" / "model_card.json").read_text())
     assert card["world_size"] == 2 and card["hyperparameters"]["global_batch"] == 2
-    state = json.loads((tmp_path / "two" / "checkpoints" / "step-000003" / "state.json").read_text())
+    state = json.loads((tmp_path / "two" / "checkpoints" / "step-000002" / "state.json").read_text())
     assert len(state["rank_param_sha256"]) == 2 and len(set(state["rank_param_sha256"])) == 1, "ranks differ"
     assert _max_diff(tmp_path / "two" / LORA, tmp_path / "one" / LORA) <= DDP_TOLERANCE

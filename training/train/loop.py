@@ -35,12 +35,17 @@ from training.train.run_folder import claim, latest_checkpoint, load_checkpoint,
 
 
 class _Sigterm:
+    """Notes a SIGTERM (acted on between steps); restores the previous handler when the run ends."""
+
     def __init__(self) -> None:
         self.raised = False
-        signal.signal(signal.SIGTERM, self._handle)
+        self._previous = signal.signal(signal.SIGTERM, self._handle)
 
     def _handle(self, signum: int, frame: Any) -> None:
         self.raised = True
+
+    def restore(self) -> None:
+        signal.signal(signal.SIGTERM, self._previous)
 
 
 def _dtype(mixed_precision: str) -> torch.dtype:
@@ -48,6 +53,14 @@ def _dtype(mixed_precision: str) -> torch.dtype:
 
 
 def fit(cfg: FitConfig) -> int:
+    stop = _Sigterm()
+    try:
+        return _fit(cfg, stop)
+    finally:
+        stop.restore()
+
+
+def _fit(cfg: FitConfig, stop: _Sigterm) -> int:
     from accelerate import Accelerator
     from accelerate.utils import DistributedDataParallelKwargs
 
@@ -60,7 +73,6 @@ def fit(cfg: FitConfig) -> int:
     )
     rank, world = accelerator.process_index, accelerator.num_processes
     main = accelerator.is_main_process
-    stop = _Sigterm()
 
     from inference_server.models import model_hash  # the server's own definition of a model's hash
 
