@@ -146,7 +146,7 @@ class Client:
                     yield pb.UploadAssetChunk(data=block)
 
         try:
-            return self._stub.UploadAsset(chunks(), metadata=self._metadata)  # type: ignore[no-any-return]
+            return self._stub.UploadAsset(chunks(), metadata=self._metadata)
         except grpc.RpcError as exc:
             raise _as_error(exc) from None
 

@@ -1,4 +1,4 @@
-"""Txt2ImgRenderer against plain diffusers, seeds, progress, cancellation and sizing."""
+"""The txt2img mode against plain diffusers, seeds, progress, cancellation and sizing."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from inference_server.engine.common import RenderCancelled, frame_seed
-from inference_server.engine.txt2img import Txt2ImgRenderer, generation_size
+from inference_server.engine.mode import Keyframe, StepFn
+from inference_server.engine.txt2img import MODE, generation_size
 from inference_server.tiny_model import build_tiny_model
 
 PROMPT = "a concrete building collapses into dust"
@@ -27,9 +28,27 @@ def pipe(tmp_path_factory: pytest.TempPathFactory) -> Any:
     return pipeline
 
 
-@pytest.fixture
-def renderer(pipe: Any) -> Txt2ImgRenderer:
-    return Txt2ImgRenderer(pipe, 64, 64)
+def render(
+    pipe: Any, *, seed: int, steps: int, negative: str = "", on_step: StepFn | None = None, size: int = 64
+) -> np.ndarray:
+    """What the server runs for a txt2img keyframe (a fresh one: nothing to start from)."""
+    grey = np.full((size, size, 3), 0.5, np.float32)
+    key = Keyframe(
+        base=grey,
+        init=grey,
+        strength=1.0,
+        carried=False,
+        mask=None,
+        depth=None,
+        prompt=PROMPT,
+        negative_prompt=negative,
+        seed=seed,
+        steps=steps,
+        guidance=7.5,
+        on_step=on_step,
+    )
+    assert MODE.render is not None
+    return MODE.render(pipe, key)
 
 
 def _direct(pipe: Any, negative: str | None, seed: int, steps: int) -> np.ndarray:
@@ -48,30 +67,18 @@ def _direct(pipe: Any, negative: str | None, seed: int, steps: int) -> np.ndarra
 
 
 @pytest.mark.parametrize("negative", ["", "blurry"])
-def test_matches_plain_diffusers_bit_for_bit(pipe: Any, renderer: Txt2ImgRenderer, negative: str) -> None:
+def test_matches_plain_diffusers_bit_for_bit(pipe: Any, negative: str) -> None:
     expected = _direct(pipe, negative or None, seed=7, steps=3)
-    got = renderer.render(
-        prompt=PROMPT, negative_prompt=negative, seed=7, steps=3, guidance=7.5, width=64, height=64
-    )
+    got = render(pipe, seed=7, steps=3, negative=negative)
     assert got.dtype == np.float32 and got.shape == (64, 64, 3)
     assert np.array_equal(got, expected)
     # Watching progress must not change the pixels.
-    watched = renderer.render(
-        prompt=PROMPT,
-        negative_prompt=negative,
-        seed=7,
-        steps=3,
-        guidance=7.5,
-        width=64,
-        height=64,
-        on_step=lambda k, n: None,
-    )
+    watched = render(pipe, seed=7, steps=3, negative=negative, on_step=lambda k, n: None)
     assert np.array_equal(watched, expected)
 
 
-def test_different_seeds_differ(renderer: Txt2ImgRenderer) -> None:
-    kw: dict[str, Any] = dict(prompt=PROMPT, negative_prompt="", steps=2, guidance=7.5, width=64, height=64)
-    assert not np.array_equal(renderer.render(seed=1, **kw), renderer.render(seed=2, **kw))
+def test_different_seeds_differ(pipe: Any) -> None:
+    assert not np.array_equal(render(pipe, seed=1, steps=2), render(pipe, seed=2, steps=2))
 
 
 def test_frame_seed_is_deterministic_and_spread() -> None:
@@ -85,24 +92,13 @@ def test_frame_seed_is_deterministic_and_spread() -> None:
     assert frame_seed(1234, 1001) == 2239956251595792273
 
 
-def test_on_step_reports_every_step(renderer: Txt2ImgRenderer) -> None:
+def test_on_step_reports_every_step(pipe: Any) -> None:
     seen: list[tuple[int, int]] = []
-    renderer.render(
-        prompt=PROMPT,
-        negative_prompt="",
-        seed=0,
-        steps=4,
-        guidance=7.5,
-        width=64,
-        height=64,
-        on_step=lambda k, n: seen.append((k, n)),
-    )
+    render(pipe, seed=0, steps=4, on_step=lambda k, n: seen.append((k, n)))
     assert seen == [(1, 4), (2, 4), (3, 4), (4, 4)]
 
 
-def test_cancel_from_on_step_stops_before_decode(
-    pipe: Any, renderer: Txt2ImgRenderer, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_cancel_from_on_step_stops_before_decode(pipe: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[int] = []
     decodes: list[int] = []
     real_decode = pipe.vae.decode
@@ -118,16 +114,7 @@ def test_cancel_from_on_step_stops_before_decode(
 
     monkeypatch.setattr(pipe.vae, "decode", counting_decode)
     with pytest.raises(RenderCancelled, match="job cancelled"):
-        renderer.render(
-            prompt=PROMPT,
-            negative_prompt="",
-            seed=0,
-            steps=5,
-            guidance=7.5,
-            width=64,
-            height=64,
-            on_step=cancel_at_two,
-        )
+        render(pipe, seed=0, steps=5, on_step=cancel_at_two)
     assert seen == [1, 2]
     assert decodes == []
 
@@ -154,23 +141,7 @@ def test_generation_size_rejects_nonsense() -> None:
     assert generation_size(100, 50, 64, 64, multiple=16) == (64, 32)
 
 
-def test_non_native_output_is_resized(renderer: Txt2ImgRenderer) -> None:
-    seen: list[tuple[int, int]] = []
-    image = renderer.render(
-        prompt=PROMPT,
-        negative_prompt="",
-        seed=3,
-        steps=2,
-        guidance=7.5,
-        width=96,
-        height=40,
-        on_step=lambda k, n: seen.append((k, n)),
-    )
-    assert image.shape == (40, 96, 3) and image.dtype == np.float32
+def test_the_keyframe_size_is_the_generation_size(pipe: Any) -> None:
+    image = render(pipe, seed=3, steps=2, size=48)
+    assert image.shape == (48, 48, 3) and image.dtype == np.float32
     assert float(image.min()) >= 0.0 and float(image.max()) <= 1.0
-    assert seen == [(1, 2), (2, 2)]
-
-
-def test_invalid_steps(renderer: Txt2ImgRenderer) -> None:
-    with pytest.raises(ValueError):
-        renderer.render(prompt="x", negative_prompt="", seed=0, steps=0, guidance=7.5, width=64, height=64)

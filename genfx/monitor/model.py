@@ -127,9 +127,6 @@ class JobTableModel(QAbstractTableModel):
 
     # ---- queries ----------------------------------------------------------------------------------
 
-    def job_row(self, i: int) -> JobRow:
-        return self.book.row(i)
-
     def row_of(self, job_id: str) -> int | None:
         return self.book.index_of(job_id)
 

@@ -48,7 +48,7 @@ def _shot_depth_pipeline() -> Any:
 
     base: Any = diffusers.StableDiffusionDepth2ImgPipeline  # untyped for mypy
 
-    class ShotDepth2ImgPipeline(base):  # type: ignore[misc,valid-type]
+    class ShotDepth2ImgPipeline(base):  # type: ignore[misc]
         def prepare_depth_map(
             self, image: Any, depth_map: Any, batch_size: int, do_cfg: bool, dtype: Any, device: Any
         ) -> Any:

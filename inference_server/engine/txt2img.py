@@ -29,54 +29,6 @@ def generation_size(
     return snap(out_width), snap(out_height)
 
 
-def _resize(image: F32, width: int, height: int) -> F32:
-    import torch
-
-    # Antialiased bicubic on float32 keeps the full precision; bicubic overshoots, hence the clamp.
-    t = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).unsqueeze(0)
-    t = torch.nn.functional.interpolate(t, size=(height, width), mode="bicubic", antialias=True)
-    out: F32 = t.clamp_(0.0, 1.0).squeeze(0).permute(1, 2, 0).contiguous().numpy()
-    return out
-
-
-class Txt2ImgRenderer:
-    """Renders frames with a StableDiffusionPipeline (components already loaded and on their device).
-
-    A pipeline holds per-call state (scheduler timesteps), so one renderer must not render concurrently.
-    """
-
-    def __init__(self, pipeline: Any, native_width: int, native_height: int) -> None:
-        self.pipeline = pipeline
-        self.native_width = native_width
-        self.native_height = native_height
-
-    def render(
-        self,
-        *,
-        prompt: str,
-        negative_prompt: str,
-        seed: int,
-        steps: int,
-        guidance: float,
-        width: int,
-        height: int,
-        on_step: Callable[[int, int], None] | None = None,
-    ) -> F32:
-        """One frame as (height, width, 3) float32 display sRGB in [0, 1], generated at the model's
-        native scale and resized to (width, height).
-
-        ``on_step(done, total)`` runs after every denoising step; whatever it raises (e.g.
-        RenderCancelled) propagates out of the pipeline before the decode, which is how cancel works.
-        """
-        if steps < 1:
-            raise ValueError("steps must be >= 1")
-        gen_w, gen_h = generation_size(width, height, self.native_width, self.native_height)
-        image = _generate(
-            self.pipeline, prompt, negative_prompt, seed, steps, guidance, gen_w, gen_h, on_step
-        )
-        return image if (gen_w, gen_h) == (width, height) else _resize(image, width, height)
-
-
 def _generate(
     pipeline: Any,
     prompt: str,

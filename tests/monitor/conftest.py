@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
-# Before anything imports Qt: no display needed (CI, SSH sessions).
+import pytest
+
+from genfx.client import Client
+from genfx.local_server import LocalServer
+
+# Before any test imports Qt (they do it inside the tests): no display needed (CI, SSH sessions).
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-
-import importlib.util  # noqa: E402
-import threading  # noqa: E402
-from collections.abc import Iterator  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
-
-import pytest  # noqa: E402
-
-from genfx.client import Client  # noqa: E402
-from genfx.local_server import LocalServer  # noqa: E402
 
 if importlib.util.find_spec("PySide6") is None or importlib.util.find_spec("pytestqt") is None:
     # The gui extra is not installed: nothing here can run.

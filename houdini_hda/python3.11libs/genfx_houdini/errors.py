@@ -16,10 +16,11 @@ class UserError(Exception):
 
 
 def _hint_for_precondition(message: str) -> str:
+    """The parm to change for a mode the model lacks (mode names: ModelInfo.capabilities in the proto)."""
     if "'temporal'" in message:
         return (
-            " Keyframe Step > 1 needs the temporal mode, which this server does not run yet:"
-            " set Keyframe Step to 1."
+            " Keyframe Step > 1 needs the temporal mode, which this model does not offer:"
+            " set Keyframe Step to 1, or pick a model that supports it."
         )
     passes = {"'img2img'": "Plate", "'inpaint'": "Mask", "'depth'": "Depth"}
     for mode, parm in passes.items():

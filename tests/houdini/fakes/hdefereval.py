@@ -30,7 +30,7 @@ def _require_ui() -> None:
 
 def _call(code: Callable[..., object] | str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> object:
     if isinstance(code, str):
-        exec(code, {"hou": hou._module()})  # noqa: S102
+        exec(code, {"hou": hou._module()})
         return None
     return code(*args, **kwargs)
 
@@ -72,7 +72,7 @@ def process_events() -> int:
     for code, args, kwargs, done, box in batch:
         try:
             box.append(_call(code, args, kwargs))
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller below
+        except BaseException as exc:  # handed to the caller below
             box.append(exc)
             if done is None:
                 errors.append(exc)

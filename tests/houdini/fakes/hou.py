@@ -52,7 +52,7 @@ HDA_DIR = (
 # Errors and enums
 
 
-class Error(Exception):  # noqa: N818 - hou's names
+class Error(Exception):  # hou's names
     def __init__(self, *args: object) -> None:
         super().__init__(*args)
 
@@ -76,7 +76,7 @@ class NotAvailable(Error):
     pass
 
 
-class PermissionError(Error):  # noqa: A001 - hou.PermissionError shadows the builtin, as in Houdini
+class PermissionError(Error):  # hou.PermissionError shadows the builtin, as in Houdini
     pass
 
 
@@ -96,7 +96,7 @@ class EnumValue:
         return f"hou.{self.enum}.{self.value_name}"
 
 
-class severityType:  # noqa: N801
+class severityType:
     Message = EnumValue("severityType", "Message")
     ImportantMessage = EnumValue("severityType", "ImportantMessage")
     Warning = EnumValue("severityType", "Warning")
@@ -104,7 +104,7 @@ class severityType:  # noqa: N801
     Fatal = EnumValue("severityType", "Fatal")
 
 
-class exprLanguage:  # noqa: N801
+class exprLanguage:
     Python = EnumValue("exprLanguage", "Python")
     Hscript = EnumValue("exprLanguage", "Hscript")
 
@@ -210,7 +210,7 @@ class Vector2:
         return self._v[1]
 
 
-class playbar:  # noqa: N801
+class playbar:
     @staticmethod
     def frameRange() -> Vector2:
         return Vector2(*_session.frame_range)
@@ -318,7 +318,7 @@ def _rotation(axis: str, degrees: float) -> np.ndarray:
     return m
 
 
-class hmath:  # noqa: N801
+class hmath:
     @staticmethod
     def identityTransform() -> Matrix4:
         return Matrix4(1.0)
@@ -391,10 +391,10 @@ def _eval_hscript(expr: str, node: Node | None, at_frame: float) -> float:
     expanded = _expand(expr, node, at_frame)
     if not re.fullmatch(r"[0-9eE.+\-*/() ]+", expanded):
         raise OperationFailed(f"fake hscript cannot evaluate {expr!r}")
-    return float(eval(expanded, {"__builtins__": {}}))  # noqa: S307 - digits and operators only
+    return float(eval(expanded, {"__builtins__": {}}))  # digits and operators only
 
 
-class text:  # noqa: N801
+class text:
     @staticmethod
     def expandString(value: str, expand_tilde: bool = True) -> str:
         _main_thread("text.expandString")
@@ -406,7 +406,7 @@ class text:  # noqa: N801
         return _expand(value, None, at_frame)
 
 
-class hipFile:  # noqa: N801
+class hipFile:
     @staticmethod
     def path() -> str:
         return _session.hip.as_posix()
@@ -489,9 +489,9 @@ class Parm:
                 code = self._expression
                 if "\n" in code:
                     scope: dict[str, object] = {"hou": _module()}
-                    exec("def _expr():\n" + "\n".join("    " + ln for ln in code.splitlines()), scope)  # noqa: S102
+                    exec("def _expr():\n" + "\n".join("    " + ln for ln in code.splitlines()), scope)
                     return scope["_expr"]()  # type: ignore[operator]
-                return eval(code, {"hou": _module()})  # noqa: S307
+                return eval(code, {"hou": _module()})
             finally:
                 _session.eval_frame.pop()
                 _session.pwd.pop()
@@ -594,13 +594,13 @@ class Parm:
         scope: dict[str, object] = {"hou": _module(), "kwargs": kwargs}
         with _as_pwd(self._node):
             if want_result and "\n" not in code.strip():
-                return eval(code, scope)  # noqa: S307 - a single-line menu script is an expression
+                return eval(code, scope)  # a single-line menu script is an expression
             body = (
                 code
                 if not want_result
                 else "def _menu():\n" + "\n".join("    " + ln for ln in code.splitlines())
             )
-            exec(body, scope)  # noqa: S102
+            exec(body, scope)
             return scope["_menu"]() if want_result else None  # type: ignore[operator]
 
     def _menu_pairs(self) -> list[tuple[str, str]]:
@@ -676,7 +676,7 @@ class NodeType:
             module.__dict__["hou"] = _module()
             exec(
                 compile(self.python_module, f"opdef:/{self.type_name}?PythonModule", "exec"), module.__dict__
-            )  # noqa: S102
+            )
             self._module = module
         return self._module
 
@@ -1050,7 +1050,7 @@ def isUIAvailable() -> bool:
     return _session.ui_available
 
 
-class ui:  # noqa: N801
+class ui:
     @staticmethod
     def displayMessage(
         text: str,
@@ -1058,7 +1058,7 @@ class ui:  # noqa: N801
         severity: EnumValue = severityType.Message,
         default_choice: int = 0,
         close_choice: int = -1,
-        help: str | None = None,  # noqa: A002 - hou's keyword
+        help: str | None = None,  # hou's keyword
         title: str | None = None,
         details: str | None = None,
         details_label: str | None = None,
@@ -1098,7 +1098,7 @@ class UndosDisabler:
         _session.undo_disabled -= 1
 
 
-class undos:  # noqa: N801
+class undos:
     @staticmethod
     def disabler() -> UndosDisabler:
         return UndosDisabler()
