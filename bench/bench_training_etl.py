@@ -1,7 +1,7 @@
 """ETL throughput: frames/s per core for decode + colour + crop + condition + caption + shard, against a
 raw OpenEXR read of the same files in the same run; Ray Data end to end; VAE latents/s.
 
-    scripts/in_netns.sh .venv/bin/python bench/bench_training_etl.py [--width 960 --height 540]
+    scripts/in_netns.sh .venv/bin/python -m bench.bench_training_etl [--width 960 --height 540]
 
 (Ray must run inside a private network namespace on these machines.) Prints one line per measure and
 the numbers docs/training.md extrapolates to 200 GB from.
@@ -16,18 +16,15 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+import numpy as np
+import OpenEXR
+import torch
 
-import numpy as np  # noqa: E402
-import OpenEXR  # noqa: E402
-import torch  # noqa: E402
-
-from training.etl.discover import discover  # noqa: E402
-from training.etl.ingest import IngestSettings, ingest  # noqa: E402
-from training.etl.plan import make_plan  # noqa: E402
-from training.etl.sample import build_sample  # noqa: E402
-from training.synth.generate import SynthSettings, synthesize  # noqa: E402
+from training.etl.discover import discover
+from training.etl.ingest import IngestSettings, ingest
+from training.etl.plan import make_plan
+from training.etl.sample import build_sample
+from training.synth.generate import SynthSettings, synthesize
 
 
 def _raw_read(paths: list[Path]) -> None:

@@ -1,7 +1,7 @@
 """Training throughput (samples/s) of `genfx-train fit` per mode, against a bare diffusers-style step
 (UNet forward + backward + AdamW on the same batch, no data loading, no DDP) measured in the same run.
 
-    .venv/bin/python bench/bench_training_fit.py [--size 64 --batch 4 --steps 12]
+    .venv/bin/python -m bench.bench_training_fit [--size 64 --batch 4 --steps 12]
 
 On the tiny model here; on a GPU box pass --base-model with a real SD 2.x folder and --size 768.
 """
@@ -16,17 +16,14 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+import torch
 
-import torch  # noqa: E402
-
-from training.etl.manifest import write_manifest  # noqa: E402
-from training.etl.pipeline import process_shard  # noqa: E402
-from training.etl.plan import check_or_save_plan, make_plan  # noqa: E402
-from training.synth.generate import SynthSettings, synthesize  # noqa: E402
-from training.train.loop import fit  # noqa: E402
-from training.train.options import FitConfig  # noqa: E402
+from training.etl.manifest import write_manifest
+from training.etl.pipeline import process_shard
+from training.etl.plan import check_or_save_plan, make_plan
+from training.synth.generate import SynthSettings, synthesize
+from training.train.loop import fit
+from training.train.options import FitConfig
 
 
 def _dataset(tmp: Path, size: int) -> Path:

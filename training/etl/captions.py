@@ -11,14 +11,14 @@ import math
 from functools import lru_cache
 from pathlib import Path
 
-from genfx.shot import load_shot
+from genfx.shot import Shot, load_shot
 
 DEFAULT_TEMPLATE = "{description}, {view}{dust}"
 _KIND_WORDS = {"render": "CG render", "plate": "live-action plate", "scan": "photogrammetry scan"}
 
 
 @lru_cache(maxsize=256)
-def _shot(path: str) -> object:
+def _shot(path: str) -> Shot:
     return load_shot(path)
 
 
@@ -27,7 +27,7 @@ def view_words(camera_json: Path | None, frame: int) -> str:
     if camera_json is None:
         return "view"
     shot = _shot(str(camera_json))
-    cam = shot.camera.sample_at(frame)  # type: ignore[attr-defined]
+    cam = shot.camera.sample_at(frame)
     forward = -cam.matrix()[:3, 2]
     pitch = math.degrees(math.asin(max(-1.0, min(1.0, float(forward[1])))))
     angle = "high angle" if pitch < -12 else "low angle" if pitch > 5 else "eye-level"

@@ -39,7 +39,7 @@ def process_shard(row: dict[str, Any]) -> dict[str, Any]:
         src = sources[item["source"]]
         frame = FrameFiles(**item["frame"])
         try:
-            members = build_sample(src, frame, buckets)  # type: ignore[arg-type]
+            members = build_sample(src, frame, buckets)
             if task["latent_model"]:
                 members.update(_latent_members(Path(task["latent_model"]), members))
         except (DecodeError, OSError, ValueError) as exc:

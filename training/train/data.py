@@ -60,7 +60,7 @@ class ShardDataset:
         for rec in sorted(self.manifest["samples"], key=lambda s: s["key"]):
             members = index.get(rec["key"], {})
             if all(ext in members for ext in need):
-                samples.append(Sample(rec["key"], rec["caption"], tuple(rec["bucket"]), members))  # type: ignore[arg-type]
+                samples.append(Sample(rec["key"], rec["caption"], tuple(rec["bucket"]), members))
         if not samples:
             raise ValueError(
                 f"dataset {dataset}: no sample has {', '.join(need)} "
