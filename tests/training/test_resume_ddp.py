@@ -77,7 +77,7 @@ def test_resume_after_kill_9_matches_an_uninterrupted_run(
     assert _max_diff(out / LORA, tmp_path / "straight" / LORA) == 0.0
 
 
-def test_sigterm_stops_with_a_checkpoint_and_resume_finishes(
+def test_sigterm_stops_after_a_step_with_a_checkpoint(
     tmp_path: Path, dataset: Path, tiny_model: Path
 ) -> None:
     out = tmp_path / "term"
