@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
+from genfx.sim_condition import sim_condition, to_chw
 from inference_server.models import model_hash
 from tests.training.conftest import run_train
 from training.cli import main
-from training.sim_condition import sim_condition, to_chw
 
 FAST = ["--steps", "4", "--batch-size", "2", "--checkpoint-every", "2", "--validation-steps", "2"]
 LORA_CN = ["--train", "lora,controlnet", "--snr-gamma", "5", "--noise-offset", "0.05", *FAST]
@@ -60,7 +60,8 @@ def test_lora_and_controlnet_load_with_diffusers(lora_controlnet_run: Path, tiny
     assert controlnet.config.conditioning_channels == 4
     cn_pipe = StableDiffusionControlNetPipeline(**{**pipe.components, "controlnet": controlnet})
     depth = np.full((32, 32), 10.0, np.float32)
-    cond = sim_condition(depth, np.zeros((32, 32, 2), np.float32), np.zeros((32, 32), np.float32))
+    zeros = np.zeros((32, 32), np.float32)
+    cond = sim_condition(depth, np.zeros((32, 32, 2), np.float32), zeros, near_far=(5.0, 20.0))
     image = cn_pipe(
         "a building collapses",
         image=torch.from_numpy(to_chw(cond))[None],
