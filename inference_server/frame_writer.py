@@ -53,7 +53,8 @@ class JobHeader:
     fps: Fraction
     model_hash: str
     colorspace: str
-    loras: str = "[]"  # JSON text
+    loras: str = "[]"  # JSON text: name, weight, sha256, base_model_sha256, dataset_sha256 per LoRA
+    controlnet: str = ""  # JSON text: the sim ControlNet's sha256, scale, ...; "" when none was used
 
 
 class FrameWriter:
@@ -85,6 +86,7 @@ class FrameWriter:
             model=req.model,
             model_hash=h.model_hash,
             loras=h.loras,
+            controlnet=h.controlnet,
             keyframe=keyframe,
             colorspace=h.colorspace,
             owner=req.client_tag,

@@ -19,6 +19,7 @@ from grpc_reflection.v1alpha import reflection
 
 from genfx.proto import genfx_pb2 as pb
 from genfx.proto import genfx_pb2_grpc as pb_grpc
+from inference_server.adapters import LoraSpec
 from inference_server.auth import TokenInterceptor
 from inference_server.jobs import JobStore
 from inference_server.metrics import ServerMetrics
@@ -43,6 +44,8 @@ class ServerConfig:
     port: int = 50051
     data_dir: Path = Path("genfx_data")
     models: dict[str, Path] = field(default_factory=dict)
+    sim_controlnets: dict[str, Path] = field(default_factory=dict)  # model name -> ControlNet folder
+    loras: dict[str, LoraSpec] = field(default_factory=dict)
     token: str = ""
     insecure: bool = False
     devices: list[str] = field(default_factory=list)
@@ -115,7 +118,10 @@ class GenFXServer:
         recovered = self.store.recover()
         if recovered:
             log.info("requeued %d interrupted job(s): %s", len(recovered), ", ".join(recovered))
-        self.registry = ModelRegistry(config.models, self.data.models)
+        self.registry = ModelRegistry(
+            config.models, self.data.models, sim_controlnets=config.sim_controlnets, loras=config.loras
+        )
+        self.registry.check_adapters()
         devices = config.devices or detect_devices()
         self.workers = [Worker(d, self.store, self.registry, self.data) for d in devices]
 

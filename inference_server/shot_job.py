@@ -8,6 +8,7 @@ seed, frame), so the frames it makes are the ones it would have made.
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Any, Protocol
@@ -19,11 +20,12 @@ from genfx.wire import camera_track_from_proto, fraction_from_proto
 from inference_server import defaults, manifest
 from inference_server.engine import modes
 from inference_server.engine.common import frame_seed
+from inference_server.engine.loras import LoraUse, applied_loras
 from inference_server.engine.metrics import warping_error
 from inference_server.engine.passes import PASSES
 from inference_server.engine.reproject import View, default_plane_distance
 from inference_server.engine.shot_renderer import ShotRenderer, ShotSpec
-from inference_server.engine.temporal import FramePlan, plan_frames
+from inference_server.engine.temporal import FramePlan, inbetween, plan_frames
 from inference_server.frame_output import COLORSPACE_NAMES, metric_image, metric_size, written_display
 from inference_server.frame_writer import FrameWriter, JobHeader
 from inference_server.jobs import JobStore
@@ -43,7 +45,7 @@ class Interrupts(Protocol):
 
 
 def shot_spec(req: pb.GenerateRequest, model: ModelInfo, track: CameraTrack, assets: AssetStore) -> ShotSpec:
-    """What the engine needs to know about a (validated) request."""
+    """What the engine needs to know about a (validated, defaults filled in) request."""
     passes: dict[int, dict[str, Path]] = {}
     for f in req.conditioning.frames:
         for kind in PASSES:
@@ -62,11 +64,50 @@ def shot_spec(req: pb.GenerateRequest, model: ModelInfo, track: CameraTrack, ass
         height=req.output.height,
         native_width=model.native_width,
         native_height=model.native_height,
-        mode=modes.shot_mode({k for p in passes.values() for k in p}).name,
+        mode=modes.shot_mode({k for p in passes.values() for k in p}, model.capabilities).name,
         views=views,
         passes=passes,
         plane_distance=req.conditioning.plane_distance or default_plane_distance(views[req.shot.frame_start]),
+        controlnet_scale=req.conditioning.controlnet_conditioning_scale,
     )
+
+
+def lora_uses(req: pb.GenerateRequest, registry: ModelRegistry) -> list[LoraUse]:
+    """The request's LoRAs (validated: known, for this model, weights filled in) with their folders."""
+    out = []
+    for ref in req.loras:
+        info = registry.lora(ref.name)
+        out.append(LoraUse(ref.name, info.path, info.hash, ref.weight))
+    return out
+
+
+def provenance(
+    req: pb.GenerateRequest, registry: ModelRegistry, model: ModelInfo, mode: str
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """What a frame header and the manifest record of the trained weights that made the frames:
+    each LoRA (name, weight, hashes) and the sim ControlNet (hashes, scale) when the mode used it."""
+    loras = []
+    for ref in req.loras:
+        info = registry.lora(ref.name)
+        loras.append(
+            {
+                "name": ref.name,
+                "weight": ref.weight,
+                "sha256": info.hash,
+                "base_model_sha256": info.base_model_hash,
+                "dataset_sha256": info.dataset_hash,
+            }
+        )
+    controlnet = None
+    if mode == "sim" and model.sim_controlnet is not None:
+        cn = model.sim_controlnet
+        controlnet = {
+            "sha256": cn.hash,
+            "scale": req.conditioning.controlnet_conditioning_scale,
+            "base_model_sha256": cn.base_model_hash,
+            "dataset_sha256": cn.dataset_hash,
+        }
+    return loras, controlnet
 
 
 class _Keyframes:
@@ -125,12 +166,22 @@ class ShotJob:
         self.store.set_model_hash(job_id, model.hash)
         track = camera_track_from_proto(req.camera, req.output.width, req.output.height)
         colorspace = COLORSPACE_NAMES[req.output.colorspace]
-        header = JobHeader(job_id, req, track, fraction_from_proto(req.shot.fps), model.hash, colorspace)
+        spec = shot_spec(req, model, track, self.assets)
+        loras, controlnet = provenance(req, self.registry, model, spec.mode)
+        header = JobHeader(
+            job_id,
+            req,
+            track,
+            fraction_from_proto(req.shot.fps),
+            model.hash,
+            colorspace,
+            loras=json.dumps(loras, sort_keys=True),
+            controlnet=json.dumps(controlnet, sort_keys=True) if controlnet else "",
+        )
         writer = FrameWriter(self.store, self.out_dir, header)
         frames = list(range(req.shot.frame_start, req.shot.frame_end + 1))
         done = writer.reconcile(frames)
 
-        spec = shot_spec(req, model, track, self.assets)
         renderer = ShotRenderer(
             spec, lambda mode: self.registry.load(req.model, self.device, mode), model.capabilities
         )
@@ -147,17 +198,24 @@ class ShotJob:
             notes.append(note)
         keys = _Keyframes(writer, colorspace)
         coverage: dict[int, float] = {}
-        for item in plan_frames(frames, keyframe_step):
-            if item.frame in done:
-                continue
-            self.interrupts.before_frame(job_id, item.frame)
-            display, cover = self._render(item, renderer, keys, temporal, req.seed, len(done), len(frames))
-            rgba = writer.write(item.frame, display, renderer.alpha(item.frame), item.keyframe)
-            keys.remember(item.frame, rgba, item.keyframe)
-            if cover is not None:
-                coverage[item.frame] = round(cover, 4)
-            done.add(item.frame)
-            log.debug("job %s frame %d (%d/%d)", job_id, item.frame, len(done), len(frames))
+        uses = lora_uses(req, self.registry)
+        # The LoRAs go on the mode's pipeline (its UNet and text encoder are the model's own, shared by
+        # every pipeline of the model) for this job only; whatever happens, they come off again.
+        lora_pipeline = self.registry.load(req.model, self.device, spec.mode) if uses else None
+        with applied_loras(lora_pipeline, uses):
+            for item in plan_frames(frames, keyframe_step):
+                if item.frame in done:
+                    continue
+                self.interrupts.before_frame(job_id, item.frame)
+                display, cover = self._render(
+                    item, renderer, keys, temporal, req.seed, len(done), len(frames)
+                )
+                rgba = writer.write(item.frame, display, renderer.alpha(item.frame), item.keyframe)
+                keys.remember(item.frame, rgba, item.keyframe)
+                if cover is not None:
+                    coverage[item.frame] = round(cover, 4)
+                done.add(item.frame)
+                log.debug("job %s frame %d (%d/%d)", job_id, item.frame, len(done), len(frames))
 
         facts = manifest.ShotFacts(
             device=self.device,
@@ -173,8 +231,10 @@ class ShotJob:
             colorspace=colorspace,
             notes=notes,
             coverage=coverage,
+            loras=loras,
+            controlnet=controlnet,
         )
-        measured = self._consistency(keys, renderer, spec, frames, depth_source)
+        measured = self._consistency(keys, renderer, spec, frames, depth_source, keyframe_step)
         doc = manifest.build(job_id, req, model, facts, self.store.frames(job_id).values(), measured)
         write_atomic(self.out_dir / "manifest.json", manifest.encode(doc))
 
@@ -228,11 +288,30 @@ class ShotJob:
 
     @staticmethod
     def _consistency(
-        keys: _Keyframes, renderer: ShotRenderer, spec: ShotSpec, frames: list[int], depth_source: str
+        keys: _Keyframes,
+        renderer: ShotRenderer,
+        spec: ShotSpec,
+        frames: list[int],
+        depth_source: str,
+        keyframe_step: int,
     ) -> dict[str, Any]:
-        """Warping error over the whole written shot (docs/temporal.md)."""
+        """Warping error over the whole written shot (docs/temporal.md), with the exact flow (motion
+        vectors included when the shot has them); with in-betweens and motion passes, also the same
+        keyframes with in-betweens re-made camera-only and motion-aware, side by side."""
         mw, mh = metric_size(spec.width, spec.height)
+        flow = renderer.flow(mw, mh)
         images = [keys.metric_image(f) for f in frames]
-        depths = [renderer.depth_at(f, mw, mh) for f in frames]
-        value, pairs = warping_error(images, depths, [spec.views[f] for f in frames], spec.has_depth)
-        return manifest.consistency(value, pairs, (mw, mh), depth_source)
+        value, pairs = warping_error(images, frames, flow)
+        method = "independent" if keyframe_step == 1 else "motion_aware" if spec.has_motion else "camera_only"
+        compared: dict[str, float] = {}
+        if keyframe_step > 1 and spec.has_motion:
+            small = dict(zip(frames, images, strict=True))
+            plan = [p for p in plan_frames(frames, keyframe_step) if not p.keyframe]
+            for name, use_motion in (("camera_only", False), ("motion_aware", True)):
+                remade = dict(small)
+                for p in plan:
+                    assert p.prev_key is not None and p.next_key is not None
+                    left, right = (p.prev_key, small[p.prev_key]), (p.next_key, small[p.next_key])
+                    remade[p.frame], _ = inbetween(p.frame, left, right, flow, use_motion=use_motion)
+                compared[name], _ = warping_error([remade[f] for f in frames], frames, flow)
+        return manifest.consistency(value, pairs, (mw, mh), depth_source, spec.has_motion, method, compared)

@@ -4,10 +4,11 @@
                                    (camera, colour, exr, wire, hashing, proto, shot,
                                     passes, resample, sim_condition)
 
-passes, resample and sim_condition joined the shared layer (issue 12): the server must read motion and
-depth passes with the trainer's channel names and motion-vector sign, and build the sim ControlNet's
-conditioning exactly as the trainer's ETL did; numpy-only modules both import keep one owner per rule
-without letting the server import the trainer (or the reverse).
+passes, resample, sim_condition and model_card joined the shared layer (issue 12): the server must read
+motion and depth passes with the trainer's channel names and motion-vector sign, build the sim
+ControlNet's conditioning exactly as the trainer's ETL did, and read the model cards it writes; small
+numpy/json-only modules both import keep one owner per rule without letting the server import the
+trainer (or the reverse).
 
 - the SDK and the DCC code never import the server, the trainer or the GPU stack;
 - the shared layer never imports the client side of the SDK (client, CLI, monitor, ...);
@@ -40,6 +41,7 @@ SHARED = (
     "genfx.passes",
     "genfx.resample",
     "genfx.sim_condition",
+    "genfx.model_card",
 )
 GPU_STACK = ("torch", "diffusers", "transformers", "accelerate", "peft", "ray", "safetensors")
 SERVING = (

@@ -1,4 +1,4 @@
-"""Reading the shot's passes (plate, mask, depth) from uploaded assets, through OpenImageIO.
+"""Reading the shot's passes (plate, mask, depth, motion) from uploaded assets, through OpenImageIO.
 
 Any format OIIO reads works (EXR, PNG, DPX, TIFF, JPEG, ...); assets are stored under their sha256 with
 no extension and OIIO picks the reader from the content. Errors are PassError naming the frame and the
@@ -9,7 +9,11 @@ Conventions (also in docs/shot_aware.md):
   (linear Rec.709 when absent); integer files (PNG, DPX, TIFF, JPEG) are display sRGB already.
 - mask: the alpha channel when the file has one, else its first channel; clipped to [0, 1].
 - depth: camera-space Z depth in scene units (distance along the view axis, not ray length), from a
-  channel named Z / depth.Z / depth / Pz when present, else the first channel; <= 0 or non-finite = far.
+  channel named as genfx.passes.DEPTH_CHANNELS lists (Z, depth.Z, depth, Pz, ...) when present, else the
+  first channel; <= 0 or non-finite = far.
+- motion: screen-space motion to the next frame in pixels, +X right, +Y up, from the channels
+  genfx.passes.motion_channels finds (motionvector.R/G and the other renderers' spellings); a file with
+  none of them is refused (PassError). The sign rule is genfx.passes.next_frame_pixel's.
 """
 
 from __future__ import annotations
@@ -23,9 +27,9 @@ import numpy as np
 import numpy.typing as npt
 
 from genfx.colour import colorspace_for_chromaticities, scene_to_model
+from genfx.passes import depth_channel, describe_motion_channels, motion_channels
 
-PASSES = ("plate", "mask", "depth")
-_DEPTH_CHANNELS = ("Z", "depth.Z", "depth", "Pz", "P.z")
+PASSES = ("plate", "mask", "depth", "motion")
 F32 = npt.NDArray[np.float32]
 
 
@@ -66,10 +70,14 @@ def _open(path: Path, frame: int, kind: str, field: str) -> Any:
 
 
 def probe(path: Path, frame: int, kind: str, field: str = "") -> PassInfo:
-    """Size and layout from the header only (cheap: no pixels are decoded)."""
+    """Size and layout from the header only (cheap: no pixels are decoded). A motion pass must have
+    motion-vector channels."""
     inp = _open(path, frame, kind, field)
     try:
         spec = inp.spec()
+        names = list(spec.channelnames)
+        if kind == "motion" and motion_channels(names) is None:
+            raise PassError(frame, kind, _no_motion(names), field)
         return PassInfo(
             width=int(spec.width),
             height=int(spec.height),
@@ -122,11 +130,25 @@ def read_mask(path: Path, frame: int) -> F32:
 def read_depth(path: Path, frame: int) -> F32:
     """(H, W) camera Z depth; invalid (<= 0, NaN) and infinite become +inf (= far, the sky)."""
     data, spec = _read(path, frame, "depth")
-    names = list(spec.channelnames)
-    channel = next((names.index(c) for c in _DEPTH_CHANNELS if c in names), 0)
-    z = data[..., channel].astype(np.float32)
+    channel = depth_channel(list(spec.channelnames))
+    z = data[..., channel or 0].astype(np.float32)
     z[~np.isfinite(z) | (z <= 0)] = np.inf
     return np.ascontiguousarray(z)
 
 
-READERS = {"plate": read_plate, "mask": read_mask, "depth": read_depth}
+def _no_motion(names: list[str]) -> str:
+    return f"no motion-vector channels (looked for {describe_motion_channels()}; found {', '.join(names)})"
+
+
+def read_motion(path: Path, frame: int) -> F32:
+    """(H, W, 2) pixels of the pass's resolution to the next frame, +X right, +Y up; NaN -> 0."""
+    data, spec = _read(path, frame, "motion")
+    names = list(spec.channelnames)
+    found = motion_channels(names)
+    if found is None:
+        raise PassError(frame, "motion", _no_motion(names))
+    mv = np.nan_to_num(data[..., list(found)], nan=0.0, posinf=0.0, neginf=0.0)
+    return np.ascontiguousarray(mv, dtype=np.float32)
+
+
+READERS = {"plate": read_plate, "mask": read_mask, "depth": read_depth, "motion": read_motion}

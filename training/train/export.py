@@ -18,10 +18,8 @@ from typing import Any
 from genfx import __version__
 from genfx.exr import write_atomic
 from genfx.hashing import sha256_of
+from genfx.model_card import CARD_FILE, CARD_FORMAT
 from genfx.sim_condition import CONDITION_CHANNELS, DEPTH_NORMALISATION, MOTION_FULL_SCALE
-from training.train.run_folder import CARD_FILE
-
-CARD_FORMAT = "genfx-model-card/1"
 
 
 def _into_place(tmp: Path, final: Path) -> None:
