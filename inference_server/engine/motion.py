@@ -75,6 +75,19 @@ class ShotFlow:
         grid, valid = self.correspondence(dst, src, use_motion=use_motion)
         return sample_image(src_image, grid), valid.numpy()
 
+    def moving(self, dst: int, src: int) -> Bool:
+        """Pixels of ``dst`` that follow their motion vectors on the way to ``src`` (none without motion)."""
+        import torch
+
+        if self.motion is None or src == dst:
+            return np.zeros((self.height, self.width), dtype=np.bool_)
+        with torch.no_grad():
+            depth = self.depth(dst)
+            step = self._forward if src > dst else self._backward
+            moving, _, _ = step(depth, dst, src, None)
+        result: Bool = moving.numpy()
+        return result
+
     # ---- correspondence ---------------------------------------------------------------------------
 
     def correspondence(
