@@ -272,6 +272,8 @@ class ModelRegistry:
 
     def loras(self) -> list[LoraInfo]:
         """Every LoRA, in configuration order, with the models it applies to (hashes every model once)."""
+        if not self._lora_specs:
+            return []  # and no model needs hashing (the built-in tiny one is not built for nothing)
         with self._lock:
             if self._loras is None:
                 hashes = {name: self.info(name).hash for name in self.names()}

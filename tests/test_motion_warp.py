@@ -12,12 +12,13 @@ from pathlib import Path
 import numpy as np
 import OpenEXR
 import pytest
+from PIL import Image
 
 from genfx.passes import MOTION_CHANNELS, next_frame_pixel
 from genfx.shot import load_shot
 from inference_server.engine.metrics import warping_error
 from inference_server.engine.motion import ShotFlow
-from inference_server.engine.passes import PassError, read_depth, read_motion, read_plate
+from inference_server.engine.passes import PassError, probe, read_depth, read_motion, read_plate
 from inference_server.engine.reproject import View
 from inference_server.engine.temporal import inbetween, plan_frames
 
@@ -62,6 +63,10 @@ def test_motion_passes_read_in_the_renderers_spellings_with_one_sign_rule(tmp_pa
         f.write(str(depth_only))
     with pytest.raises(PassError, match=r"frame 7, motion pass\): no motion-vector channels"):
         read_motion(depth_only, 7)
+    png = tmp_path / "mv.png"
+    Image.fromarray(np.zeros((4, 6, 3), np.uint8)).save(png)
+    with pytest.raises(PassError, match=r"motion pass\): motion vectors in pixels need a float image"):
+        probe(png, 7, "motion")
     # +Y is up while rows go down: 3 px "up" is 3 rows fewer.
     assert next_frame_pixel(10.0, 10.0, (2.0, 3.0)) == (12.0, 7.0)
 

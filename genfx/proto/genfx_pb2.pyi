@@ -838,7 +838,7 @@ class FrameAssets(_message.Message):
     down, so a pixel at (u, v) moves to (u + x, v - y)). Channels, first match: motionvector.R/.G (what
     GenFX's procedural renders write; Arnold's "motionvector" AOV), motion_vector.R/.G (SideFX's Mantra
     motion-vector example), the same with r/g, x/y or X/Y, motion.*, mv.*, vel.*, or plain R/G in a file
-    holding only the motion; B is ignored. Needs depth passes. With it, in-betweens and keyframe inits
+    holding only the motion; B is ignored. A float image (EXR). Needs depth passes. With it, in-betweens and keyframe inits
     move pixels the simulation moves along their motion (static ones by depth + camera), and the sim
     mode's ControlNet sees it. An NDC-scaled or +Y-down pass must be converted before upload.
     """

@@ -76,13 +76,18 @@ def probe(path: Path, frame: int, kind: str, field: str = "") -> PassInfo:
     try:
         spec = inp.spec()
         names = list(spec.channelnames)
+        is_float = str(spec.format) in ("half", "float", "double")
         if kind == "motion" and motion_channels(names) is None:
             raise PassError(frame, kind, _no_motion(names), field)
+        if kind == "motion" and not is_float:
+            raise PassError(
+                frame, kind, f"motion vectors in pixels need a float image (EXR), got {spec.format}", field
+            )
         return PassInfo(
             width=int(spec.width),
             height=int(spec.height),
-            channels=tuple(spec.channelnames),
-            is_float=str(spec.format) in ("half", "float", "double"),
+            channels=tuple(names),
+            is_float=is_float,
             format=str(inp.format_name()),
         )
     finally:
