@@ -1,4 +1,4 @@
-"""Motion-aware correspondence between two frames of a shot (docs/temporal.md, "Moving geometry").
+"""Motion-aware correspondence between two frames of a shot (docs/temporal.md, section 4b).
 
 Reprojection with depth and the two cameras (reproject.py) is exact for geometry that does not move. A
 collapse moves: with a motion-vector pass (genfx.passes: pixels to the next frame, +Y up) every target
@@ -139,21 +139,23 @@ class ShotFlow:
             & (pos[..., 1] <= self.height)
         )
 
-    def _step_at(self, frame: int, pos: torch.Tensor) -> torch.Tensor:
-        """Frame ``frame``'s motion, as an image-space step (x right, y down), sampled at ``pos``."""
+    def _steps(self, frame: int) -> torch.Tensor:
+        """Frame ``frame``'s motion as image-space steps (x right, y down), (1, 2, H, W) for sampling."""
         import torch
 
         assert self.motion is not None
-        field = torch.from_numpy(pixel_step(self.motion(frame))).permute(2, 0, 1)[None].contiguous()
-        return border_sample(field, self._to_grid(pos), "nearest")[0].permute(1, 2, 0)
+        return torch.from_numpy(pixel_step(self.motion(frame))).permute(2, 0, 1)[None].contiguous()
+
+    def _step_at(self, steps: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
+        """The step (from ``_steps``) of the surface at each position: (H, W, 2)."""
+        return border_sample(steps, self._to_grid(pos), "nearest")[0].permute(1, 2, 0)
 
     def _static(self, depth: F32, step: torch.Tensor, camera_grid: torch.Tensor) -> torch.Tensor:
         """Pixels whose step matches the camera-induced one (or that see no surface)."""
         import torch
 
-        camera_step = (camera_grid[0] + 1.0) * torch.tensor(
-            [self.width / 2, self.height / 2]
-        ) - self._pixels()
+        to_pixels = torch.tensor([self.width / 2, self.height / 2])
+        camera_step = (camera_grid[0] + 1.0) * to_pixels - self._pixels()
         surface = torch.from_numpy(np.isfinite(depth) & (depth > 0))
         static: torch.Tensor = ~surface | ((step - camera_step).norm(dim=-1) <= MOVING_PX)
         return static
@@ -173,7 +175,7 @@ class ShotFlow:
         pos = start + first
         ok = self._inside(pos)
         for k in range(dst + 1, src):
-            pos = pos + self._step_at(k, pos)
+            pos = pos + self._step_at(self._steps(k), pos)
             ok = ok & self._inside(pos)
         return moving, pos, ok
 
@@ -201,10 +203,11 @@ class ShotFlow:
 
     def _invert(self, frame: int, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """q with q + step(frame, q) = target, per pixel, and whether it converged."""
-        q = target - self._step_at(frame, target)
+        steps = self._steps(frame)
+        q = target - self._step_at(steps, target)
         for _ in range(INVERSE_ITERATIONS):
-            q = target - self._step_at(frame, q)
-        residual = (q + self._step_at(frame, q) - target).norm(dim=-1)
+            q = target - self._step_at(steps, q)
+        residual = (q + self._step_at(steps, q) - target).norm(dim=-1)
         return q, residual <= CONVERGED_PX
 
     def _depth_agrees(self, pos: torch.Tensor, src: int, depth: F32, frames: int) -> torch.Tensor:

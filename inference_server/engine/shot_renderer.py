@@ -181,9 +181,11 @@ class ShotRenderer:
             fallback = base if plate is not None else resize(prev_img, gw, gh)
             init, coverage = keyframe_init(resize(prev_img, gw, gh), pf, frame, self.flow(gw, gh), fallback)
             strength = spec.strength
-        depth = self.pass_at(frame, "depth", gw, gh)
-        if depth is not None and self.depth_range is not None and spec.mode == "depth":
-            depth = normalise_depth(depth, *self.depth_range)
+        depth = None
+        if spec.mode == "depth":  # depth2img's input: the pass, normalised with the shot's range
+            raw, shot_range = self.pass_at(frame, "depth", gw, gh), self.depth_range
+            assert raw is not None and shot_range is not None
+            depth = normalise_depth(raw, *shot_range)
         key = Keyframe(
             base=base,
             init=init,
