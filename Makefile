@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	# A plain `torch` requirement would pull a multi-GB CUDA build; keep a torch that is already there
 	# (a GPU box), otherwise take the CPU wheel.
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e '.[server,dev]'
+	$(BIN)/python -m pip install -q -e '.[server,ray,dev]'
 	touch $(STAMP)
 
 demo: setup

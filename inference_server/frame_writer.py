@@ -1,4 +1,5 @@
-"""A job's frames on disk: the only place that names them, writes them and records them.
+"""A job's frames on disk: the only place that names them, writes them and records them (on the head,
+under Ray too: actors send pixels, never files).
 
 A frame is done when its EXR is on disk (written to a temp name, fsynced, renamed) and recorded in the
 job store; a crash between the two is repaired by ``reconcile`` on resume (a file under its final name
@@ -19,7 +20,6 @@ from genfx.camera import CameraTrack
 from genfx.exr import TEMP_SUFFIX, FrameMetadata, read_frame, read_header, write_frame
 from genfx.hashing import sha256_of
 from genfx.proto import genfx_pb2 as pb
-from inference_server.frame_output import encode_rgba
 from inference_server.jobs import JobStore
 
 PADDING = 4
@@ -30,7 +30,6 @@ COMPRESSION_NAMES = {
     pb.COMPRESSION_DWAA: "dwaa",
     pb.COMPRESSION_NONE: "none",
 }
-F32 = npt.NDArray[np.float32]
 
 
 def frame_file_name(name: str, frame: int) -> str:
@@ -66,12 +65,11 @@ class FrameWriter:
     def path(self, frame: int) -> Path:
         return self.out_dir / frame_file_name(self.header.request.output.name, frame)
 
-    def write(self, frame: int, display: F32, alpha: F32 | None, keyframe: bool) -> npt.NDArray[np.float16]:
-        """Encodes a display image (colour, alpha), writes it atomically with its header, records it.
-        Returns the pixels as written (scene-linear, premultiplied, half)."""
+    def write(self, frame: int, rgba: npt.NDArray[np.float16], keyframe: bool) -> None:
+        """Writes a frame's pixels (scene-linear, premultiplied, half: frame_output.encode_rgba, done where
+        the frame was rendered) atomically with its header, then records it."""
         h = self.header
         req = h.request
-        rgba = encode_rgba(display, alpha, h.colorspace)
         meta = FrameMetadata(
             camera=h.track.sample_at(frame),
             width=req.output.width,
@@ -97,7 +95,6 @@ class FrameWriter:
             frame=frame, file_name=path.name, sha256=digest, size_bytes=path.stat().st_size, keyframe=keyframe
         )
         self.store.record_frame(h.job_id, info)
-        return rgba
 
     def read(self, frame: int) -> npt.NDArray[np.floating]:
         """A written frame's pixels, as ``write`` returned them."""
