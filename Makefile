@@ -33,8 +33,10 @@ typecheck: setup
 	MYPYPATH=houdini_hda/python3.11libs:tests/houdini/stubs $(BIN)/mypy \
 		houdini_hda/python3.11libs/genfx_houdini houdini_hda/install_deps.py
 
+# The whole session runs in a private network namespace (loopback only): Ray binds to the machine's
+# address otherwise, and tests may only use loopback.
 pytest: setup
-	$(BIN)/python -m pytest
+	scripts/in_netns.sh $(BIN)/python -m pytest
 
 # After Effects bridge: node --test suites (a real server subprocess from .venv), the ExtendScript type
 # check, and the panel's Node side under CEP's own Node versions (15.8 for CEP 11, 17.7 for CEP 12).

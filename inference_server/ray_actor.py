@@ -101,7 +101,11 @@ class RenderActor:
             description=device_description(self.device),
             memory_bytes=device_memory(self.device),
         )
-        self.label = f"ray {self.facts.node_ip} {self.device}"
+        # Names this actor in manifests: several actors on one node all see their GPU as cuda:0.
+        self.label = (
+            f"ray {self.facts.node_ip} node {self.facts.node_id[:8]}"
+            f" actor {(context.get_actor_id() or '')[:8]} ({self.device})"
+        )
         cache = Path(cache_dir)
         self.registry = ModelRegistry({name: Path(path) for name, path in models.items()}, cache / "models")
         self.assets = AssetStore(cache / "assets")
