@@ -1,0 +1,205 @@
+"""What the Ray path costs per frame against the local worker on this CPU, and the throughput model
+(1 / 2 / 8 / 32 GPUs) of docs/ray.md built from what it measures.
+
+Run it inside a private network namespace (Ray binds to loopback only there):
+
+    scripts/in_netns.sh .venv/bin/python -m bench.bench_ray_overhead [--repeats 3] [--gpu-frame-s 6.3]
+
+Both paths run the same jobs through a real server in this process (tiny model), one after the other,
+with one torch thread each: a Ray actor with num_cpus=1 runs with OMP_NUM_THREADS=1, and the local worker
+is set to match. Each path first runs a one-frame job (the model loads), then:
+
+- slow frames (steps calibrated so a local frame takes >= 1 s): seconds per frame on each path, overhead %;
+- fast frames (64 px, 1 step): the fixed per-frame cost of each path; their difference is what Ray adds
+  to every frame (dispatch, progress and pixels through the object store, on one machine);
+- the head's own work per frame at 1080p and 4K (colour-converted pixels in, EXR encode, fsync, rename,
+  record): the ceiling of the one writer.
+
+The best of ``--repeats`` runs is kept (this machine is shared; the best run is the least disturbed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import tempfile
+import time
+from collections.abc import Callable
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from genfx.client import Client, build_request
+from genfx.proto import genfx_pb2 as pb
+from genfx.shot import Shot, load_shot
+from inference_server.ray_executor import RayOptions
+from inference_server.server import GenFXServer, ServerConfig
+
+ROOT = Path(__file__).resolve().parent.parent
+NETWORK_BYTES_S = 1.1e9  # 10 GbE, what a farm node usually has: pixels cross it from actor to head
+
+
+def request(shot: Shot, frames: int, steps: int, size: int = 64, seed: int = 3) -> pb.GenerateRequest:
+    return build_request(
+        prompt="dust",
+        camera=shot.camera,
+        frame_start=shot.frame_start,
+        frame_end=shot.frame_start + frames - 1,
+        fps=Fraction(24),
+        seed=seed,
+        steps=steps,
+        model="tiny",
+        width=size,
+        height=size,
+    )
+
+
+def run_job(client: Client, req: pb.GenerateRequest) -> float:
+    started = time.perf_counter()
+    job = client.wait(client.submit(req).id)
+    if job.state != pb.JOB_STATE_SUCCEEDED:
+        raise SystemExit(f"job failed: {job.message}")
+    return time.perf_counter() - started
+
+
+def with_server(config: ServerConfig, body: Callable[[Client], float]) -> float:
+    server = GenFXServer(config)
+    server.start()
+    try:
+        deadline = time.monotonic() + 120
+        while not server.executor.can_run():
+            if time.monotonic() > deadline:
+                raise SystemExit("no render actor became ready")
+            time.sleep(0.1)
+        with Client(f"127.0.0.1:{server.port}", timeout=120) as client:
+            return body(client)
+    finally:
+        server.stop(grace=1)
+
+
+def head_write_s(width: int, height: int, repeats: int = 3) -> float:
+    """FrameWriter.write at this size: EXR encode (ZIP), fsync, rename, record (the head's work)."""
+    from genfx.camera import CameraTrack
+    from genfx.wire import camera_track_from_proto
+    from inference_server.frame_writer import FrameWriter, JobHeader
+    from inference_server.jobs import JobStore
+
+    shot = load_shot(ROOT / "examples" / "shots" / "building_orbit.json")
+    folder = Path(tempfile.mkdtemp(prefix="genfx-write-"))
+    store = JobStore(folder / "jobs.sqlite")
+    req = request(shot, frames=repeats, steps=1, size=64)
+    req.output.width, req.output.height = width, height
+    job_id = store.create(req, repeats)
+    track: CameraTrack = camera_track_from_proto(req.camera, width, height)
+    writer = FrameWriter(
+        store, folder / job_id, JobHeader(job_id, req, track, Fraction(24), "0" * 64, "linear_rec709")
+    )
+    rng = np.random.default_rng(0)
+    rgba = rng.random((height, width, 4), dtype=np.float32).astype(np.float16)
+    times = []
+    for i in range(repeats):
+        started = time.perf_counter()
+        writer.write(shot.frame_start + i, rgba, True)
+        times.append(time.perf_counter() - started)
+    store.close()
+    return min(times)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--frames", type=int, default=6)
+    parser.add_argument(
+        "--gpu-frame-s",
+        type=float,
+        default=6.3,
+        help="one frame on one GPU for the model (default: SD 2.1 768², 50 steps, RTX A5000)",
+    )
+    args = parser.parse_args()
+
+    import ray
+    import torch
+    from ray.cluster_utils import Cluster
+
+    torch.set_num_threads(1)  # what a num_cpus=1 actor gets
+    shot = load_shot(ROOT / "examples" / "shots" / "building_orbit.json")
+    temp = Path(tempfile.mkdtemp(prefix="genfx-ray-bench-"))
+    cluster = Cluster(
+        initialize_head=True,
+        head_node_args={"num_cpus": 1, "include_dashboard": False, "temp_dir": str(temp / "ray")},
+    )
+    ray.init(address=cluster.address, log_to_driver=False)
+    local = ServerConfig(port=0, data_dir=temp / "local", devices=["cpu"])
+    on_ray = ServerConfig(
+        port=0,
+        data_dir=temp / "ray-data",
+        ray=RayOptions(address=cluster.address, cpu_actors_per_node=1, cache_dir=temp / "ray-cache"),
+    )
+
+    # Calibrate: steps for >= 1 s a frame on the local path.
+    def calibrate(client: Client) -> float:
+        run_job(client, request(shot, 1, 2))  # model load
+        return run_job(client, request(shot, 1, 40)) / 40
+
+    per_step = with_server(local, calibrate)
+    steps = max(40, math.ceil(1.1 / per_step))
+    print(f"calibration: {per_step * 1000:.1f} ms a step locally -> {steps} steps a frame")
+
+    results: dict[str, list[float]] = {"local slow": [], "ray slow": [], "local fast": [], "ray fast": []}
+    for _ in range(args.repeats):
+        for name, config in (("local", local), ("ray", on_ray)):
+
+            def body(client: Client, name: str = name) -> float:
+                run_job(client, request(shot, 1, 2))  # warm: model loaded, actor ready
+                fast_n = 24
+                results[f"{name} fast"].append(run_job(client, request(shot, fast_n, 1, seed=9)) / fast_n)
+                results[f"{name} slow"].append(
+                    run_job(client, request(shot, args.frames, steps)) / args.frames
+                )
+                return 0.0
+
+            with_server(config, body)
+    best = {k: min(v) for k, v in results.items()}
+    overhead = best["ray slow"] / best["local slow"] - 1
+    added = best["ray fast"] - best["local fast"]
+    print(
+        f"slow frames ({steps} steps): local {best['local slow']:.3f} s/frame,"
+        f" ray {best['ray slow']:.3f} s/frame"
+    )
+    print(f"  -> Ray overhead {overhead * 100:+.1f} % (target <= 5 %)")
+    print(
+        f"fast frames (64 px, 1 step): local {best['local fast'] * 1000:.1f} ms/frame,"
+        f" ray {best['ray fast'] * 1000:.1f} ms/frame -> Ray adds {added * 1000:.1f} ms a frame"
+    )
+    writes = {
+        name: head_write_s(w, h) for name, (w, h) in {"1080p": (1920, 1080), "4K": (4096, 2160)}.items()
+    }
+    for name, seconds in writes.items():
+        print(f"head write at {name}: {seconds * 1000:.0f} ms a frame")
+    ray.shutdown()
+    cluster.shutdown()
+
+    # Throughput model: G actors each make a frame every gpu_frame_s + what Ray adds; the head writes
+    # every frame itself (and takes its pixels off the network), one at a time in the worst case.
+    print()
+    print(f"throughput model, {args.gpu_frame_s:g} s a frame on one GPU:")
+    print("| GPUs | 1080p frames/min | 4K frames/min | limited by |")
+    print("|---|---|---|---|")
+    for gpus in (1, 2, 8, 32):
+        row = [str(gpus)]
+        limit = "GPUs"
+        for name, (w, h) in {"1080p": (1920, 1080), "4K": (4096, 2160)}.items():
+            head_s = writes[name] + w * h * 8 / NETWORK_BYTES_S
+            render = gpus / (args.gpu_frame_s + max(0.0, added))
+            head = 1 / head_s
+            row.append(f"{min(render, head) * 60:.0f}")
+            if head < render:
+                limit = f"the head's writes ({name})" if limit == "GPUs" else limit
+        row.append(limit)
+        print("| " + " | ".join(row) + " |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
