@@ -1,8 +1,8 @@
-"""The one frame loop: planned frames -> the pixels their EXRs will hold.
+"""The one frame loop: planned frames -> their EXR files' bytes.
 
 It runs in a local worker thread and inside a Ray render actor (ray_actor.py), so both make the same
-pixels from the same plan. Writing and recording frames is not its job: it yields each frame and the
-head (shot_job.py, frame_writer.py) writes it.
+pixels from the same plan. Writing and recording frames is not its job: it yields each encoded frame and
+the head (shot_job.py, frame_writer.py) writes it.
 """
 
 from __future__ import annotations
@@ -17,19 +17,22 @@ import numpy.typing as npt
 from inference_server.engine.common import frame_seed
 from inference_server.engine.shot_renderer import ShotRenderer
 from inference_server.engine.temporal import FramePlan
-from inference_server.frame_output import encode_rgba, written_display
+from inference_server.frame_output import encode_rgba, metric_image, written_display
+from inference_server.frame_writer import EncodedFrame, FrameEncoder
 
 F32 = npt.NDArray[np.float32]
-F16 = npt.NDArray[np.float16]
 
 
 @dataclass(frozen=True)
 class RenderedFrame:
-    frame: int
-    keyframe: bool
-    rgba: F16  # scene-linear, premultiplied, half: exactly what the EXR will hold
+    encoded: EncodedFrame  # the EXR file, ready to write
+    metric: F32  # the small copy the warping error reads (frame_output.metric_image)
     coverage: float | None  # reprojection coverage (temporal), None for a fresh keyframe
     device: str  # what rendered it (the manifest says)
+
+    @property
+    def frame(self) -> int:
+        return self.encoded.frame
 
 
 class FrameHooks(Protocol):
@@ -69,6 +72,7 @@ def render_frames(
     settings: LoopSettings,
     known_key: Callable[[int], F32],
     hooks: FrameHooks,
+    encoder: FrameEncoder,
 ) -> Iterator[RenderedFrame]:
     """Renders ``items`` in order. Keyframe images for reprojection are the written pixels read back
     (``written_display``), whether this loop made them or ``known_key`` supplies them, so a frame
@@ -108,4 +112,9 @@ def render_frames(
         rgba = encode_rgba(display, renderer.alpha(frame), settings.colorspace)
         if item.keyframe and settings.temporal:
             keys[frame] = written_display(rgba, settings.colorspace)
-        yield RenderedFrame(frame, item.keyframe, rgba, cover, settings.device)
+        yield RenderedFrame(
+            encoder.encode(frame, rgba, item.keyframe),
+            metric_image(rgba, settings.colorspace),
+            cover,
+            settings.device,
+        )

@@ -12,8 +12,10 @@ denoising step.
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
+import time
 from collections import OrderedDict, deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -29,7 +31,7 @@ from inference_server.devices import device_description, device_memory
 from inference_server.engine.shot_renderer import ShotRenderer
 from inference_server.engine.temporal import FramePlan
 from inference_server.frame_loop import LoopSettings, render_frames
-from inference_server.frame_output import COLORSPACE_NAMES
+from inference_server.frame_writer import FrameEncoder, job_header
 from inference_server.models import ModelRegistry
 from inference_server.shot_job import shot_spec
 from inference_server.storage import AssetStore
@@ -39,6 +41,7 @@ log = logging.getLogger("genfx.ray_actor")
 
 StopAt = Literal["frame", "step"]  # drain: finish the frame being made; cancel/stop: at the next step
 CONTROL_GROUP = "control"
+PROGRESS_INTERVAL_S = 0.05
 _RENDERERS_KEPT = 2  # per-job renderers (passes, depth range) kept for the job's next chunk
 
 
@@ -86,9 +89,11 @@ _END = object()
 class RenderActor:
     def __init__(self, models: dict[str, str], cache_dir: str) -> None:
         import diffusers
+        import OpenEXR
         import ray
         import transformers
 
+        OpenEXR.set_global_thread_count(os.cpu_count() or 1)  # actors encode the EXRs
         diffusers.utils.logging.disable_progress_bar()
         transformers.utils.logging.disable_progress_bar()  # type: ignore[no-untyped-call]
         # Ray hands each actor its own GPU as CUDA device 0 (CUDA_VISIBLE_DEVICES).
@@ -132,10 +137,9 @@ class RenderActor:
 
         def work() -> None:
             try:
-                renderer, settings = self._prepare(task)
-                for rendered in render_frames(
-                    renderer, task.items, settings, task.known_keys.__getitem__, hooks
-                ):
+                renderer, settings, encoder = self._prepare(task)
+                keys = task.known_keys.__getitem__
+                for rendered in render_frames(renderer, task.items, settings, keys, hooks, encoder):
                     out.put(rendered)
             except _Stopped:
                 pass
@@ -157,7 +161,7 @@ class RenderActor:
                 self._stops.pop(task.chunk_id, None)
                 self._ended.append(task.chunk_id)
 
-    def _prepare(self, task: ChunkTask) -> tuple[ShotRenderer, LoopSettings]:
+    def _prepare(self, task: ChunkTask) -> tuple[ShotRenderer, LoopSettings, FrameEncoder]:
         req = pb.GenerateRequest.FromString(task.request)
         model = self.registry.info(req.model)
         if model.hash != task.model_hash:
@@ -179,10 +183,9 @@ class RenderActor:
             while len(self._renderers) > _RENDERERS_KEPT:
                 self._renderers.popitem(last=False)
         self._renderers.move_to_end(task.job_id)
-        settings = LoopSettings(
-            req.seed, is_temporal(req), COLORSPACE_NAMES[req.output.colorspace], self.label
-        )
-        return renderer, settings
+        header = job_header(task.job_id, req, task.model_hash)
+        settings = LoopSettings(req.seed, is_temporal(req), header.colorspace, self.label)
+        return renderer, settings, FrameEncoder(header)
 
     def _fetch_assets(self, refs: dict[str, Any]) -> None:
         """The job's passes into this node's content-addressed cache; only missing ones travel."""
@@ -198,13 +201,19 @@ class _Hooks:
     def __init__(self, out: queue.Queue[object], stop_at: Any) -> None:
         self.out = out
         self.stop_at = stop_at
+        self._last_progress = 0.0
 
     def before_frame(self, frame: int) -> None:
         if self.stop_at() is not None:
             raise _Stopped()
 
     def after_step(self, frame: int, step: int, steps: int) -> None:
-        self.out.put(StepProgress(frame, step, steps))
+        # Progress is live and may be coalesced: at most one event per PROGRESS_INTERVAL_S crosses to
+        # the head (and a frame's last step always), so fast steps don't pay a message each.
+        now = time.monotonic()
+        if step == steps or now - self._last_progress >= PROGRESS_INTERVAL_S:
+            self._last_progress = now
+            self.out.put(StepProgress(frame, step, steps))
         self.tick(frame)
 
     def tick(self, frame: int) -> None:

@@ -16,7 +16,6 @@ from typing import Any
 from genfx.camera import CameraTrack
 from genfx.exr import write_atomic
 from genfx.proto import genfx_pb2 as pb
-from genfx.wire import camera_track_from_proto, fraction_from_proto
 from inference_server import defaults, manifest
 from inference_server.engine import modes
 from inference_server.engine.metrics import warping_error
@@ -25,8 +24,8 @@ from inference_server.engine.reproject import View, default_plane_distance
 from inference_server.engine.shot_renderer import ShotRenderer, ShotSpec
 from inference_server.engine.temporal import FramePlan, plan_frames
 from inference_server.frame_loop import FrameHooks, LoopSettings, RenderedFrame, render_frames
-from inference_server.frame_output import COLORSPACE_NAMES, metric_image, metric_size, written_display
-from inference_server.frame_writer import FrameWriter, JobHeader
+from inference_server.frame_output import metric_image, metric_size, written_display
+from inference_server.frame_writer import FrameEncoder, FrameWriter, job_header
 from inference_server.jobs import JobStore
 from inference_server.models import ModelInfo, ModelRegistry
 from inference_server.storage import AssetStore
@@ -71,8 +70,8 @@ class _MetricImages:
         self.colorspace = colorspace
         self._small: dict[int, Any] = {}
 
-    def remember(self, frame: int, rgba: Any) -> None:
-        self._small[frame] = metric_image(rgba, self.colorspace)
+    def remember(self, frame: int, small: Any) -> None:
+        self._small[frame] = small
 
     def get(self, frame: int) -> Any:
         if frame not in self._small:
@@ -102,9 +101,9 @@ class ShotJob:
         self.request = req = store.request(job_id)
         self.model = model = registry.info(req.model)
         store.set_model_hash(job_id, model.hash)
-        track = camera_track_from_proto(req.camera, req.output.width, req.output.height)
-        self.colorspace = COLORSPACE_NAMES[req.output.colorspace]
-        header = JobHeader(job_id, req, track, fraction_from_proto(req.shot.fps), model.hash, self.colorspace)
+        header = job_header(job_id, req, model.hash)
+        track, self.colorspace = header.track, header.colorspace
+        self.encoder = FrameEncoder(header)
         self.writer = FrameWriter(store, out_dir, header)
         self.frames = list(range(req.shot.frame_start, req.shot.frame_end + 1))
         self.done = self.writer.reconcile(self.frames)
@@ -153,13 +152,13 @@ class ShotJob:
                 return False
             self.done.add(rendered.frame)  # claimed: a second copy of this frame is dropped
         try:
-            self.writer.write(rendered.frame, rendered.rgba, rendered.keyframe)
+            self.writer.write(rendered.encoded)
         except BaseException:
             with self._lock:
                 self.done.discard(rendered.frame)
             raise
         with self._lock:
-            self._metric.remember(rendered.frame, rendered.rgba)
+            self._metric.remember(rendered.frame, rendered.metric)
             if rendered.coverage is not None:
                 self._coverage[rendered.frame] = round(rendered.coverage, 4)
             self._devices.add(rendered.device)
@@ -172,7 +171,9 @@ class ShotJob:
 
     def run(self, hooks: FrameHooks) -> None:
         """The whole job in this thread, on this process's device (the local worker)."""
-        for rendered in render_frames(self.renderer, self.todo, self.settings, self.key_image, hooks):
+        for rendered in render_frames(
+            self.renderer, self.todo, self.settings, self.key_image, hooks, self.encoder
+        ):
             self.write(rendered)
         self.finish()
 
