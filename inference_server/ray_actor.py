@@ -138,7 +138,10 @@ class RenderActor:
         def work() -> None:
             try:
                 renderer, settings, encoder = self._prepare(task)
-                keys = task.known_keys.__getitem__
+
+                def keys(frame: int) -> npt.NDArray[np.float32]:
+                    return np.array(task.known_keys[frame])  # writable: Ray's arrays are read-only views
+
                 for rendered in render_frames(renderer, task.items, settings, keys, hooks, encoder):
                     out.put(rendered)
             except _Stopped:

@@ -13,6 +13,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from genfx.camera import CameraTrack
 from genfx.exr import write_atomic
 from genfx.proto import genfx_pb2 as pb
@@ -71,7 +73,8 @@ class _MetricImages:
         self._small: dict[int, Any] = {}
 
     def remember(self, frame: int, small: Any) -> None:
-        self._small[frame] = small
+        # A copy: under Ray the array is a read-only view of the object store, and torch warns on those.
+        self._small[frame] = np.array(small)
 
     def get(self, frame: int) -> Any:
         if frame not in self._small:
