@@ -108,8 +108,12 @@ class RayExecutor:
     ) -> None:
         import ray
 
-        if options.cpu_actors_per_node < 0 or options.max_chunk_frames < 1 or options.max_actor_losses < 1:
-            raise ValueError("--ray-cpu-actors must be >= 0; chunk frames and actor losses >= 1")
+        if options.cpu_actors_per_node < 0:
+            raise ValueError(
+                f"--ray-cpu-actors: must be 0 (one actor per GPU) or more (got {options.cpu_actors_per_node})"
+            )
+        if options.max_chunk_frames < 1 or options.max_actor_losses < 1:
+            raise ValueError("RayOptions: max_chunk_frames and max_actor_losses must be at least 1")
         self.options = options
         self.store = store
         self.registry = registry
