@@ -145,7 +145,8 @@ def test_generate_in_the_ui_streams_frames_behind_the_camera(
     assert job.state == pb.JOB_STATE_SUCCEEDED
     assert job.request.client_tag == "houdini:/obj/collapse/generate_collapse1"
     assert job.request.seed == 7 and job.request.model == "tiny"
-    assert job.request.shot.keyframe_step == 0  # left to the server (every frame generated)
+    # Keyframe Step 0 was left to the server: the request echo holds the default the server filled in.
+    assert job.request.shot.keyframe_step == client.info().defaults.keyframe_step
     assert [i.keyframe for i in job.frame_infos] == [True, True, True]
 
     hip = Path(hou.hipFile.path()).parent
