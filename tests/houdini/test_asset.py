@@ -153,14 +153,15 @@ def test_parm_layout_matches_the_issue(ds: dialogscript.DialogScript) -> None:
         parm = ds.parm(name)
         assert float(parm.defaults[0].value) == 0 and parm.range[0] == "0!", name
         assert "0 = the server's default" in parm.help, name
-    assert ds.parm("server_defaults").disablewhen == "{ progress >= 0 } { progress < 0 }"  # read-only
+    # Read-only displays: disabled whatever their value (no Progress parm: progress stays out of parms).
+    for read_only in ("status", "server_defaults"):
+        assert ds.parm(read_only).disablewhen == f'{{ {read_only} == "" }} {{ {read_only} != "" }}'
+    assert "progress" not in ds.names
     assert ds.parm("frame_start").defaults[0] == dialogscript.Default("$FSTART", True, "hscript-expr")
     assert ds.parm("frame_end").defaults[0] == dialogscript.Default("$FEND", True, "hscript-expr")
     assert ds.parm("outdir").defaults[0].value == "$HIP/genfx/$OS"
     assert ds.parm("camera").tags["opfilter"] == "!!OBJ/CAMERA!!"
     assert ds.parm("model").menu_kind == "menureplace"
-    for read_only in ("status", "progress"):
-        assert ds.parm(read_only).disablewhen == "{ progress >= 0 } { progress < 0 }"  # always disabled
     assert ds.input_labels[1] == "Collapse Geometry"
     # Tabs of one folder set: folder0, folder0_1, ...
     assert [f[1] for f in ds.folders] == ["folder0"] + [f"folder0_{i}" for i in range(1, len(ds.folders))]
