@@ -387,3 +387,33 @@ def test_the_model_menu_never_waits_for_the_server(
     )
     assert node.parm("model").menuItems() == ("", "sd21")
     assert node.parm("model").menuLabels()[0] == "Server default (sd21)"
+
+
+def test_an_older_grpc_first_on_the_path_is_reported_with_versions_and_paths(tmp_path: Path) -> None:
+    """Another tool's older grpcio earlier on Houdini's sys.path wins over genfx_deps. The generated stubs
+    then raise RuntimeError (not ImportError) at import: the artist gets a UserError naming each copy."""
+    import subprocess
+    import sys
+
+    from tests.houdini.conftest import LIBS
+
+    old = tmp_path / "other_tool"
+    (old / "grpc").mkdir(parents=True)
+    (old / "grpc" / "__init__.py").write_text('__version__ = "1.48.2"\n')
+    (old / "grpc" / "_utilities.py").write_text("")  # 1.48 has no first_version_is_lower
+    (old / "grpcio-1.48.2.dist-info").mkdir()
+    script = (
+        "import sys\n"
+        f"sys.path.insert(0, {str(old)!r}); sys.path.insert(0, {str(LIBS)!r})\n"
+        "from genfx_houdini.deps import require_sdk\n"
+        "from genfx_houdini.errors import UserError\n"
+        "try:\n    require_sdk()\n"
+        "except UserError as exc:\n    print('USERERROR', exc.message, '||', exc.details)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("USERERROR"), out.stdout + out.stderr
+    message, details = out.stdout.split("||")
+    assert "grpc 1.48.2" in message and str(old / "grpc") in message
+    assert "GENFX_HOUDINI_DEPS_FIRST" in message
+    assert "RuntimeError" in details and "grpcio>=" in details
