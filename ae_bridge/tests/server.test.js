@@ -195,7 +195,7 @@ function fakeAeProject() {
   ae.context.$.evalFile(path.join(ROOT, 'host', 'index.jsx'));
   assert.match(ae.evalScript('genfxLoad(' + JSON.stringify(ROOT) + ')'), /"ok":true/);
   const projectDir = tmpdir('aep');
-  ae.project.file = new ae.classes.File(path.join(projectDir, 'shot010.aep'));
+  ae.project._file = new ae.classes.File(path.join(projectDir, 'shot010.aep'));
   ae.project.bitsPerChannel = 32;
   ae.project.linearBlending = true;
   const comp = ae.addComp({
