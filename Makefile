@@ -31,7 +31,7 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy genfx inference_server
 	MYPYPATH=houdini_hda/python3.11libs:tests/houdini/stubs $(BIN)/mypy \
-		houdini_hda/python3.11libs/genfx_houdini houdini_hda/install_deps.py
+		houdini_hda/python3.11libs/genfx_houdini houdini_hda/install_deps.py houdini_hda/acceptance/hda_acceptance.py
 
 pytest: setup
 	$(BIN)/python -m pytest
