@@ -156,8 +156,8 @@ def test_generate_in_the_ui_streams_frames_behind_the_camera(
     assert job.state == pb.JOB_STATE_SUCCEEDED
     assert job.request.client_tag == "houdini:/obj/collapse/generate_collapse1"
     assert job.request.seed == 7 and job.request.model == "tiny"
-    # Keyframe Step 0 was left to the server: the request echo holds the default the server filled in.
-    assert job.request.shot.keyframe_step == client.info().defaults.keyframe_step
+    # Left to the server, which filled in its default (every frame generated).
+    assert job.request.shot.keyframe_step == client.info().defaults.keyframe_step == 1
     assert [i.keyframe for i in job.frame_infos] == [True, True, True]
 
     hip = Path(hou.hipFile.path()).parent
