@@ -151,6 +151,7 @@ class GenfxClient {
     const opts = options || {};
     const maxRetries = opts.maxRetries === undefined ? 8 : opts.maxRetries;
     let lastSeq = Number(opts.fromSeq || 1) - 1;
+    let lastProgress = '';
     let call = null;
     let stopped = false;
     let retries = 0;
@@ -167,8 +168,17 @@ class GenfxClient {
         call.on('data', (ev) => {
           retries = 0;
           const seq = Number(ev.seq);
-          if (seq <= lastSeq) return; // replayed twice across a reattach
-          lastSeq = seq;
+          // Stored events (state, frame_done) have their own seq: one already seen was replayed across a
+          // reattach. Live progress is not stored; it carries the seq of the last stored event, so it is
+          // never dropped for that (only the same step twice).
+          if (ev.kind === 'progress') {
+            const key = seq + ':' + ev.progress.frame + ':' + ev.progress.step;
+            if (key === lastProgress) return;
+            lastProgress = key;
+          } else {
+            if (seq <= lastSeq) return;
+            lastSeq = seq;
+          }
           try {
             if (onEvent) onEvent(ev);
           } catch (e) {

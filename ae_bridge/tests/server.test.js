@@ -108,8 +108,15 @@ test('generate: progress events, frame-done events, fetch to disk with sha256, e
   const done = events.filter((e) => e.kind === 'frame_done').map((e) => e.frame_done);
   assert.deepEqual(done.map((d) => d.frame), [1001, 1002, 1003]);
   assert.deepEqual(events.filter((e) => e.kind === 'state').map((e) => e.state.state).slice(-1), ['JOB_STATE_SUCCEEDED']);
-  const seqs = events.map((e) => Number(e.seq));
+  // Stored events come in seq order; live progress is not stored and carries the seq of the last stored
+  // event when it was made, never a later one.
+  const seqs = events.filter((e) => e.kind !== 'progress').map((e) => Number(e.seq));
   assert.deepEqual(seqs, seqs.slice().sort((a, b) => a - b));
+  let stored = 0;
+  for (const e of events) {
+    if (e.kind === 'progress') assert.ok(Number(e.seq) <= stored, 'progress seq ' + e.seq + ' after ' + stored);
+    else stored = Number(e.seq);
+  }
 
   const dir = tmpdir('fetch');
   for (const d of done) {
