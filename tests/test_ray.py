@@ -89,7 +89,19 @@ def test_node_killed_mid_job_then_every_node_gone_frames_once_and_identical(
 ) -> None:
     req = small_request(shot, frames=8, steps=6, seed=1234)
     data = tmp_path / "data"
-    node_a = add_node(ray_cluster)
+    nodes = [add_node(ray_cluster)]
+    try:
+        _kill_and_starve(ray_cluster, nodes, shot, req, data)
+    finally:
+        for node in nodes:
+            ray_cluster.remove_node(node)
+
+
+def _kill_and_starve(
+    ray_cluster: Any, nodes: list[Any], shot: Shot, req: pb.GenerateRequest, data: Path
+) -> None:
+    """Removes nodes it kills from ``nodes``; the caller removes the rest."""
+    node_a = nodes[0]
     with ray_server(ray_cluster, data) as (server, client):
         actors_ready(server, 1)
         # One node, one actor: the reference.
@@ -99,12 +111,14 @@ def test_node_killed_mid_job_then_every_node_gone_frames_once_and_identical(
 
         # Two nodes: the job is split across both actors; node B dies mid-job.
         node_b = add_node(ray_cluster)
+        nodes.append(node_b)
         actors_ready(server, 2)
         job = client.submit(req)
         wait_until(lambda: frames_done(client, job.id) >= 2, 60, "two frames")
         assert len({d.running_job_id for d in server.executor.devices()} - {""}) == 1
         assert sum(d.running_job_id == job.id for d in server.executor.devices()) == 2
         ray_cluster.remove_node(node_b)
+        nodes.remove(node_b)
         final = client.wait(job.id)
         assert final.state == pb.JOB_STATE_SUCCEEDED, final.message
         assert executor(server).frames_rescheduled > 0  # node B died with frames unfinished
@@ -122,19 +136,19 @@ def test_node_killed_mid_job_then_every_node_gone_frames_once_and_identical(
         waiting = client.submit(req)
         wait_until(lambda: frames_done(client, waiting.id) >= 1, 60, "a frame")
         ray_cluster.remove_node(node_a)
+        nodes.remove(node_a)
         wait_until(lambda: client.get_job(waiting.id).state == pb.JOB_STATE_QUEUED, 60, "the job requeued")
         assert not server.executor.can_run()
         late = client.submit(small_request(shot, frames=1, steps=2))
         wait_until(lambda: client.get_job(late.id).message == WAITING, 10, "the waiting message")
         assert client.get_job(waiting.id).message == WAITING
-        node_c = add_node(ray_cluster)
+        nodes.append(add_node(ray_cluster))
         resumed = client.wait(waiting.id)
         assert resumed.state == pb.JOB_STATE_SUCCEEDED, resumed.message
         assert client.wait(late.id).state == pb.JOB_STATE_SUCCEEDED
         got = pixels(data, resumed)
         for frame, image in expected.items():
             assert np.array_equal(got[frame], image), frame
-    ray_cluster.remove_node(node_c)
 
 
 def test_cancel_priorities_and_restart_through_ray(ray_cluster: Any, shot: Shot, tmp_path: Path) -> None:
