@@ -1,4 +1,5 @@
-"""Server start-up: job store, workers (one per device), gRPC with health, reflection and auth."""
+"""Server start-up: job store, an executor (local worker threads, or render actors on a Ray cluster),
+gRPC with health, reflection and auth."""
 
 from __future__ import annotations
 
@@ -21,13 +22,15 @@ from genfx.proto import genfx_pb2 as pb
 from genfx.proto import genfx_pb2_grpc as pb_grpc
 from inference_server.adapters import LoraSpec
 from inference_server.auth import TokenInterceptor
+from inference_server.devices import detect_devices
+from inference_server.executor import Executor, LocalExecutor
 from inference_server.jobs import JobStore
 from inference_server.metrics import ServerMetrics
 from inference_server.models import ModelRegistry
+from inference_server.ray_executor import RayExecutor, RayOptions
 from inference_server.service import GenFXService
 from inference_server.storage import DataDir
 from inference_server.validation import Limits
-from inference_server.worker import Worker
 
 log = logging.getLogger("genfx.server")
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["GenFX"].full_name
@@ -59,6 +62,8 @@ class ServerConfig:
     metrics_port: int | None = None
     # On shutdown, how long a running frame may take to finish before the worker stops between steps.
     drain_timeout: float = 60.0
+    # Render on a Ray cluster instead of local worker threads (`--ray`); None = local workers.
+    ray: RayOptions | None = None
 
 
 def is_loopback(host: str) -> bool:
@@ -68,14 +73,6 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
-
-
-def detect_devices() -> list[str]:
-    import torch
-
-    if torch.cuda.is_available():
-        return [f"cuda:{i}" for i in range(torch.cuda.device_count())]
-    return ["cpu"]
 
 
 def server_credentials(config: ServerConfig) -> grpc.ServerCredentials | None:
@@ -95,6 +92,16 @@ def server_credentials(config: ServerConfig) -> grpc.ServerCredentials | None:
     )
 
 
+def require_ray() -> None:
+    try:
+        import ray  # noqa: F401
+    except ImportError as exc:
+        raise ConfigError(
+            "--ray: Ray is not installed here; install the extra on the head and every node:"
+            f" pip install 'genfx[ray]' ({exc})"
+        ) from exc
+
+
 class GenFXServer:
     def __init__(self, config: ServerConfig) -> None:
         mutual_tls = config.tls_client_ca is not None
@@ -104,6 +111,8 @@ class GenFXServer:
                 "mutual TLS (--tls-client-ca), or --insecure to accept anyone who can reach this port"
             )
         credentials = server_credentials(config)
+        if config.ray is not None:
+            require_ray()
         import diffusers
         import OpenEXR
         import transformers
@@ -122,8 +131,21 @@ class GenFXServer:
             config.models, self.data.models, sim_controlnets=config.sim_controlnets, loras=config.loras
         )
         self.registry.check_adapters()
-        devices = config.devices or detect_devices()
-        self.workers = [Worker(d, self.store, self.registry, self.data) for d in devices]
+        self.executor: Executor
+        local_devices: list[str] = []
+        if config.ray is not None:
+            self.executor = RayExecutor(
+                config.ray,
+                config.models,
+                self.store,
+                self.registry,
+                self.data,
+                sim_controlnets=config.sim_controlnets,
+                loras=config.loras,
+            )
+        else:
+            local_devices = config.devices or detect_devices()
+            self.executor = LocalExecutor(local_devices, self.store, self.registry, self.data)
 
         interceptors: list[grpc.ServerInterceptor[Any, Any]] = (
             [TokenInterceptor(config.token)] if config.token else []
@@ -142,7 +164,7 @@ class GenFXServer:
         self.service = GenFXService(
             self.store,
             self.registry,
-            self.workers,
+            self.executor,
             self.data,
             config.limits,
             auth_required=bool(config.token),
@@ -161,42 +183,45 @@ class GenFXServer:
         if self.port == 0:
             raise ConfigError(f"could not listen on {config.host}:{config.port} (port in use?)")
 
-        self.metrics = ServerMetrics(self.store, devices)
+        self.metrics = ServerMetrics(self.store, local_devices)
         self.metrics_port = 0
 
     def start(self) -> None:
         if self.config.metrics_port is not None:
             self.metrics_port = self.metrics.serve(self.config.host, self.config.metrics_port)
             log.info("Prometheus metrics on http://%s:%d/metrics", self.config.host, self.metrics_port)
-        for worker in self.workers:
-            worker.start()
+        self.executor.on_capacity_change(self.set_health)
+        self.executor.start()
         self.grpc_server.start()
-        for name in ("", SERVICE_NAME):
-            self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        self.set_health(self.executor.can_run())
         log.info(
-            "GenFX listening on %s:%d (devices: %s; models: %s)",
+            "GenFX listening on %s:%d (%s; models: %s)",
             self.config.host,
             self.port,
-            ", ".join(w.device for w in self.workers),
+            self.executor.describe(),
             ", ".join(self.registry.names()),
         )
+
+    def set_health(self, can_run: bool) -> None:
+        """The one place health is decided: SERVING while at least one worker or actor can run a job
+        (until shutdown starts); NOT_SERVING otherwise, with jobs waiting in the queue."""
+        status = (
+            health_pb2.HealthCheckResponse.SERVING if can_run else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
+        for name in ("", SERVICE_NAME):
+            self.health.set(name, status)
 
     def stop(self, grace: float = 5.0) -> None:
         """Load balancers see NOT_SERVING first; running frames finish (up to drain_timeout) and their jobs
         go back to the queue with every finished frame kept; then the RPCs end."""
         self.health.enter_graceful_shutdown()
-        for worker in self.workers:
-            worker.drain()
-        for worker in self.workers:
-            worker.join(timeout=self.config.drain_timeout)
-            if worker.is_alive():
-                log.warning(
-                    "worker %s: frame still running after %.0f s; stopping between steps",
-                    worker.device,
-                    self.config.drain_timeout,
-                )
-                worker.stop()
-                worker.join(timeout=60)
+        self.executor.drain()
+        if not self.executor.join(self.config.drain_timeout):
+            log.warning(
+                "frames still running after %.0f s; stopping between steps", self.config.drain_timeout
+            )
+            self.executor.stop()
+            self.executor.join(60)
         self.grpc_server.stop(grace).wait()
         self.store.close()
 

@@ -60,17 +60,14 @@ class Worker(threading.Thread):
             finally:
                 self.current_job = ""
 
-    # ---- interrupts (shot_job.Interrupts) ---------------------------------------------------------
+    # ---- interrupts ------------------------------------------------------------------------------
 
-    def before_frame(self, job_id: str, frame: int) -> None:
+    def check_before_frame(self, job_id: str, frame: int) -> None:
         if self._draining.is_set():
             raise WorkerStopping()
-        self._check(job_id, frame, 0)
+        self.check_between_steps(job_id, frame, 0)
 
-    def after_step(self, job_id: str, frame: int, step: int) -> None:
-        self._check(job_id, frame, step)
-
-    def _check(self, job_id: str, frame: int, step: int) -> None:
+    def check_between_steps(self, job_id: str, frame: int, step: int) -> None:
         if self._stop_requested.is_set():
             raise WorkerStopping()
         if self.store.cancel_requested(job_id):
@@ -81,11 +78,11 @@ class Worker(threading.Thread):
 
     def _run_job(self, job_id: str) -> None:
         started = time.time()
-        job = ShotJob(
-            job_id, self.store, self.registry, self.data.assets, self.data.job_dir(job_id), self.device, self
-        )
         try:
-            job.run()
+            job = ShotJob(
+                job_id, self.store, self.registry, self.data.assets, self.data.job_dir(job_id), self.device
+            )
+            job.run(_Hooks(self, job))
         except RenderCancelled as exc:
             self.store.finish(job_id, pb.JOB_STATE_CANCELLED, str(exc) or "cancelled")
             log.info("job %s cancelled: %s", job_id, exc)
@@ -98,3 +95,23 @@ class Worker(threading.Thread):
         else:
             self.store.finish(job_id, pb.JOB_STATE_SUCCEEDED)
             log.info("job %s succeeded in %.1f s", job_id, time.time() - started)
+
+
+class _Hooks:
+    """The frame loop's hooks in a worker thread: progress straight to the store, interrupts from the
+    worker (drain, stop) and the store's in-memory cancel flags."""
+
+    def __init__(self, worker: Worker, job: ShotJob) -> None:
+        self.worker = worker
+        self.job = job
+
+    def before_frame(self, frame: int) -> None:
+        self.worker.check_before_frame(self.job.job_id, frame)
+
+    def after_step(self, frame: int, step: int, steps: int) -> None:
+        self.job.progress(frame, step, steps)
+        # Checked after every step: cancel stops the job before the next step starts.
+        self.worker.check_between_steps(self.job.job_id, frame, step)
+
+    def tick(self, frame: int) -> None:
+        self.worker.check_between_steps(self.job.job_id, frame, 0)
