@@ -327,9 +327,12 @@ class ModelRegistry:
                     diffusers.ControlNetModel, info.sim_controlnet.path, device
                 )
                 # The model's own modules plus the ControlNet: no second copy of the UNet.
-                pipe = cls.from_pipe(self.load(name, device, "txt2img"), controlnet=controlnet)
+                main = self.load(name, device, "txt2img")
+                pipe = cls.from_pipe(main, controlnet=controlnet, dtype=main.dtype)
             else:
-                pipe = cls.from_pipe(self.load(name, device, "txt2img"))
+                # dtype passed on: from_pipe casts the shared modules to float32 otherwise (fp16 on GPUs).
+                main = self.load(name, device, "txt2img")
+                pipe = cls.from_pipe(main, dtype=main.dtype)
             pipe.set_progress_bar_config(disable=True)
             # Engages only when a latent side exceeds the VAE's tile size: large (4K-path) decodes stay
             # bounded, native-size frames are untouched.

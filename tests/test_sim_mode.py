@@ -199,3 +199,24 @@ def test_models_config_lists_controlnets_and_loras(tmp_path: Path) -> None:
     config.write_text(json.dumps({"models": {"m": {"path": "m", "controlnet": "x"}}}))
     with pytest.raises(ValueError, match=r"model 'm' must be a folder path or \{\"path\""):
         load_model_config(config)
+
+
+def test_pipelines_sharing_the_models_modules_keep_its_dtype(
+    tiny: Path, run: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On GPUs models load in fp16; diffusers' from_pipe casts the shared modules to float32 unless told
+    otherwise, which would turn the model's own pipeline to fp32 as a side effect."""
+    import torch
+
+    original = ModelRegistry._from_pretrained
+
+    def half(cls: Any, path: Path, device: str, **kwargs: Any) -> Any:
+        return original(cls, path, device, **kwargs).to(dtype=torch.float16)
+
+    monkeypatch.setattr(ModelRegistry, "_from_pretrained", staticmethod(half))
+    reg = ModelRegistry({"collapse": tiny}, tiny.parent, sim_controlnets={"collapse": run / "controlnet"})
+    main = reg.load("collapse", "cpu", "txt2img")
+    for mode in ("img2img", "inpaint", "sim"):
+        assert reg.load("collapse", "cpu", mode).unet is main.unet
+    assert sim._img2img(reg.load("collapse", "cpu", "sim")).unet is main.unet
+    assert main.unet.dtype == main.text_encoder.dtype == main.vae.dtype == torch.float16

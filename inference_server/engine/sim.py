@@ -14,6 +14,8 @@ want; tests/test_sim_mode.py holds diffusers to that.
 
 from __future__ import annotations
 
+import threading
+import weakref
 from typing import Any
 
 from genfx.sim_condition import to_chw
@@ -30,6 +32,27 @@ def _control_tensor(k: Keyframe) -> Any:
     if k.control.shape != (height, width, 4):
         raise ValueError(f"sim conditioning is {k.control.shape}, the keyframe is {width}x{height}")
     return torch.from_numpy(to_chw(k.control))[None]
+
+
+_IMG2IMG: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+_IMG2IMG_LOCK = threading.Lock()
+
+
+def _img2img(pipeline: Any) -> Any:
+    """The img2img ControlNet pipeline over ``pipeline``'s modules (no copy of any weights), made once
+    per cached pipeline. ``dtype`` is passed on: ``from_pipe`` would otherwise cast the shared modules
+    to float32 (fp16 pipelines on GPUs)."""
+    import diffusers
+
+    with _IMG2IMG_LOCK:
+        found = _IMG2IMG.get(pipeline)
+        if found is None:
+            found = diffusers.StableDiffusionControlNetImg2ImgPipeline.from_pipe(
+                pipeline, dtype=pipeline.dtype
+            )
+            found.set_progress_bar_config(disable=True)
+            _IMG2IMG[pipeline] = found
+        return found
 
 
 def render(pipeline: Any, k: Keyframe) -> F32:
@@ -49,12 +72,7 @@ def render(pipeline: Any, k: Keyframe) -> F32:
     if k.strength >= 1.0:
         result = pipeline(image=_control_tensor(k), num_inference_steps=k.steps, **common)
         return first_image(result)
-    import diffusers
-
-    # Same modules as ``pipeline`` (no copy of any weights): the img2img variant of the ControlNet call.
-    img2img = diffusers.StableDiffusionControlNetImg2ImgPipeline.from_pipe(pipeline)
-    img2img.set_progress_bar_config(disable=True)
-    result = img2img(
+    result = _img2img(pipeline)(
         image=image_tensor(k.init),
         control_image=_control_tensor(k),
         strength=k.strength,
