@@ -188,10 +188,10 @@ def test_a_lora_job_leaves_nothing_behind(
     client: Client, adapter_server: LocalServer, server: LocalServer, shot: Shot
 ) -> None:
     """LoRA job, then the same job without: its frames equal a server that never saw a LoRA, bit for bit."""
-    lora_job, manifest = run_job(client, adapter_server, small_request(shot, loras=[("dust", 0.8)]))
-    plain_job, _ = run_job(client, adapter_server, small_request(shot))
+    lora_job, manifest = run_job(client, adapter_server, small_request(shot, frames=1, loras=[("dust", 0.8)]))
+    plain_job, _ = run_job(client, adapter_server, small_request(shot, frames=1))
     with Client(server.address, timeout=120) as fresh:  # the session's server: no LoRA ever loaded
-        fresh_job, _ = run_job(fresh, server, small_request(shot))
+        fresh_job, _ = run_job(fresh, server, small_request(shot, frames=1))
     plain, fresh_frames = frames_of(adapter_server, plain_job), frames_of(server, fresh_job)
     with_lora = frames_of(adapter_server, lora_job)
     for (a, _), (b, _), (c, header) in zip(plain, fresh_frames, with_lora, strict=True):
