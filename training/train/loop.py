@@ -55,6 +55,10 @@ def _dtype(mixed_precision: str) -> torch.dtype:
 def fit(cfg: FitConfig) -> int:
     stop = _Sigterm()
     try:
+        if cfg.train == ("vae",):
+            from training.train.vae_loop import fit_vae
+
+            return fit_vae(cfg, stop)
         return _fit(cfg, stop)
     finally:
         stop.restore()
