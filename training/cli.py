@@ -77,6 +77,14 @@ def _assemble(args: argparse.Namespace) -> int:
     return 0
 
 
+def _demo_shot(args: argparse.Namespace) -> int:
+    from training.demo.demo_shot import write_demo_shot
+
+    written = write_demo_shot(args.camera, args.out, args.width, args.height, beauty=args.beauty)
+    print(f"wrote {len(written)} pass files to {args.out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="genfx-train", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -122,6 +130,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fp16", action="store_true", help="store the weights as float16")
     p.add_argument("--build-info", type=Path, help="a JSON object recorded as the card's 'build' (timings)")
     p.set_defaults(func=_assemble)
+
+    p = sub.add_parser(
+        "demo-shot", help="the procedural collapse's passes through a shot camera (genfx demo)"
+    )
+    p.add_argument("--camera", type=Path, default=Path("examples/shots/building_orbit.json"))
+    p.add_argument("--out", type=Path, default=Path("examples/shots/collapse_orbit"))
+    p.add_argument("--width", type=int, default=256)
+    p.add_argument("--height", type=int, default=144)
+    p.add_argument("--beauty", action="store_true", help="also the procedural render (ground truth)")
+    p.set_defaults(func=_demo_shot)
     return parser
 
 

@@ -32,6 +32,7 @@ from training.train.run_folder import claim, latest_checkpoint, load_checkpoint,
 KL_WEIGHT = 1e-6
 SCALE_SAMPLES = 64
 PREVIEW_SAMPLES = 4
+EVAL_SAMPLES = 8
 
 
 def _crops(pixels: torch.Tensor, size: int, gens: list[torch.Generator]) -> torch.Tensor:
@@ -64,6 +65,18 @@ def _previews(vae: Any, dataset: ShardDataset) -> list[np.ndarray]:
 
 
 @torch.no_grad()
+def evaluation_loss(vae: Any, dataset: ShardDataset) -> float:
+    """L1 reconstruction (posterior mean) of the first EVAL_SAMPLES whole images: comparable over time."""
+    pixels = load_batch(dataset.samples[:EVAL_SAMPLES], latents=False, condition=False)["pixels"]
+    was_training = vae.training
+    vae.eval()
+    try:
+        return float((vae.decode(vae.encode(pixels).latent_dist.mean).sample - pixels).abs().mean())
+    finally:
+        vae.train(was_training)
+
+
+@torch.no_grad()
 def latent_scale(vae: Any, dataset: ShardDataset) -> float:
     picks = dataset.samples[:: max(1, len(dataset.samples) // SCALE_SAMPLES)][:SCALE_SAMPLES]
     latents = [
@@ -93,7 +106,8 @@ def fit_vae(cfg: FitConfig, stop: Any) -> int:
     claim(cfg.out, identity, cfg.resume, write=True)
     params = trainable_parameters(vae)
     optimizer = torch.optim.AdamW(list(params.values()), lr=cfg.lr, weight_decay=1e-2)
-    step, losses, eval_losses = 0, [], []
+    step, losses = 0, []
+    eval_losses: list[list[float]] = [[0, evaluation_loss(vae, dataset)]]
     checkpoint = latest_checkpoint(cfg.out) if cfg.resume else None
     if checkpoint is not None:
         saved, opt_state, state = load_checkpoint(checkpoint)
@@ -127,7 +141,7 @@ def fit_vae(cfg: FitConfig, stop: Any) -> int:
         step_seconds.append(time.perf_counter() - started)
         if step % cfg.checkpoint_every == 0 or step == cfg.steps or stop.raised:
             vae.eval()
-            eval_losses.append([step, total])
+            eval_losses.append([step, evaluation_loss(vae, dataset)])
             extras = {"loss.png": loss_curve_png(losses), "validation.png": grid_png(_previews(vae, dataset))}
             state = {"losses": losses, "eval_losses": eval_losses, "step_seconds": step_seconds}
             trainable = {k: v.data for k, v in params.items()}
