@@ -51,7 +51,8 @@ def vae_loss(vae: Any, pixels: torch.Tensor, gen: torch.Generator) -> torch.Tens
     posterior = vae.encode(pixels).latent_dist
     recon = vae.decode(posterior.sample(generator=gen)).sample
     kl = posterior.kl().mean() / pixels[0].numel()
-    return (recon - pixels).abs().mean() + KL_WEIGHT * kl
+    loss: torch.Tensor = (recon - pixels).abs().mean() + KL_WEIGHT * kl
+    return loss
 
 
 @torch.no_grad()
@@ -131,7 +132,7 @@ def fit_vae(cfg: FitConfig, stop: Any) -> int:
             gens = [sample_generator(cfg.seed, m, j) for j in range(len(indices))]
             crops = _crops(pixels, cfg.vae_crop, gens)
             loss = vae_loss(vae, crops, sample_generator(cfg.seed, m, len(indices))) / cfg.grad_accum
-            loss.backward()
+            torch.autograd.backward(loss)
             total += float(loss.detach())
         torch.nn.utils.clip_grad_norm_(list(params.values()), cfg.max_grad_norm)
         optimizer.step()
