@@ -249,9 +249,10 @@ class JobStore:
         The job's record file is written first; nothing of the job is left when this raises."""
         job_id = uuid.uuid4().hex
         now = time.time()
-        if self.records is not None:
-            self.records.write(pb.Job(id=job_id, state=pb.JOB_STATE_QUEUED, request=request, created_at=now))
         try:
+            if self.records is not None:
+                record = pb.Job(id=job_id, state=pb.JOB_STATE_QUEUED, request=request, created_at=now)
+                self.records.write(record)
             with self._tx() as db:
                 if max_active is not None:
                     (active,) = db.execute(

@@ -15,20 +15,31 @@ import logging
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
 
 from genfx.proto import genfx_pb2 as pb
 from inference_server.engine.common import RenderCancelled
 from inference_server.health import ServingHealth
 from inference_server.jobs import JobStore
 from inference_server.models import ModelRegistry
-from inference_server.shot_job import ShotJob
-from inference_server.storage import DataDir, describe_failure, storage_failure
+from inference_server.shot_job import Interrupts, ShotJob
+from inference_server.storage import AssetStore, DataDir, describe_failure, storage_failure
 
 log = logging.getLogger("genfx.worker")
 
 MAX_STORAGE_FAILURES = 3  # a job that fills the disk again after it was freed fails instead of looping
-BACKOFF_S = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)  # between retries of a refused write or a storage probe
+BACKOFF_S = (0.5, 1.0, 2.0, 5.0)  # between retries of a refused write or a storage probe (1 MiB)
+
+
+class RunnableJob(Protocol):
+    def run(self) -> None: ...
+
+
+# (job id, store, registry, assets, output folder, device, interrupts) -> the job: shot_job.ShotJob
+JobFactory = Callable[[str, JobStore, ModelRegistry, AssetStore, Path, str, Interrupts], RunnableJob]
 
 
 class WorkerStopping(Exception):
@@ -54,6 +65,7 @@ class Worker(threading.Thread):
         registry: ModelRegistry,
         data: DataDir,
         health: ServingHealth | None = None,
+        job_factory: JobFactory = ShotJob,
     ) -> None:
         super().__init__(name=f"genfx-worker-{device}", daemon=True)
         self.device = device
@@ -61,6 +73,7 @@ class Worker(threading.Thread):
         self.registry = registry
         self.data = data
         self.health = health or ServingHealth()
+        self.job_factory = job_factory
         self.label = f"worker {device}"
         self.current_job = ""
         self._draining = threading.Event()  # finish the current frame, then requeue and stop
@@ -130,7 +143,7 @@ class Worker(threading.Thread):
 
     def _run_job(self, job_id: str) -> Outcome:
         started = time.time()
-        job = ShotJob(
+        job = self.job_factory(
             job_id, self.store, self.registry, self.data.assets, self.data.job_dir(job_id), self.device, self
         )
         try:
