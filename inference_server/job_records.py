@@ -7,6 +7,9 @@ ends, so it always holds the request as accepted and the latest final state.
 
 Deleting a job renames its folder to ``.deleted-<job id>`` first: the rename is the commit point, so a
 crash half way through a deletion is finished at the next start and never brings the job back.
+
+A record is written to a temp file in the jobs folder itself (``.record-*.tmp``), fsynced and renamed
+into place, so what a crash cuts off is found (and removed) with one look at one folder.
 """
 
 from __future__ import annotations
@@ -16,17 +19,18 @@ import json
 import logging
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 from google.protobuf import json_format
 
-from genfx.exr import write_atomic
 from genfx.proto import genfx_pb2 as pb
 
 log = logging.getLogger("genfx.jobs")
 
 RECORD_NAME = "job.json"
 TOMBSTONE_PREFIX = ".deleted-"
+_TEMP_PREFIX, _TEMP_SUFFIX = ".record-", ".tmp"
 # What the record keeps: enough to put the row back (frames and events are rebuilt from the frames).
 _FIELDS = ("id", "state", "request", "message", "model_hash", "created_at", "finished_at")
 
@@ -35,6 +39,8 @@ class JobRecords:
     def __init__(self, jobs_dir: Path) -> None:
         self.jobs_dir = jobs_dir
         jobs_dir.mkdir(parents=True, exist_ok=True)
+        for leftover in jobs_dir.glob(f"{_TEMP_PREFIX}*{_TEMP_SUFFIX}"):  # writes cut off by a crash
+            leftover.unlink(missing_ok=True)
 
     def folder(self, job_id: str) -> Path:
         return self.jobs_dir / job_id
@@ -52,7 +58,17 @@ class JobRecords:
         folder = self.folder(job.id)
         folder.mkdir(parents=True, exist_ok=True)
         text = json_format.MessageToJson(record, preserving_proto_field_name=True, indent=1)
-        write_atomic(folder / RECORD_NAME, text.encode())
+        fd, tmp = tempfile.mkstemp(prefix=_TEMP_PREFIX, suffix=_TEMP_SUFFIX, dir=self.jobs_dir)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(text.encode())
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, folder / RECORD_NAME)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        _fsync_dir(folder)
 
     def read(self, job_id: str) -> pb.Job | None:
         """The record, or None when there is none or it cannot be parsed (logged)."""
@@ -96,3 +112,13 @@ class JobRecords:
         """Jobs whose deletion a crash interrupted after the commit point."""
         with os.scandir(self.jobs_dir) as entries:
             return [e.name[len(TOMBSTONE_PREFIX) :] for e in entries if e.name.startswith(TOMBSTONE_PREFIX)]
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Makes a rename into ``folder`` durable (best effort: not every platform can open a folder)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)

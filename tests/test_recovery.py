@@ -71,6 +71,8 @@ class Crashed:
         self.records = JobRecords(self.root / "jobs")
 
     def reopen(self) -> tuple[JobStore, RecoveryReport]:
+        """What a server start does: the data folder's record files, then the store."""
+        self.records = JobRecords(self.root / "jobs")
         return open_store(self.db, self.records)
 
     def check_all_there(self, store: JobStore) -> None:
@@ -195,3 +197,11 @@ def test_failures_map_to_the_contracts_statuses(exc: Exception, code: grpc.Statu
     got, message = status_for(exc)
     assert got == code and words in message
     assert "/srv" not in message  # never a server path
+
+
+def test_a_record_write_cut_off_by_a_crash_leaves_no_file(tmp_path: Path, shot: Shot) -> None:
+    crashed = Crashed(tmp_path, shot)
+    leftover = crashed.records.jobs_dir / ".record-abc123.tmp"  # where JobRecords.write puts its temp
+    leftover.write_bytes(b'{"id": "')
+    crashed.reopen()
+    assert not leftover.exists()
