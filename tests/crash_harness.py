@@ -13,8 +13,9 @@ and checks the invariants:
 Damage trials kill the server the same way, then damage its database before the restart: the
 write-ahead log cut to a random length (0-90%), or junk over the database header. The job must still
 end SUCCEEDED with every frame (rebuilt from its job.json and the frames on disk when the database lost
-it); junk over the header must be logged with what was rebuilt. A watcher's replay position does not survive the loss of the database (the rebuilt
-event log is shorter), so there the watcher need only end on the final state.
+it); junk over the header must be logged with what was rebuilt. A watcher's replay position does not
+survive the loss of the database (the rebuilt event log is shorter), so there the watcher need only end
+on the final state.
 
 Used by tests/test_crash.py (a few trials) and scripts/crash_suite.py (20+ trials).
 """
