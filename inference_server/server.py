@@ -3,7 +3,7 @@ health, reflection and auth, retention.
 
 The gRPC side runs on one asyncio event loop: a waiting stream holds no thread, and blocking work goes to
 a small executor (service.py). Workers are threads; they report whether they can run jobs to one
-``ServingHealth`` (health.py), which drives the grpc.health.v1 status.
+``Health`` (health.py), which drives the grpc.health.v1 status.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from genfx.proto import genfx_pb2 as pb
 from genfx.proto import genfx_pb2_grpc as pb_grpc
 from inference_server import retention
 from inference_server.auth import TokenInterceptor
-from inference_server.health import ServingHealth
+from inference_server.health import Health
 from inference_server.metrics import ServerMetrics
 from inference_server.models import ModelRegistry
 from inference_server.recovery import open_store
@@ -155,7 +155,7 @@ class GenFXServer:
         self.store, self.recovery = open_store(self.data.jobs_db, self.data.records)
         self.registry = ModelRegistry(config.models, self.data.models)
         self.devices = config.devices or detect_devices()
-        self.health = ServingHealth()
+        self.health = Health()
         self.workers = [Worker(d, self.store, self.registry, self.data, self.health) for d in self.devices]
         self.blocking = futures.ThreadPoolExecutor(config.blocking_threads, thread_name_prefix="genfx-io")
         self.metrics = ServerMetrics(self.store, self.devices)
@@ -203,7 +203,7 @@ class GenFXServer:
         if self.port == 0:
             raise ConfigError(f"could not listen on {address} (port in use?)")
 
-        # NOT_SERVING until a worker reports it can run jobs; then health follows ServingHealth.
+        # NOT_SERVING until a worker reports it can run jobs; then health follows Health.
         await self._sync_health()
 
         def on_health_change(_serving: bool) -> None:  # from a worker thread
@@ -232,7 +232,7 @@ class GenFXServer:
         self._tasks = [t for t in self._tasks if not t.done()]
 
     async def _sync_health(self) -> None:
-        """Sets the gRPC health status from ServingHealth as it is now (so syncs can never go stale)."""
+        """Sets the gRPC health status from Health as it is now (so syncs can never go stale)."""
         status = (
             health_pb2.HealthCheckResponse.SERVING
             if self.health.serving

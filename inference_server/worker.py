@@ -22,7 +22,7 @@ from typing import Protocol
 
 from genfx.proto import genfx_pb2 as pb
 from inference_server.engine.common import RenderCancelled
-from inference_server.health import ServingHealth
+from inference_server.health import Health
 from inference_server.jobs import JobStore
 from inference_server.models import ModelRegistry
 from inference_server.shot_job import Interrupts, ShotJob
@@ -64,7 +64,7 @@ class Worker(threading.Thread):
         store: JobStore,
         registry: ModelRegistry,
         data: DataDir,
-        health: ServingHealth | None = None,
+        health: Health | None = None,
         job_factory: JobFactory = ShotJob,
     ) -> None:
         super().__init__(name=f"genfx-worker-{device}", daemon=True)
@@ -72,7 +72,7 @@ class Worker(threading.Thread):
         self.store = store
         self.registry = registry
         self.data = data
-        self.health = health or ServingHealth()
+        self.health = health or Health()
         self.job_factory = job_factory
         self.label = f"worker {device}"
         self.current_job = ""

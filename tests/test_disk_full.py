@@ -28,7 +28,7 @@ from genfx.local_server import LocalServer
 from genfx.proto import genfx_pb2 as pb
 from genfx.shot import Shot
 from inference_server import worker as worker_module
-from inference_server.health import ServingHealth
+from inference_server.health import Health
 from inference_server.jobs import JobStore
 from inference_server.models import ModelRegistry
 from inference_server.storage import DataDir
@@ -179,14 +179,12 @@ class DiskFillingJob:
 
 
 @pytest.fixture()
-def rig(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[tuple[FlakyStore, Worker, ServingHealth]]:
+def rig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[FlakyStore, Worker, Health]]:
     monkeypatch.setattr(worker_module, "BACKOFF_S", (0.02,))
     DiskFillingJob.runs = 0
     FullDisk.full.clear()
     store = FlakyStore(tmp_path / "jobs.sqlite")
-    health = ServingHealth()
+    health = Health()
     w = Worker(
         "cpu", store, cast(ModelRegistry, None), FullDisk(tmp_path), health, job_factory=DiskFillingJob
     )
@@ -197,7 +195,7 @@ def rig(
 
 
 def test_the_worker_survives_a_full_disk_and_its_failure_handler_failing(
-    rig: tuple[FlakyStore, Worker, ServingHealth],
+    rig: tuple[FlakyStore, Worker, Health],
 ) -> None:
     store, w, health = rig
     FullDisk.full.set()
@@ -207,7 +205,7 @@ def test_the_worker_survives_a_full_disk_and_its_failure_handler_failing(
     time.sleep(0.2)
     assert w.is_alive() and not health.serving
     assert store.state(job_id) == pb.JOB_STATE_QUEUED  # recorded once the store took it: not RUNNING
-    assert "probe" not in " ".join(health.reasons().values())  # no server path in the reason
+    assert "probe" not in health.why_not()  # no server path in the reason
     FullDisk.full.clear()
     _wait_until(lambda: store.state(job_id) == pb.JOB_STATE_SUCCEEDED, 10, "the job to resume and finish")
     assert health.serving and w.is_alive()
@@ -217,7 +215,7 @@ def test_the_worker_survives_a_full_disk_and_its_failure_handler_failing(
 
 
 def test_a_job_that_keeps_filling_the_disk_fails_with_the_reason(
-    rig: tuple[FlakyStore, Worker, ServingHealth],
+    rig: tuple[FlakyStore, Worker, Health],
 ) -> None:
     store, w, health = rig
     DiskFillingJob.fail_times = MAX_STORAGE_FAILURES
