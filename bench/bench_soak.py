@@ -213,7 +213,8 @@ def main() -> int:
         print(
             f"  health {label:<6}: n={len(h)} p50={statistics.median(h):.1f} ms"
             f" p99={percentile(h, 0.99):.1f} ms max={max(h):.1f} ms;"
-            f" GetServerInfo p99={percentile(probe.info, 0.99):.1f} ms; probe failures {dict(probe.failures) or 0}"
+            f" GetServerInfo p99={percentile(probe.info, 0.99):.1f} ms;"
+            f" probe failures {dict(probe.failures) or 0}"
         )
     print(f"  health p99 loaded / idle: {p99_loaded / p99_idle:.2f}")
     print(f"  load: {counts}")
