@@ -136,3 +136,13 @@ def test_depth_pass_reader_takes_z_and_marks_sky_far(tmp_path: Path) -> None:
     assert read_mask(write_png(tmp_path / "m.png", rgba), 7).tolist() == [[0, 1], [1, 0]]
     with pytest.raises(PassError, match=r"frame 7, depth pass"):
         read_depth(tmp_path / "nothing.exr", 7)
+
+
+def test_a_pass_declaring_too_many_pixels_is_refused_before_any_read(tmp_path: Path) -> None:
+    """A 97 KB PNG declaring 10000x10000 was accepted as a plate and took the server to 4.2 GB."""
+    from .test_bad_input import BOMB
+
+    (tmp_path / ("b" * 64)).write_bytes(BOMB)  # stored before uploads were checked
+    err = refused(request(plate=["b" * 64] * 2), tmp_path)
+    assert err.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert "frame 1001, plate pass): 10000x10000 (100000000 pixels) exceeds the limit" in err.message

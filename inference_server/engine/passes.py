@@ -15,6 +15,7 @@ Conventions (also in docs/shot_aware.md):
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -81,14 +82,20 @@ def probe(path: Path, frame: int, kind: str, field: str = "") -> PassInfo:
         inp.close()
 
 
-def _read(path: Path, frame: int, kind: str) -> tuple[F32, Any]:
+def _read(path: Path, frame: int, kind: str, pick: Callable[[list[str], Any], int] | None) -> tuple[F32, Any]:
+    """Pixels as float32 (H, W, C) and the spec. With ``pick`` (channel names, spec -> a channel) only
+    that channel is read: a depth pass with a dozen AOVs costs one channel of memory, not twelve. The
+    pixel count was checked against Limits.max_pass_pixels at submit (validation.py), so a read is
+    bounded whatever the file declares."""
     inp = _open(path, frame, kind, "")
     try:
         spec = inp.spec()
-        pixels = inp.read_image(0, 0, 0, spec.nchannels, "float")
+        begin = pick(list(spec.channelnames), spec) if pick is not None else 0
+        end = begin + 1 if pick is not None else spec.nchannels
+        pixels = inp.read_image(0, 0, begin, end, "float")
         if pixels is None:
             raise PassError(frame, kind, f"unreadable pixels: {_oiio().geterror()}")
-        data = np.asarray(pixels, dtype=np.float32).reshape(spec.height, spec.width, spec.nchannels)
+        data = np.asarray(pixels, dtype=np.float32).reshape(spec.height, spec.width, end - begin)
         return np.ascontiguousarray(data), spec
     finally:
         inp.close()
@@ -96,7 +103,7 @@ def _read(path: Path, frame: int, kind: str) -> tuple[F32, Any]:
 
 def read_plate(path: Path, frame: int) -> F32:
     """(H, W, 3) display sRGB in [0, 1]: the model's input space."""
-    data, spec = _read(path, frame, "plate")
+    data, spec = _read(path, frame, "plate", None)
     names = list(spec.channelnames)
     if all(c in names for c in "RGB"):
         rgb = data[..., [names.index(c) for c in "RGB"]]
@@ -112,19 +119,24 @@ def read_plate(path: Path, frame: int) -> F32:
     return np.clip(rgb, 0.0, 1.0).astype(np.float32)
 
 
+def _mask_channel(names: list[str], spec: Any) -> int:
+    return int(spec.alpha_channel) if spec.alpha_channel >= 0 else 0
+
+
+def _depth_channel(names: list[str], spec: Any) -> int:
+    return next((names.index(c) for c in _DEPTH_CHANNELS if c in names), 0)
+
+
 def read_mask(path: Path, frame: int) -> F32:
     """(H, W) coverage in [0, 1]."""
-    data, spec = _read(path, frame, "mask")
-    channel = spec.alpha_channel if spec.alpha_channel >= 0 else 0
-    return np.clip(np.nan_to_num(data[..., channel], nan=0.0), 0.0, 1.0).astype(np.float32)
+    data, _ = _read(path, frame, "mask", _mask_channel)
+    return np.clip(np.nan_to_num(data[..., 0], nan=0.0), 0.0, 1.0).astype(np.float32)
 
 
 def read_depth(path: Path, frame: int) -> F32:
     """(H, W) camera Z depth; invalid (<= 0, NaN) and infinite become +inf (= far, the sky)."""
-    data, spec = _read(path, frame, "depth")
-    names = list(spec.channelnames)
-    channel = next((names.index(c) for c in _DEPTH_CHANNELS if c in names), 0)
-    z = data[..., channel].astype(np.float32)
+    data, _ = _read(path, frame, "depth", _depth_channel)
+    z = data[..., 0].astype(np.float32)
     z[~np.isfinite(z) | (z <= 0)] = np.inf
     return np.ascontiguousarray(z)
 
