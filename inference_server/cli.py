@@ -32,6 +32,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # Heavy imports (torch, diffusers) only once we know the command line is good.
     from inference_server.logs import configure_logging
     from inference_server.models import load_model_config
+    from inference_server.ray_executor import RayOptions
     from inference_server.server import ServerConfig, run
     from inference_server.validation import Limits
 
@@ -64,6 +65,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
         metrics_host=args.metrics_host,
         job_retention_hours=args.job_retention_hours,
         upload_idle_timeout_s=args.upload_idle_timeout,
+        ray=None
+        if args.ray is None
+        else RayOptions(
+            address=args.ray,
+            cpu_actors_per_node=args.ray_cpu_actors,
+            node_resource=args.ray_node_resource,
+            cache_dir=_path(args.ray_cache_dir),
+        ),
     )
     return run(config)
 
@@ -121,6 +130,33 @@ def add_serve_arguments(p: argparse.ArgumentParser) -> None:
         help="queued + running jobs before SubmitJob answers RESOURCE_EXHAUSTED (default 200)",
     )
     p.add_argument("--max-frames-per-job", type=int, help="default 1000")
+    ray = p.add_argument_group("Ray cluster (pip install 'genfx[ray]'; see docs/ray.md)")
+    ray.add_argument(
+        "--ray",
+        nargs="?",
+        const="auto",
+        metavar="ADDRESS",
+        help="render on a running Ray cluster, one actor per GPU: 'auto' (the cluster this node is in,"
+        " the default) or the head's host:port; this process stays the front door, job store and writer",
+    )
+    ray.add_argument(
+        "--ray-cpu-actors",
+        type=int,
+        default=0,
+        metavar="N",
+        help="CPU-only cluster (tests, demos): N actors of one CPU on every node instead of one per GPU",
+    )
+    ray.add_argument(
+        "--ray-node-resource",
+        default="",
+        metavar="NAME",
+        help="only nodes started with this custom resource get actors (ray start --resources)",
+    )
+    ray.add_argument(
+        "--ray-cache-dir",
+        metavar="DIR",
+        help="on every node: built-in models and passes sent by the head (default <data-dir>/ray-cache)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,4 +1,5 @@
-"""A job's frames on disk: the only place that names them, writes them and records them.
+"""A job's frames: the only place that names them, encodes them (header and pixels, wherever the frame
+was rendered) and writes and records them (on the head only, under Ray too: actors send EXR bytes).
 
 A frame is done when its EXR is on disk (written to a temp name, fsynced, renamed) and recorded in the
 job store; a crash between the two is repaired by ``reconcile`` on resume (a file under its final name
@@ -7,6 +8,7 @@ is complete, because the rename is atomic).
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -16,10 +18,11 @@ import numpy.typing as npt
 
 import genfx
 from genfx.camera import CameraTrack
-from genfx.exr import TEMP_SUFFIX, FrameMetadata, read_frame, read_header, write_frame
+from genfx.exr import TEMP_SUFFIX, FrameMetadata, encode_frame, read_frame, read_header, write_atomic
 from genfx.hashing import sha256_of
 from genfx.proto import genfx_pb2 as pb
-from inference_server.frame_output import encode_rgba
+from genfx.wire import camera_track_from_proto, fraction_from_proto
+from inference_server.frame_output import COLORSPACE_NAMES
 from inference_server.jobs import JobStore
 
 PADDING = 4
@@ -30,7 +33,6 @@ COMPRESSION_NAMES = {
     pb.COMPRESSION_DWAA: "dwaa",
     pb.COMPRESSION_NONE: "none",
 }
-F32 = npt.NDArray[np.float32]
 
 
 def frame_file_name(name: str, frame: int) -> str:
@@ -56,22 +58,38 @@ class JobHeader:
     loras: str = "[]"  # JSON text
 
 
-class FrameWriter:
-    def __init__(self, store: JobStore, out_dir: Path, header: JobHeader) -> None:
-        self.store = store
-        self.out_dir = out_dir
+def job_header(job_id: str, req: pb.GenerateRequest, model_hash: str) -> JobHeader:
+    """A job's shared header facts, from its (validated) request: the same on the head and on actors."""
+    track = camera_track_from_proto(req.camera, req.output.width, req.output.height)
+    return JobHeader(
+        job_id,
+        req,
+        track,
+        fraction_from_proto(req.shot.fps),
+        model_hash,
+        COLORSPACE_NAMES[req.output.colorspace],
+    )
+
+
+@dataclass(frozen=True)
+class EncodedFrame:
+    """A frame's EXR file, made where the frame was rendered (a worker thread or a Ray actor)."""
+
+    frame: int
+    keyframe: bool
+    data: bytes
+
+
+class FrameEncoder:
+    """Pixels -> a frame's EXR bytes with the job's header (camera, provenance). Pure: no disk, no store."""
+
+    def __init__(self, header: JobHeader) -> None:
         self.header = header
-        out_dir.mkdir(parents=True, exist_ok=True)
 
-    def path(self, frame: int) -> Path:
-        return self.out_dir / frame_file_name(self.header.request.output.name, frame)
-
-    def write(self, frame: int, display: F32, alpha: F32 | None, keyframe: bool) -> npt.NDArray[np.float16]:
-        """Encodes a display image (colour, alpha), writes it atomically with its header, records it.
-        Returns the pixels as written (scene-linear, premultiplied, half)."""
+    def encode(self, frame: int, rgba: npt.NDArray[np.float16], keyframe: bool) -> EncodedFrame:
+        """``rgba``: scene-linear, premultiplied, half (frame_output.encode_rgba)."""
         h = self.header
         req = h.request
-        rgba = encode_rgba(display, alpha, h.colorspace)
         meta = FrameMetadata(
             camera=h.track.sample_at(frame),
             width=req.output.width,
@@ -91,13 +109,35 @@ class FrameWriter:
             comments=f"GenFX {genfx.__version__} AI-generated frame"
             + ("" if keyframe else " (in-between: reprojected keyframes)"),
         )
-        path = self.path(frame)
-        digest = write_frame(path, rgba, meta, COMPRESSION_NAMES[req.output.compression])
-        info = pb.FrameInfo(
-            frame=frame, file_name=path.name, sha256=digest, size_bytes=path.stat().st_size, keyframe=keyframe
+        return EncodedFrame(
+            frame, keyframe, encode_frame(rgba, meta, COMPRESSION_NAMES[req.output.compression])
         )
-        self.store.record_frame(h.job_id, info)
-        return rgba
+
+
+class FrameWriter:
+    """The one writer of a job's frames (on the head, under Ray too)."""
+
+    def __init__(self, store: JobStore, out_dir: Path, header: JobHeader) -> None:
+        self.store = store
+        self.out_dir = out_dir
+        self.header = header
+        out_dir.mkdir(parents=True, exist_ok=True)
+
+    def path(self, frame: int) -> Path:
+        return self.out_dir / frame_file_name(self.header.request.output.name, frame)
+
+    def write(self, encoded: EncodedFrame) -> None:
+        """Writes an encoded frame atomically (temp name, fsync, rename), then records it."""
+        path = self.path(encoded.frame)
+        write_atomic(path, encoded.data)
+        info = pb.FrameInfo(
+            frame=encoded.frame,
+            file_name=path.name,
+            sha256=hashlib.sha256(encoded.data).hexdigest(),
+            size_bytes=len(encoded.data),
+            keyframe=encoded.keyframe,
+        )
+        self.store.record_frame(self.header.job_id, info)
 
     def read(self, frame: int) -> npt.NDArray[np.floating]:
         """A written frame's pixels, as ``write`` returned them."""

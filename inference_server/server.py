@@ -1,9 +1,9 @@
-"""Server start-up: job store (checked and repaired), workers (one per device), gRPC (asyncio) with
-health, reflection and auth, retention.
+"""Server start-up: job store (checked and repaired), an executor (local worker threads, or render
+actors on a Ray cluster), gRPC (asyncio) with health, reflection and auth, retention.
 
 The gRPC side runs on one asyncio event loop: a waiting stream holds no thread, and blocking work goes to
-a small executor (service.py). Workers are threads; they report whether they can run jobs to one
-``Health`` (health.py), which drives the grpc.health.v1 status.
+a small thread pool (service.py). Whatever runs jobs reports whether it can to one ``Health``
+(health.py), which drives the grpc.health.v1 status.
 """
 
 from __future__ import annotations
@@ -30,15 +30,17 @@ from genfx.proto import genfx_pb2 as pb
 from genfx.proto import genfx_pb2_grpc as pb_grpc
 from inference_server import retention
 from inference_server.auth import TokenInterceptor
+from inference_server.devices import detect_devices
+from inference_server.executor import Executor, LocalExecutor
 from inference_server.health import Health
 from inference_server.metrics import ServerMetrics
 from inference_server.models import ModelRegistry
+from inference_server.ray_executor import RayExecutor, RayOptions
 from inference_server.recovery import open_store
 from inference_server.service import GenFXService
 from inference_server.storage import DataDir
 from inference_server.validation import Limits
 from inference_server.wakeups import JobWakeups
-from inference_server.worker import Worker
 
 log = logging.getLogger("genfx.server")
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["GenFX"].full_name
@@ -77,6 +79,8 @@ class ServerConfig:
     job_retention_hours: float = 0.0
     # An upload that sends nothing for this long is ended (DEADLINE_EXCEEDED) and its bytes dropped.
     upload_idle_timeout_s: float = 60.0
+    # Render on a Ray cluster instead of local worker threads (`--ray`); None = local workers.
+    ray: RayOptions | None = None
 
 
 def is_loopback(host: str) -> bool:
@@ -86,14 +90,6 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
-
-
-def detect_devices() -> list[str]:
-    import torch
-
-    if torch.cuda.is_available():
-        return [f"cuda:{i}" for i in range(torch.cuda.device_count())]
-    return ["cpu"]
 
 
 def server_credentials(config: ServerConfig) -> grpc.ServerCredentials | None:
@@ -111,6 +107,16 @@ def server_credentials(config: ServerConfig) -> grpc.ServerCredentials | None:
     return grpc.ssl_server_credentials(
         [(key, cert)], root_certificates=client_ca, require_client_auth=client_ca is not None
     )
+
+
+def require_ray() -> None:
+    try:
+        import ray  # noqa: F401
+    except ImportError as exc:
+        raise ConfigError(
+            "--ray: Ray is not installed here; install the extra on the head and every node:"
+            f" pip install 'genfx[ray]' ({exc})"
+        ) from exc
 
 
 def grpc_options() -> list[tuple[str, Any]]:
@@ -142,6 +148,8 @@ class GenFXServer:
         if config.job_retention_hours < 0:
             raise ConfigError(f"--job-retention-hours: must be >= 0 (got {config.job_retention_hours:g})")
         self.credentials = server_credentials(config)
+        if config.ray is not None:
+            require_ray()
         import diffusers
         import OpenEXR
         import transformers
@@ -154,11 +162,16 @@ class GenFXServer:
         self.data = DataDir(config.data_dir)
         self.store, self.recovery = open_store(self.data.jobs_db, self.data.records)
         self.registry = ModelRegistry(config.models, self.data.models)
-        self.devices = config.devices or detect_devices()
         self.health = Health()
-        self.workers = [Worker(d, self.store, self.registry, self.data, self.health) for d in self.devices]
+        self.executor: Executor
+        local_devices: list[str] = []
+        if config.ray is not None:
+            self.executor = RayExecutor(config.ray, config.models, self.store, self.registry, self.data)
+        else:
+            local_devices = config.devices or detect_devices()
+            self.executor = LocalExecutor(local_devices, self.store, self.registry, self.data, self.health)
         self.blocking = futures.ThreadPoolExecutor(config.blocking_threads, thread_name_prefix="genfx-io")
-        self.metrics = ServerMetrics(self.store, self.devices)
+        self.metrics = ServerMetrics(self.store, local_devices)
         self.metrics_port = 0
         self.port = 0
         self._tasks: list[asyncio.Task[None]] = []
@@ -177,7 +190,7 @@ class GenFXServer:
         self.service = GenFXService(
             self.store,
             self.registry,
-            self.workers,
+            self.executor,
             self.data,
             config.limits,
             auth_required=bool(config.token),
@@ -210,20 +223,27 @@ class GenFXServer:
             loop.call_soon_threadsafe(self._schedule_health_sync)
 
         self.health.on_change(on_health_change)
+        if config.ray is not None:
+            # Actors come and go with their nodes: the executor reports its capacity as one reporter.
+            # Local workers report themselves (they can also stop for a full disk).
+            def on_capacity(can_run: bool) -> None:
+                self.health.report("ray actors", can_run, "no render actor can run")
+
+            self.executor.on_capacity_change(on_capacity)
+            on_capacity(self.executor.can_run())
         if config.metrics_port is not None:
             self.metrics_port = self.metrics.serve(config.metrics_host, config.metrics_port)
             log.info("Prometheus metrics on http://%s:%d/metrics", config.metrics_host, self.metrics_port)
-        for worker in self.workers:
-            worker.start()
+        self.executor.start()
         await self.grpc_server.start()
         await self._sync_health()
         if config.job_retention_hours > 0:
             self._tasks.append(asyncio.create_task(self._retention_loop()))
         log.info(
-            "GenFX listening on %s:%d (devices: %s; models: %s)",
+            "GenFX listening on %s:%d (%s; models: %s)",
             config.host,
             self.port,
-            ", ".join(w.device for w in self.workers),
+            self.executor.describe(),
             ", ".join(self.registry.names()),
         )
 
@@ -258,24 +278,19 @@ class GenFXServer:
         await self.health_service.enter_graceful_shutdown()
         for task in self._tasks:
             task.cancel()
-        await asyncio.get_running_loop().run_in_executor(None, self._drain_workers)
+        await asyncio.get_running_loop().run_in_executor(None, self._drain)
         await self.grpc_server.stop(grace)
         self.blocking.shutdown(wait=True)
         self.store.close()
 
-    def _drain_workers(self) -> None:
-        for worker in self.workers:
-            worker.drain()
-        for worker in self.workers:
-            worker.join(timeout=self.config.drain_timeout)
-            if worker.is_alive():
-                log.warning(
-                    "worker %s: frame still running after %.0f s; stopping between steps",
-                    worker.device,
-                    self.config.drain_timeout,
-                )
-                worker.stop()
-                worker.join(timeout=60)
+    def _drain(self) -> None:
+        self.executor.drain()
+        if not self.executor.join(self.config.drain_timeout):
+            log.warning(
+                "frames still running after %.0f s; stopping between steps", self.config.drain_timeout
+            )
+            self.executor.stop()
+            self.executor.join(60)
 
 
 def run(config: ServerConfig) -> int:

@@ -22,7 +22,7 @@ import os
 import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from concurrent.futures import Executor
+from concurrent import futures
 from pathlib import Path
 from typing import IO, Any, ParamSpec, TypeVar
 
@@ -34,13 +34,13 @@ from genfx.proto import genfx_pb2 as pb
 from genfx.proto import genfx_pb2_grpc as pb_grpc
 from inference_server import defaults, page_tokens
 from inference_server.engine.passes import PassError, probe
+from inference_server.executor import Executor
 from inference_server.frame_writer import file_pattern
 from inference_server.jobs import TERMINAL_STATES, JobNotEnded, JobNotFound, JobStore, QueueFull
 from inference_server.models import ModelRegistry, UnknownModelError
 from inference_server.storage import ASSET_ID, AssetError, DataDir, describe_failure, storage_failure
 from inference_server.validation import Limits, RequestError, check_pass_pixels, invalid, validate_generate
 from inference_server.wakeups import JobWakeups
-from inference_server.worker import Worker
 
 log = logging.getLogger("genfx.service")
 
@@ -142,19 +142,19 @@ class GenFXService(pb_grpc.GenFXServicer):
         self,
         store: JobStore,
         registry: ModelRegistry,
-        workers: list[Worker],
+        executor: Executor,
         data: DataDir,
         limits: Limits,
         auth_required: bool,
         *,
-        blocking: Executor,
+        blocking: futures.Executor,
         wakeups: JobWakeups,
         job_retention_hours: float = 0.0,
         upload_idle_timeout_s: float = 60.0,
     ) -> None:
         self.store = store
         self.registry = registry
-        self.workers = workers
+        self.executor = executor
         self.data = data
         self.limits = limits
         self.auth_required = auth_required
@@ -194,15 +194,7 @@ class GenFXService(pb_grpc.GenFXServicer):
                     hash=info.hash,
                 )
             )
-        devices = [
-            pb.DeviceInfo(
-                name=w.device,
-                description=device_description(w.device),
-                memory_bytes=device_memory(w.device),
-                running_job_id=w.current_job,
-            )
-            for w in self.workers
-        ]
+        devices = self.executor.devices()
         return pb.ServerInfo(
             version=genfx.__version__,
             models=models,
@@ -459,21 +451,3 @@ def open_frame(path: Path, record: pb.FrameInfo, where: str) -> IO[bytes]:
 def with_file_pattern(job: pb.Job) -> pb.Job:
     job.file_pattern = file_pattern(job.request.output.name)
     return job
-
-
-def device_description(device: str) -> str:
-    if device.startswith("cuda"):
-        import torch
-
-        return str(torch.cuda.get_device_name(torch.device(device)))
-    import platform
-
-    return f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
-
-
-def device_memory(device: str) -> int:
-    if device.startswith("cuda"):
-        import torch
-
-        return int(torch.cuda.get_device_properties(torch.device(device)).total_memory)
-    return 0

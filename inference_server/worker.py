@@ -22,10 +22,11 @@ from typing import Protocol
 
 from genfx.proto import genfx_pb2 as pb
 from inference_server.engine.common import RenderCancelled
+from inference_server.frame_loop import FrameHooks
 from inference_server.health import Health
 from inference_server.jobs import JobStore
 from inference_server.models import ModelRegistry
-from inference_server.shot_job import Interrupts, ShotJob
+from inference_server.shot_job import ShotJob
 from inference_server.storage import AssetStore, DataDir, describe_failure, storage_failure
 
 log = logging.getLogger("genfx.worker")
@@ -35,11 +36,17 @@ BACKOFF_S = (0.5, 1.0, 2.0, 5.0)  # between retries of a refused write or a stor
 
 
 class RunnableJob(Protocol):
-    def run(self) -> None: ...
+    """What a worker runs: shot_job.ShotJob (a test may give a stand-in that fails like it)."""
+
+    job_id: str
+
+    def run(self, hooks: FrameHooks) -> None: ...
+
+    def progress(self, frame: int, step: int, steps: int) -> None: ...
 
 
-# (job id, store, registry, assets, output folder, device, interrupts) -> the job: shot_job.ShotJob
-JobFactory = Callable[[str, JobStore, ModelRegistry, AssetStore, Path, str, Interrupts], RunnableJob]
+# (job id, store, registry, assets, output folder, device) -> the job
+JobFactory = Callable[[str, JobStore, ModelRegistry, AssetStore, Path, str], RunnableJob]
 
 
 class WorkerStopping(Exception):
@@ -122,17 +129,14 @@ class Worker(threading.Thread):
         if outcome.storage:
             self._wait_for_storage(None)
 
-    # ---- interrupts (shot_job.Interrupts) ---------------------------------------------------------
+    # ---- interrupts ------------------------------------------------------------------------------
 
-    def before_frame(self, job_id: str, frame: int) -> None:
+    def check_before_frame(self, job_id: str, frame: int) -> None:
         if self._draining.is_set():
             raise WorkerStopping()
-        self._check(job_id, frame, 0)
+        self.check_between_steps(job_id, frame, 0)
 
-    def after_step(self, job_id: str, frame: int, step: int) -> None:
-        self._check(job_id, frame, step)
-
-    def _check(self, job_id: str, frame: int, step: int) -> None:
+    def check_between_steps(self, job_id: str, frame: int, step: int) -> None:
         if self._stop_requested.is_set():
             raise WorkerStopping()
         if self.store.cancel_requested(job_id):
@@ -143,11 +147,11 @@ class Worker(threading.Thread):
 
     def _run_job(self, job_id: str) -> Outcome:
         started = time.time()
-        job = self.job_factory(
-            job_id, self.store, self.registry, self.data.assets, self.data.job_dir(job_id), self.device, self
-        )
         try:
-            job.run()
+            job = self.job_factory(
+                job_id, self.store, self.registry, self.data.assets, self.data.job_dir(job_id), self.device
+            )
+            job.run(_Hooks(self, job))
         except RenderCancelled as exc:
             log.info("job %s cancelled: %s", job_id, exc)
             return Outcome(pb.JOB_STATE_CANCELLED, str(exc) or "cancelled")
@@ -214,3 +218,23 @@ class Worker(threading.Thread):
                 continue
             break
         self.health.report(self.label, True)
+
+
+class _Hooks:
+    """The frame loop's hooks in a worker thread: progress straight to the store, interrupts from the
+    worker (drain, stop) and the store's in-memory cancel flags."""
+
+    def __init__(self, worker: Worker, job: RunnableJob) -> None:
+        self.worker = worker
+        self.job = job
+
+    def before_frame(self, frame: int) -> None:
+        self.worker.check_before_frame(self.job.job_id, frame)
+
+    def after_step(self, frame: int, step: int, steps: int) -> None:
+        self.job.progress(frame, step, steps)
+        # Checked after every step: cancel stops the job before the next step starts.
+        self.worker.check_between_steps(self.job.job_id, frame, step)
+
+    def tick(self, frame: int) -> None:
+        self.worker.check_between_steps(self.job.job_id, frame, 0)

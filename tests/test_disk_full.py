@@ -172,7 +172,11 @@ class DiskFillingJob:
     def __init__(self, job_id: str, *args: Any) -> None:
         self.job_id = job_id
 
-    def run(self) -> None:
+    def progress(self, frame: int, step: int, steps: int) -> None:
+        pass
+
+    def run(self, hooks: Any) -> None:
+        hooks.before_frame(1001)
         DiskFillingJob.runs += 1
         if DiskFillingJob.runs <= DiskFillingJob.fail_times:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "/srv/genfx/jobs/x/.genfx.1002.exr.tmp")

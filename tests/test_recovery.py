@@ -18,8 +18,8 @@ import pytest
 from genfx.client import build_request
 from genfx.proto import genfx_pb2 as pb
 from genfx.shot import Shot
-from genfx.wire import camera_track_from_proto
-from inference_server.frame_writer import FrameWriter, JobHeader
+from inference_server.frame_output import encode_rgba
+from inference_server.frame_writer import FrameEncoder, FrameWriter, job_header
 from inference_server.job_records import JobRecords
 from inference_server.jobs import JobStore
 from inference_server.recovery import RecoveryReport, open_store
@@ -42,10 +42,11 @@ def _request(shot: Shot, frames: int, name: str) -> pb.GenerateRequest:
 
 
 def _write_frames(store: JobStore, folder: Path, job_id: str, req: pb.GenerateRequest) -> None:
-    track = camera_track_from_proto(req.camera, 32, 32)
-    writer = FrameWriter(store, folder, JobHeader(job_id, req, track, Fraction(24), "hash", "linear_rec709"))
+    header = job_header(job_id, req, "hash")
+    encoder, writer = FrameEncoder(header), FrameWriter(store, folder, header)
     for frame in range(req.shot.frame_start, req.shot.frame_end + 1):
-        writer.write(frame, np.full((32, 32, 3), 0.5, np.float32), None, keyframe=True)
+        rgba = encode_rgba(np.full((32, 32, 3), 0.5, np.float32), None, header.colorspace)
+        writer.write(encoder.encode(frame, rgba, keyframe=True))
 
 
 class Crashed:
