@@ -82,6 +82,9 @@ class JobRecords:
             log.warning("job %s: unreadable %s (%s); not used", job_id, RECORD_NAME, exc)
             return None
 
+    def has(self, job_id: str) -> bool:
+        return (self.folder(job_id) / RECORD_NAME).is_file()
+
     def job_ids(self) -> list[str]:
         """Jobs with a folder (not being deleted), in no particular order."""
         with os.scandir(self.jobs_dir) as entries:

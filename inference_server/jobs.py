@@ -247,6 +247,8 @@ class JobStore:
         """Queues a job. With ``max_active``, raises QueueFull when that many jobs are already queued or
         running: counted and inserted in one transaction, so concurrent submits cannot pass the limit.
         The job's record file is written first; nothing of the job is left when this raises."""
+        if max_active is not None and self.count_active() >= max_active:
+            raise QueueFull(max_active)  # the common refusal, before any file is written
         job_id = uuid.uuid4().hex
         now = time.time()
         try:
@@ -521,6 +523,10 @@ class JobStore:
             )
         with self._live:
             self._progress.pop(job_id, None)
+
+    def write_record(self, job_id: str) -> None:
+        """Mirrors the job's row to its record file (recovery.py fills in records that are missing)."""
+        self._write_record(job_id)
 
     def _write_record(self, job_id: str) -> None:
         """Mirrors a job that ended to its record file. The database already holds the state: a record

@@ -41,6 +41,7 @@ class RecoveryReport:
     ended_from_record: list[str] = field(default_factory=list)
     deletions_finished: list[str] = field(default_factory=list)
     requeued: list[str] = field(default_factory=list)
+    records_written: int = 0  # jobs that had no job.json (a data folder from an older version)
     unrecoverable: list[str] = field(default_factory=list)  # job folders without a usable record
 
 
@@ -84,6 +85,7 @@ def open_store(db_path: Path, records: JobRecords) -> tuple[JobStore, RecoveryRe
     store = JobStore(db_path, records)
     report.deletions_finished = store.finish_deletions()
     _rebuild(store, records, report)
+    report.records_written = _backfill(store, records)
     report.requeued = store.recover()
     _log(report)
     return store, report
@@ -108,6 +110,14 @@ def _rebuild(store: JobStore, records: JobRecords, report: RecoveryReport) -> No
         frames = _frames_on_disk(records.folder(job_id), record) if record.state in TERMINAL_STATES else []
         note = "job record rebuilt from its job folder after the database lost it"
         report.rebuilt[job_id] = store.restore(record, frames, note)
+
+
+def _backfill(store: JobStore, records: JobRecords) -> int:
+    """Writes the record of every job that has none, so a later loss of the database can rebuild it."""
+    missing = [job_id for job_id in store.job_ids() if not records.has(job_id)]
+    for job_id in missing:
+        store.write_record(job_id)
+    return len(missing)
 
 
 def _frames_on_disk(folder: Path, record: pb.Job) -> list[pb.FrameInfo]:
@@ -165,5 +175,7 @@ def _log(report: RecoveryReport) -> None:
         log.warning("job %s: its end was lost from the database; ended as its record says", job_id)
     for job_id in report.unrecoverable:
         log.error("job folder %s has no readable job.json: not rebuilt (its files are kept)", job_id)
+    if report.records_written:
+        log.info("wrote job.json for %d job(s) that had none", report.records_written)
     if report.requeued:
         log.info("requeued %d interrupted job(s): %s", len(report.requeued), ", ".join(report.requeued))

@@ -15,6 +15,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 from concurrent import futures
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -135,8 +136,9 @@ def grpc_options() -> list[tuple[str, Any]]:
 
 
 class GenFXServer:
-    """Built in two steps: the constructor does the slow, synchronous part (imports, the job store's
-    checks, models); ``start`` runs on the event loop."""
+    """The constructor does the slow, synchronous part (imports, the job store's checks, models).
+    ``start`` and ``stop`` are plain calls: the gRPC side runs on an event loop in a thread of its own
+    ("genfx-grpc"), so the server can live in any program (the ``serve`` command, a test, a notebook)."""
 
     def __init__(self, config: ServerConfig) -> None:
         mutual_tls = config.tls_client_ca is not None
@@ -175,8 +177,28 @@ class GenFXServer:
         self.metrics_port = 0
         self.port = 0
         self._tasks: list[asyncio.Task[None]] = []
+        self._loop = asyncio.new_event_loop()
+        self._loop_thread = threading.Thread(target=self._loop.run_forever, name="genfx-grpc", daemon=True)
 
-    async def start(self) -> None:
+    def start(self) -> None:
+        """Serving when it returns: the port answers, workers run. Raises ConfigError when it cannot
+        listen."""
+        self._loop_thread.start()
+        try:
+            asyncio.run_coroutine_threadsafe(self._start(), self._loop).result()
+        except BaseException:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            raise
+
+    def stop(self, grace: float = 5.0) -> None:
+        """Load balancers see NOT_SERVING first; running frames finish (up to drain_timeout) and their jobs
+        go back to the queue with every finished frame kept; then the RPCs end."""
+        asyncio.run_coroutine_threadsafe(self._stop(grace), self._loop).result()
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._loop_thread.join()
+        self._loop.close()
+
+    async def _start(self) -> None:
         config = self.config
         loop = asyncio.get_running_loop()
         wakeups = JobWakeups(loop)
@@ -220,7 +242,8 @@ class GenFXServer:
         await self._sync_health()
 
         def on_health_change(_serving: bool) -> None:  # from a worker thread
-            loop.call_soon_threadsafe(self._schedule_health_sync)
+            with contextlib.suppress(RuntimeError):  # the loop already closed: the server has stopped
+                loop.call_soon_threadsafe(self._schedule_health_sync)
 
         self.health.on_change(on_health_change)
         if config.ray is not None:
@@ -271,9 +294,7 @@ class GenFXServer:
                 log.error("retention sweep failed: %s", exc)
             await asyncio.sleep(retention.sweep_interval_s(hours))
 
-    async def stop(self, grace: float = 5.0) -> None:
-        """Load balancers see NOT_SERVING first; running frames finish (up to drain_timeout) and their jobs
-        go back to the queue with every finished frame kept; then the RPCs end."""
+    async def _stop(self, grace: float) -> None:
         self.health.shutting_down()
         await self.health_service.enter_graceful_shutdown()
         for task in self._tasks:
@@ -295,28 +316,22 @@ class GenFXServer:
 
 def run(config: ServerConfig) -> int:
     """Runs until SIGINT/SIGTERM. Prints one 'GENFX_READY port=N' line when serving (tests wait for it)."""
-    return asyncio.run(_serve(config))
-
-
-async def _serve(config: ServerConfig) -> int:
     try:
         server = GenFXServer(config)
-        await server.start()
+        server.start()
     except (ConfigError, ValueError) as exc:
         print(f"genfx serve: {exc}", file=sys.stderr)
         return 2
     metrics = f" metrics_port={server.metrics_port}" if server.metrics_port else ""
     print(f"GENFX_READY port={server.port}{metrics}", flush=True)
-    done = asyncio.Event()
-    loop = asyncio.get_running_loop()
+    done = threading.Event()
 
-    def on_signal(signum: int) -> None:
+    def on_signal(signum: int, frame: object) -> None:
         log.info("signal %d: shutting down", signum)
         done.set()
 
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError):  # no signal handlers on Windows' event loop
-            loop.add_signal_handler(signum, on_signal, signum)
-    await done.wait()
-    await server.stop()
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    done.wait()
+    server.stop()
     return 0

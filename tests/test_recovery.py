@@ -206,3 +206,16 @@ def test_a_record_write_cut_off_by_a_crash_leaves_no_file(tmp_path: Path, shot: 
     leftover.write_bytes(b'{"id": "')
     crashed.reopen()
     assert not leftover.exists()
+
+
+def test_jobs_from_before_job_json_get_their_record_at_start(tmp_path: Path, shot: Shot) -> None:
+    """A data folder from an older version has rows but no job.json: the first start writes them, so a
+    later loss of the database can rebuild those jobs too."""
+    old = JobStore(tmp_path / "jobs.sqlite")  # no records, as before
+    job_id = old.create(_request(shot, 1, "old"), 1)
+    old.close()
+    records = JobRecords(tmp_path / "jobs")
+    _, report = open_store(tmp_path / "jobs.sqlite", records)
+    assert report.records_written == 1
+    record = records.read(job_id)
+    assert record is not None and record.request.prompt == "old"
