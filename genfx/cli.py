@@ -20,7 +20,7 @@ from genfx import __version__
 from genfx.client import Client, GenFXError, state_name
 from genfx.frames import local_path
 from genfx.proto import genfx_pb2 as pb
-from genfx.request import COLORSPACES, COMPRESSIONS, TEMPORAL_MODES, build_request
+from genfx.request import COLORSPACES, COMPRESSIONS, TEMPORAL_MODES, build_request, parse_lora
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 SAMPLE_SHOT = EXAMPLES / "shots" / "building_orbit.json"
@@ -148,7 +148,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
     shot = load_shot(args.shot)
     start, end = args.frames or (shot.frame_start, shot.frame_end)
-    patterns = {"plate": args.plate, "mask": args.mask, "depth": args.depth}
+    patterns = {"plate": args.plate, "mask": args.mask, "depth": args.depth, "motion": args.motion}
     out_dir = Path(args.out)
     with _client(args) as client:
         passes: dict[int, dict[str, str]] = {}
@@ -173,6 +173,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
             steps=args.steps,
             guidance=args.guidance,
             model=args.model,
+            loras=args.lora or [],
             width=args.width,
             height=args.height,
             compression=args.compression,
@@ -181,6 +182,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
             passes=passes,
             strength=args.strength,
             plane_distance=args.plane_distance,
+            controlnet_scale=args.controlnet_scale,
             temporal=args.temporal,
             priority=args.priority,
             client_tag=f"cli:{shot.name}",
@@ -201,6 +203,14 @@ def cmd_info(args: argparse.Namespace) -> int:
             f"  model {m.name:<12} {m.family:<6} native {m.native_width}x{m.native_height}"
             f"  modes: {', '.join(m.capabilities)}  hash {m.hash[:12]}"
         )
+        if m.HasField("sim_controlnet"):
+            cn = m.sim_controlnet
+            print(f"        sim ControlNet {cn.hash[:12]}  dataset {cn.dataset_hash[:12] or '-'}")
+    for lora in info.loras:
+        print(
+            f"  lora  {lora.name:<12} hash {lora.hash[:12]}  base {lora.base_model_hash[:12] or '-'}"
+            f"  dataset {lora.dataset_hash[:12] or '-'}  models: {', '.join(lora.models) or 'none here'}"
+        )
     for d in info.devices:
         busy = f"running {d.running_job_id}" if d.running_job_id else "idle"
         print(f"  device {d.name:<8} {d.description}  {busy}")
@@ -217,7 +227,8 @@ def describe_defaults(d: pb.RequestDefaults) -> str:
     """What the server fills in for settings left unset, in the words `genfx generate --help` uses."""
     return (
         f"{d.steps} steps, guidance {d.guidance:g}, strength {d.strength:g}, "
-        f"keyframe step {d.keyframe_step}, output name {d.output_name!r}"
+        f"keyframe step {d.keyframe_step}, output name {d.output_name!r}, "
+        f"controlnet scale {d.controlnet_conditioning_scale:g}"
     )
 
 
@@ -321,6 +332,13 @@ def _connection_args(p: argparse.ArgumentParser) -> None:
 SERVER_DEFAULT = "default: the server's (see genfx info)"
 
 
+def _lora_arg(text: str) -> tuple[str, float]:
+    try:
+        return parse_lora(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
 def _names(table: Mapping[str, object]) -> list[str]:
     """A request option table's names, without "" (unset)."""
     return [name for name in table if name]
@@ -340,6 +358,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--negative-prompt", default="")
     p.add_argument("--frames", type=parse_frames, help="A-B (default: the shot's range)")
     p.add_argument("--model", default="", help="model name (default: the server's default)")
+    p.add_argument(
+        "--lora",
+        action="append",
+        type=_lora_arg,
+        metavar="NAME[=WEIGHT]",
+        help="apply a LoRA the server lists (genfx info) at WEIGHT (default 1); repeatable",
+    )
     p.add_argument("--seed", type=int, help="job seed (default: the server picks one and reports it)")
     p.add_argument("--steps", type=int, default=0, help=f"denoising steps ({SERVER_DEFAULT})")
     p.add_argument("--guidance", type=float, help=f"guidance scale ({SERVER_DEFAULT})")
@@ -356,6 +381,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("plate", "live-action plate (img2img init)"),
         ("mask", "where to generate (inpaint) and the output alpha"),
         ("depth", "camera Z depth in scene units (depth conditioning, reprojection)"),
+        ("motion", "motion vectors in pixels to the next frame, +Y up (moving debris; needs --depth)"),
     ):
         p.add_argument(
             f"--{kind}", metavar="PATTERN", help=f"{what}: one file per frame, e.g. {kind}.####.exr"
@@ -365,6 +391,11 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=0.0,
         help=f"img2img strength in (0, 1] over the plate or a reprojected keyframe ({SERVER_DEFAULT})",
+    )
+    p.add_argument(
+        "--controlnet-scale",
+        type=float,
+        help=f"sim mode (--depth + --motion, a model with a sim ControlNet): its strength ({SERVER_DEFAULT})",
     )
     p.add_argument(
         "--keyframe-step",

@@ -31,7 +31,7 @@ def _path(value: str | None) -> Path | None:
 def cmd_serve(args: argparse.Namespace) -> int:
     # Heavy imports (torch, diffusers) only once we know the command line is good.
     from inference_server.logs import configure_logging
-    from inference_server.models import load_model_config
+    from inference_server.models import ModelsConfig, load_model_config
     from inference_server.ray_executor import RayOptions
     from inference_server.server import ServerConfig, run
     from inference_server.validation import Limits
@@ -45,15 +45,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
         )
         if value is not None
     }
-    models: dict[str, Path] = {}
-    if args.models_config:
-        models.update(load_model_config(Path(args.models_config)))
-    models.update(dict(args.model or []))
+    loaded = load_model_config(Path(args.models_config)) if args.models_config else ModelsConfig()
+    models = {**loaded.models, **dict(args.model or [])}
     config = ServerConfig(
         host=args.host,
         port=args.port,
         data_dir=Path(args.data_dir),
         models=models,
+        sim_controlnets=loaded.sim_controlnets,
+        loras=loaded.loras,
         token=args.token or "",
         insecure=args.insecure,
         devices=args.device or [],
@@ -88,7 +88,12 @@ def add_serve_arguments(p: argparse.ArgumentParser) -> None:
         metavar="NAME=PATH",
         help="serve a local diffusers model directory under NAME (repeatable)",
     )
-    p.add_argument("--models-config", metavar="FILE", help='JSON: {"models": {"NAME": "PATH", ...}}')
+    p.add_argument(
+        "--models-config",
+        metavar="FILE",
+        help='JSON: {"models": {"NAME": "PATH" | {"path": "PATH", "sim_controlnet": "PATH"}},'
+        ' "loras": {"NAME": "PATH" | {"path": "PATH", "base_model": "MODEL"}}}',
+    )
     p.add_argument(
         "--token",
         default=os.environ.get("GENFX_TOKEN"),

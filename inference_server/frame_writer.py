@@ -55,11 +55,15 @@ class JobHeader:
     fps: Fraction
     model_hash: str
     colorspace: str
-    loras: str = "[]"  # JSON text
+    loras: str = "[]"  # JSON text: name, weight, sha256, base_model_sha256, dataset_sha256 per LoRA
+    controlnet: str = ""  # JSON text: the sim ControlNet's sha256, scale, ...; "" when none was used
 
 
-def job_header(job_id: str, req: pb.GenerateRequest, model_hash: str) -> JobHeader:
-    """A job's shared header facts, from its (validated) request: the same on the head and on actors."""
+def job_header(
+    job_id: str, req: pb.GenerateRequest, model_hash: str, loras: str = "[]", controlnet: str = ""
+) -> JobHeader:
+    """A job's shared header facts, from its (validated) request and the provenance of its trained
+    weights (shot_job.provenance, JSON): the same on the head and on actors."""
     track = camera_track_from_proto(req.camera, req.output.width, req.output.height)
     return JobHeader(
         job_id,
@@ -68,6 +72,8 @@ def job_header(job_id: str, req: pb.GenerateRequest, model_hash: str) -> JobHead
         fraction_from_proto(req.shot.fps),
         model_hash,
         COLORSPACE_NAMES[req.output.colorspace],
+        loras,
+        controlnet,
     )
 
 
@@ -103,6 +109,7 @@ class FrameEncoder:
             model=req.model,
             model_hash=h.model_hash,
             loras=h.loras,
+            controlnet=h.controlnet,
             keyframe=keyframe,
             colorspace=h.colorspace,
             owner=req.client_tag,

@@ -30,6 +30,7 @@ from grpc_reflection.v1alpha import reflection
 from genfx.proto import genfx_pb2 as pb
 from genfx.proto import genfx_pb2_grpc as pb_grpc
 from inference_server import retention
+from inference_server.adapters import LoraSpec
 from inference_server.auth import TokenInterceptor
 from inference_server.devices import detect_devices
 from inference_server.executor import Executor, LocalExecutor
@@ -58,6 +59,8 @@ class ServerConfig:
     port: int = 50051
     data_dir: Path = Path("genfx_data")
     models: dict[str, Path] = field(default_factory=dict)
+    sim_controlnets: dict[str, Path] = field(default_factory=dict)  # model name -> ControlNet folder
+    loras: dict[str, LoraSpec] = field(default_factory=dict)
     token: str = ""
     insecure: bool = False
     devices: list[str] = field(default_factory=list)
@@ -163,12 +166,23 @@ class GenFXServer:
         self.config = config
         self.data = DataDir(config.data_dir)
         self.store, self.recovery = open_store(self.data.jobs_db, self.data.records)
-        self.registry = ModelRegistry(config.models, self.data.models)
+        self.registry = ModelRegistry(
+            config.models, self.data.models, sim_controlnets=config.sim_controlnets, loras=config.loras
+        )
+        self.registry.check_adapters()
         self.health = Health()
         self.executor: Executor
         local_devices: list[str] = []
         if config.ray is not None:
-            self.executor = RayExecutor(config.ray, config.models, self.store, self.registry, self.data)
+            self.executor = RayExecutor(
+                config.ray,
+                config.models,
+                self.store,
+                self.registry,
+                self.data,
+                sim_controlnets=config.sim_controlnets,
+                loras=config.loras,
+            )
         else:
             local_devices = config.devices or detect_devices()
             self.executor = LocalExecutor(local_devices, self.store, self.registry, self.data, self.health)

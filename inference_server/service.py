@@ -184,16 +184,32 @@ class GenFXService(pb_grpc.GenFXServicer):
         models = []
         for name in self.registry.names():
             info = self.registry.info(name)
-            models.append(
-                pb.ModelInfo(
-                    name=info.name,
-                    family=info.family,
-                    native_width=info.native_width,
-                    native_height=info.native_height,
-                    capabilities=list(info.capabilities),
-                    hash=info.hash,
-                )
+            model = pb.ModelInfo(
+                name=info.name,
+                family=info.family,
+                native_width=info.native_width,
+                native_height=info.native_height,
+                capabilities=list(info.capabilities),
+                hash=info.hash,
             )
+            if info.sim_controlnet is not None:
+                cn = info.sim_controlnet
+                model.sim_controlnet.CopyFrom(
+                    pb.ControlNetInfo(
+                        hash=cn.hash, base_model_hash=cn.base_model_hash, dataset_hash=cn.dataset_hash
+                    )
+                )
+            models.append(model)
+        loras = [
+            pb.LoraInfo(
+                name=lora.name,
+                hash=lora.hash,
+                base_model_hash=lora.base_model_hash,
+                models=list(lora.models),
+                dataset_hash=lora.dataset_hash,
+            )
+            for lora in self.registry.loras()
+        ]
         devices = self.executor.devices()
         return pb.ServerInfo(
             version=genfx.__version__,
@@ -202,6 +218,7 @@ class GenFXService(pb_grpc.GenFXServicer):
             limits=self.limits.to_proto(),
             auth_required=self.auth_required,
             defaults=defaults.to_proto(),
+            loras=loras,
             job_retention_hours=self.job_retention_hours,
         )
 
@@ -269,11 +286,14 @@ class GenFXService(pb_grpc.GenFXServicer):
     def _submit(self, request: pb.GenerateRequest) -> str:
         names = self.registry.names()
         capabilities = {}
+        lora_modes = {}
         for name in names:
             try:
-                capabilities[name] = self.registry.info(name).capabilities
+                info = self.registry.info(name)
             except UnknownModelError:
                 continue
+            capabilities[name] = info.capabilities
+            lora_modes[name] = info.lora_modes
         req = validate_generate(
             request,
             self.limits,
@@ -281,6 +301,8 @@ class GenFXService(pb_grpc.GenFXServicer):
             self.registry.default_name(),
             capabilities,
             assets=self.data.assets,
+            loras={lora.name: lora.models for lora in self.registry.loras()},
+            lora_modes=lora_modes,
         )
         frames = req.shot.frame_end - req.shot.frame_start + 1
         job_id = self.store.create(req, frames, max_active=self.limits.max_queued_jobs)

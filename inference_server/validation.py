@@ -10,7 +10,7 @@ import math
 import re
 import secrets
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import grpc
@@ -51,6 +51,9 @@ class Limits:
     # A request as stored (unknown fields dropped, samples outside the shot removed). 1000 frames with a
     # camera and three passes each take about 0.5 MiB.
     max_request_bytes: int = 2 << 20
+    max_lora_weight: float = 2.0
+    max_loras_per_job: int = 8
+    max_controlnet_conditioning_scale: float = 2.0
 
     def to_proto(self) -> pb.Limits:
         return pb.Limits(
@@ -63,6 +66,9 @@ class Limits:
             max_prompt_chars=self.max_prompt_chars,
             max_pass_pixels=self.max_pass_pixels,
             max_request_bytes=self.max_request_bytes,
+            max_lora_weight=self.max_lora_weight,
+            max_loras_per_job=self.max_loras_per_job,
+            max_controlnet_conditioning_scale=self.max_controlnet_conditioning_scale,
         )
 
 
@@ -120,9 +126,14 @@ def validate_generate(
     default_model: str,
     capabilities: dict[str, tuple[str, ...]],
     assets: AssetStore | None = None,
+    *,
+    loras: Mapping[str, Sequence[str]] | None = None,
+    lora_modes: Mapping[str, Sequence[str]] | None = None,
 ) -> pb.GenerateRequest:
     """The normalised request, or RequestError. With ``assets`` every pass is checked on disk too
-    (exists, readable header, consistent size): bad assets fail here, not frames later in a worker."""
+    (exists, readable header, consistent size): bad assets fail here, not frames later in a worker.
+    ``loras``: LoRA name -> the models it applies to; ``lora_modes``: model -> the modes that run its
+    own UNet (where LoRAs apply)."""
     req = pb.GenerateRequest()
     req.CopyFrom(request)
     # Fields this server does not know would be stored and echoed by every GetJob/ListJobs.
@@ -149,14 +160,13 @@ def validate_generate(
         req.model = default_model
     if req.model not in models:
         raise invalid(f"model: unknown model {req.model!r}; this server has: {', '.join(models)}")
-    for i, lora in enumerate(req.loras):
-        raise invalid(f"loras[{i}].name: unknown LoRA {lora.name!r}; this server has no LoRAs configured")
+    _validate_loras(req, limits, loras or {})
 
     _validate_shot(req.shot, limits)
     frames = req.shot.frame_end - req.shot.frame_start + 1
     _validate_camera_and_output(req, limits, frames)
-    _validate_conditioning(req)
-    _validate_modes(req, capabilities.get(req.model, ()))
+    _validate_conditioning(req, limits)
+    _validate_modes(req, capabilities.get(req.model, ()), (lora_modes or {}).get(req.model, ()))
     if assets is not None:
         _validate_assets(req, assets, limits)
 
@@ -170,6 +180,37 @@ def validate_generate(
             " (Limits.max_request_bytes)"
         )
     return req
+
+
+def _validate_loras(req: pb.GenerateRequest, limits: Limits, loras: Mapping[str, Sequence[str]]) -> None:
+    """Known, once each, for this model, weights in range (0 = 1.0, filled in)."""
+    if len(req.loras) > limits.max_loras_per_job:
+        raise invalid(
+            f"loras: {len(req.loras)} LoRAs exceeds the limit of {limits.max_loras_per_job} per job"
+        )
+    seen: dict[str, int] = {}
+    for i, lora in enumerate(req.loras):
+        if lora.name not in loras:
+            known = ", ".join(loras) or "no LoRAs configured"
+            raise invalid(f"loras[{i}].name: unknown LoRA {lora.name[:70]!r}; this server has: {known}")
+        if lora.name in seen:
+            raise invalid(f"loras[{i}].name: LoRA {lora.name!r} is already in loras[{seen[lora.name]}]")
+        seen[lora.name] = i
+        if lora.weight == 0:
+            lora.weight = 1.0
+        _finite(lora.weight, f"loras[{i}].weight")
+        if abs(lora.weight) > limits.max_lora_weight:
+            raise invalid(
+                f"loras[{i}].weight: {lora.weight:g} for LoRA {lora.name!r} is outside"
+                f" [-{limits.max_lora_weight:g}, {limits.max_lora_weight:g}]"
+            )
+        if req.model not in loras[lora.name]:
+            fits = ", ".join(loras[lora.name]) or "none of this server's models"
+            raise RequestError(
+                grpc.StatusCode.FAILED_PRECONDITION,
+                f"loras[{i}].name: LoRA {lora.name!r} was trained for another base model than {req.model!r}"
+                f" (it fits: {fits})",
+            )
 
 
 def _validate_shot(shot: pb.Shot, limits: Limits) -> None:
@@ -278,11 +319,11 @@ def is_temporal(req: pb.GenerateRequest) -> bool:
 
 
 def shot_passes(cond: pb.Conditioning) -> tuple[str, ...]:
-    """The pass kinds the request carries (plate/mask/depth), in PASSES order."""
+    """The pass kinds the request carries (plate/mask/depth/motion), in PASSES order."""
     return tuple(k for k in PASSES if any(getattr(f, f"{k}_asset_id") for f in cond.frames))
 
 
-def _validate_conditioning(req: pb.GenerateRequest) -> None:
+def _validate_conditioning(req: pb.GenerateRequest, limits: Limits) -> None:
     cond = req.conditioning
     if cond.strength == 0:
         cond.strength = defaults.STRENGTH
@@ -292,6 +333,14 @@ def _validate_conditioning(req: pb.GenerateRequest) -> None:
     _finite(cond.plane_distance, "conditioning.plane_distance")
     if cond.plane_distance < 0:
         raise invalid(f"conditioning.plane_distance: must be >= 0 (got {cond.plane_distance:g})")
+    if not cond.HasField("controlnet_conditioning_scale"):
+        cond.controlnet_conditioning_scale = defaults.CONTROLNET_CONDITIONING_SCALE
+    scale = _finite(cond.controlnet_conditioning_scale, "conditioning.controlnet_conditioning_scale")
+    if not 0.0 <= scale <= limits.max_controlnet_conditioning_scale:
+        raise invalid(
+            f"conditioning.controlnet_conditioning_scale: must be in"
+            f" [0, {limits.max_controlnet_conditioning_scale:g}] (got {scale:g})"
+        )
     if not cond.frames:
         return
     start, end = req.shot.frame_start, req.shot.frame_end
@@ -310,8 +359,15 @@ def _validate_conditioning(req: pb.GenerateRequest) -> None:
                     f"{field}.{kind}_asset_id (frame {f.frame}, {kind} pass): must be an asset id from"
                     f" UploadAsset (64 lowercase hex characters), got {asset_id[:70]!r}"
                 )
+    kinds = shot_passes(cond)
+    if "motion" in kinds and "depth" not in kinds:
+        first = next(i for i, f in enumerate(cond.frames) if f.motion_asset_id)
+        raise invalid(
+            f"conditioning.frames[{first}].motion_asset_id (frame {cond.frames[first].frame}, motion pass):"
+            " motion vectors need depth passes too (static pixels are reprojected with depth and the camera)"
+        )
     # The mode, the shot-wide depth range and reprojection are per shot: a pass is all frames or none.
-    for kind in shot_passes(cond):
+    for kind in kinds:
         for frame in range(start, end + 1):
             at = seen.get(frame)
             if at is None or not getattr(cond.frames[at], f"{kind}_asset_id"):
@@ -324,10 +380,11 @@ def _validate_conditioning(req: pb.GenerateRequest) -> None:
                 )
 
 
-def _validate_modes(req: pb.GenerateRequest, capabilities: Sequence[str]) -> None:
+def _validate_modes(req: pb.GenerateRequest, capabilities: Sequence[str], lora_modes: Sequence[str]) -> None:
     if req.temporal not in pb.TemporalMode.values():
         raise invalid(f"temporal: unknown value {req.temporal}")
-    wanted = [modes.shot_mode(shot_passes(req.conditioning)).name]
+    shot = modes.shot_mode(shot_passes(req.conditioning), capabilities)
+    wanted = [shot.name]
     if is_temporal(req):
         wanted.append(modes.TEMPORAL)
     for mode in wanted:
@@ -336,6 +393,16 @@ def _validate_modes(req: pb.GenerateRequest, capabilities: Sequence[str]) -> Non
                 grpc.StatusCode.FAILED_PRECONDITION,
                 f"model {req.model!r} cannot run mode {mode!r} on this server (it supports: "
                 f"{', '.join(capabilities) or 'nothing'})",
+            )
+    # LoRAs fit the model's own UNet: every diffusion mode the job runs must use it.
+    diffused = [shot.name] + ([shot.reprojected_init] if shot.reprojected_init and is_temporal(req) else [])
+    for mode in diffused:
+        if req.loras and mode not in lora_modes:
+            raise RequestError(
+                grpc.StatusCode.FAILED_PRECONDITION,
+                f"loras: model {req.model!r} runs mode {mode!r} with a companion pipeline (its own UNet),"
+                " which LoRAs trained on the model's UNet do not fit; LoRAs work in:"
+                f" {', '.join(lora_modes) or 'no mode of this model'}",
             )
 
 

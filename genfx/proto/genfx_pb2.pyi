@@ -174,6 +174,7 @@ class ServerInfo(_message.Message):
     LIMITS_FIELD_NUMBER: _builtins.int
     AUTH_REQUIRED_FIELD_NUMBER: _builtins.int
     DEFAULTS_FIELD_NUMBER: _builtins.int
+    LORAS_FIELD_NUMBER: _builtins.int
     JOB_RETENTION_HOURS_FIELD_NUMBER: _builtins.int
     version: _builtins.str
     """Server version (the `genfx` package version), e.g. "0.1.0"."""
@@ -201,6 +202,10 @@ class ServerInfo(_message.Message):
         keeping their own copies.
         """
 
+    @_builtins.property
+    def loras(self) -> _containers.RepeatedCompositeFieldContainer[Global___LoraInfo]:
+        """LoRAs this server can apply (GenerateRequest.loras), by name, in configuration order."""
+
     def __init__(
         self,
         *,
@@ -210,15 +215,92 @@ class ServerInfo(_message.Message):
         limits: Global___Limits | None = ...,
         auth_required: _builtins.bool = ...,
         defaults: Global___RequestDefaults | None = ...,
+        loras: _abc.Iterable[Global___LoraInfo] | None = ...,
         job_retention_hours: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["defaults", b"defaults", "limits", b"limits"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["auth_required", b"auth_required", "defaults", b"defaults", "devices", b"devices", "job_retention_hours", b"job_retention_hours", "limits", b"limits", "models", b"models", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["auth_required", b"auth_required", "defaults", b"defaults", "devices", b"devices", "job_retention_hours", b"job_retention_hours", "limits", b"limits", "loras", b"loras", "models", b"models", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ServerInfo: _TypeAlias = ServerInfo  # noqa: Y015
+
+@_typing.final
+class LoraInfo(_message.Message):
+    """A LoRA the server serves: fine-tuned weights applied to a model per job, with a weight."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    HASH_FIELD_NUMBER: _builtins.int
+    BASE_MODEL_HASH_FIELD_NUMBER: _builtins.int
+    MODELS_FIELD_NUMBER: _builtins.int
+    DATASET_HASH_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """Name used in LoraRef.name."""
+    hash: _builtins.str
+    """sha256 over the LoRA folder's files (relative path + bytes, as ModelInfo.hash), hex. Every frame
+    made with it records this in its `genfx/loras` header and the job's manifest.
+    """
+    base_model_hash: _builtins.str
+    """ModelInfo.hash of the base model it was trained on (from its model card)."""
+    dataset_hash: _builtins.str
+    """sha256 of the dataset it was trained on (its model card's dataset hash; the dataset manifest lists
+    every sample's source and licence). Empty when the LoRA has no GenFX model card.
+    """
+    @_builtins.property
+    def models(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Names of this server's models it applies to (those whose hash is base_model_hash); using it with
+        any other model is FAILED_PRECONDITION.
+        """
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        hash: _builtins.str = ...,
+        base_model_hash: _builtins.str = ...,
+        models: _abc.Iterable[_builtins.str] | None = ...,
+        dataset_hash: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["base_model_hash", b"base_model_hash", "dataset_hash", b"dataset_hash", "hash", b"hash", "models", b"models", "name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LoraInfo: _TypeAlias = LoraInfo  # noqa: Y015
+
+@_typing.final
+class ControlNetInfo(_message.Message):
+    """A ControlNet trained on the simulation's passes (the "sim" mode), attached to one model."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    HASH_FIELD_NUMBER: _builtins.int
+    BASE_MODEL_HASH_FIELD_NUMBER: _builtins.int
+    DATASET_HASH_FIELD_NUMBER: _builtins.int
+    hash: _builtins.str
+    """sha256 over the ControlNet folder's files, hex; recorded in every frame's `genfx/controlnet` header."""
+    base_model_hash: _builtins.str
+    """ModelInfo.hash of the base model it was trained on (from its model card)."""
+    dataset_hash: _builtins.str
+    """sha256 of the dataset it was trained on (from its model card)."""
+    def __init__(
+        self,
+        *,
+        hash: _builtins.str = ...,
+        base_model_hash: _builtins.str = ...,
+        dataset_hash: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["base_model_hash", b"base_model_hash", "dataset_hash", b"dataset_hash", "hash", b"hash"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ControlNetInfo: _TypeAlias = ControlNetInfo  # noqa: Y015
 
 @_typing.final
 class RequestDefaults(_message.Message):
@@ -231,6 +313,7 @@ class RequestDefaults(_message.Message):
     STRENGTH_FIELD_NUMBER: _builtins.int
     KEYFRAME_STEP_FIELD_NUMBER: _builtins.int
     OUTPUT_NAME_FIELD_NUMBER: _builtins.int
+    CONTROLNET_CONDITIONING_SCALE_FIELD_NUMBER: _builtins.int
     steps: _builtins.int
     """GenerateRequest.steps"""
     guidance: _builtins.float
@@ -241,6 +324,8 @@ class RequestDefaults(_message.Message):
     """Shot.keyframe_step: 1 = every frame is generated by diffusion."""
     output_name: _builtins.str
     """Output.name (file name prefix)"""
+    controlnet_conditioning_scale: _builtins.float
+    """Conditioning.controlnet_conditioning_scale (the sim mode's ControlNet strength)."""
     def __init__(
         self,
         *,
@@ -249,10 +334,11 @@ class RequestDefaults(_message.Message):
         strength: _builtins.float = ...,
         keyframe_step: _builtins.int = ...,
         output_name: _builtins.str = ...,
+        controlnet_conditioning_scale: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["guidance", b"guidance", "keyframe_step", b"keyframe_step", "output_name", b"output_name", "steps", b"steps", "strength", b"strength"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["controlnet_conditioning_scale", b"controlnet_conditioning_scale", "guidance", b"guidance", "keyframe_step", b"keyframe_step", "output_name", b"output_name", "steps", b"steps", "strength", b"strength"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -268,6 +354,7 @@ class ModelInfo(_message.Message):
     NATIVE_HEIGHT_FIELD_NUMBER: _builtins.int
     CAPABILITIES_FIELD_NUMBER: _builtins.int
     HASH_FIELD_NUMBER: _builtins.int
+    SIM_CONTROLNET_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Name used in GenerateRequest.model, e.g. "tiny" or "sd21"."""
     family: _builtins.str
@@ -285,10 +372,16 @@ class ModelInfo(_message.Message):
         "img2img"    over a plate (FrameAssets.plate_asset_id);
         "inpaint"    inside a mask (FrameAssets.mask_asset_id);
         "depth"      conditioned on the simulation's depth pass (FrameAssets.depth_asset_id);
+        "sim"        a ControlNet trained on the simulation's passes (depth + motion, mask optional;
+                     FrameAssets.depth/motion/mask_asset_id) at Conditioning.controlnet_conditioning_scale;
         "temporal"   keyframes started from the previous keyframe reprojected with the camera
                      (TEMPORAL_MODE_REPROJECT, Shot.keyframe_step > 1);
         "upscale_x4" an x4 diffusion upscaler for outputs at least twice the native size.
         """
+
+    @_builtins.property
+    def sim_controlnet(self) -> Global___ControlNetInfo:
+        """The sim-pass ControlNet configured for this model (capability "sim"); unset when it has none."""
 
     def __init__(
         self,
@@ -299,10 +392,11 @@ class ModelInfo(_message.Message):
         native_height: _builtins.int = ...,
         capabilities: _abc.Iterable[_builtins.str] | None = ...,
         hash: _builtins.str = ...,
+        sim_controlnet: Global___ControlNetInfo | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["sim_controlnet", b"sim_controlnet"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["capabilities", b"capabilities", "family", b"family", "hash", b"hash", "name", b"name", "native_height", b"native_height", "native_width", b"native_width"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["capabilities", b"capabilities", "family", b"family", "hash", b"hash", "name", b"name", "native_height", b"native_height", "native_width", b"native_width", "sim_controlnet", b"sim_controlnet"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -351,6 +445,9 @@ class Limits(_message.Message):
     MAX_QUEUED_JOBS_FIELD_NUMBER: _builtins.int
     MAX_UPLOAD_BYTES_FIELD_NUMBER: _builtins.int
     MAX_PROMPT_CHARS_FIELD_NUMBER: _builtins.int
+    MAX_LORA_WEIGHT_FIELD_NUMBER: _builtins.int
+    MAX_LORAS_PER_JOB_FIELD_NUMBER: _builtins.int
+    MAX_CONTROLNET_CONDITIONING_SCALE_FIELD_NUMBER: _builtins.int
     MAX_PASS_PIXELS_FIELD_NUMBER: _builtins.int
     MAX_REQUEST_BYTES_FIELD_NUMBER: _builtins.int
     max_frames_per_job: _builtins.int
@@ -367,6 +464,12 @@ class Limits(_message.Message):
     """one asset"""
     max_prompt_chars: _builtins.int
     """prompt and negative_prompt, each"""
+    max_lora_weight: _builtins.float
+    """LoraRef.weight must be in [-max_lora_weight, max_lora_weight] (0 means 1.0)."""
+    max_loras_per_job: _builtins.int
+    """GenerateRequest.loras entries"""
+    max_controlnet_conditioning_scale: _builtins.float
+    """Conditioning.controlnet_conditioning_scale must be in [0, max_controlnet_conditioning_scale]."""
     max_pass_pixels: _builtins.int
     """Pixels (width x height) a pass or an uploaded image may declare; more is refused at upload and
     at submit (INVALID_ARGUMENT).
@@ -383,12 +486,15 @@ class Limits(_message.Message):
         max_queued_jobs: _builtins.int = ...,
         max_upload_bytes: _builtins.int = ...,
         max_prompt_chars: _builtins.int = ...,
+        max_lora_weight: _builtins.float = ...,
+        max_loras_per_job: _builtins.int = ...,
+        max_controlnet_conditioning_scale: _builtins.float = ...,
         max_pass_pixels: _builtins.int = ...,
         max_request_bytes: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["max_frames_per_job", b"max_frames_per_job", "max_height", b"max_height", "max_pass_pixels", b"max_pass_pixels", "max_prompt_chars", b"max_prompt_chars", "max_queued_jobs", b"max_queued_jobs", "max_request_bytes", b"max_request_bytes", "max_steps", b"max_steps", "max_upload_bytes", b"max_upload_bytes", "max_width", b"max_width"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["max_controlnet_conditioning_scale", b"max_controlnet_conditioning_scale", "max_frames_per_job", b"max_frames_per_job", "max_height", b"max_height", "max_lora_weight", b"max_lora_weight", "max_loras_per_job", b"max_loras_per_job", "max_pass_pixels", b"max_pass_pixels", "max_prompt_chars", b"max_prompt_chars", "max_queued_jobs", b"max_queued_jobs", "max_request_bytes", b"max_request_bytes", "max_steps", b"max_steps", "max_upload_bytes", b"max_upload_bytes", "max_width", b"max_width"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -694,16 +800,20 @@ Global___Output: _TypeAlias = Output  # noqa: Y015
 
 @_typing.final
 class LoraRef(_message.Message):
-    """A LoRA to apply, by name as listed by the server."""
+    """A LoRA to apply, by name as listed by the server (ServerInfo.loras). It applies to the model's own
+    UNet: a mode that runs a companion pipeline (a depth2img or inpainting variant folder) cannot take
+    LoRAs (FAILED_PRECONDITION). Nothing carries over between jobs: a job without LoRAs makes the frames a
+    freshly started server would.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
     NAME_FIELD_NUMBER: _builtins.int
     WEIGHT_FIELD_NUMBER: _builtins.int
     name: _builtins.str
-    """LoRA name as the server lists it"""
+    """LoRA name as the server lists it; each at most once per request"""
     weight: _builtins.float
-    """0 = 1.0"""
+    """Strength, in [-Limits.max_lora_weight, Limits.max_lora_weight]; 0 = 1.0."""
     def __init__(
         self,
         *,
@@ -723,6 +833,7 @@ class FrameAssets(_message.Message):
     """Per-frame conditioning passes (asset ids from UploadAsset). Any format the server's OpenImageIO reads
     (EXR, PNG, DPX, TIFF, JPEG). Every pass of a job must have the same size, with the output's aspect
     ratio (within 1%). A pass kind given for one frame must be given for every frame of the shot.
+    docs/shot_aware.md, "Passes", says which AOVs Karma and Mantra write for each.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -731,6 +842,7 @@ class FrameAssets(_message.Message):
     PLATE_ASSET_ID_FIELD_NUMBER: _builtins.int
     MASK_ASSET_ID_FIELD_NUMBER: _builtins.int
     DEPTH_ASSET_ID_FIELD_NUMBER: _builtins.int
+    MOTION_ASSET_ID_FIELD_NUMBER: _builtins.int
     frame: _builtins.int
     """shot frame these passes belong to; in [frame_start, frame_end], once each"""
     plate_asset_id: _builtins.str
@@ -746,6 +858,16 @@ class FrameAssets(_message.Message):
     channel named Z / depth.Z / depth / Pz, else the first channel. <= 0 or inf = far (sky).
     Drives depth-conditioned generation (normalised over the whole shot) and temporal reprojection.
     """
+    motion_asset_id: _builtins.str
+    """Motion-vector pass: the screen-space motion of the surface at each pixel from THIS frame TO THE NEXT,
+    in pixels of the pass's own resolution, +X right, +Y UP (Houdini NDC orientation; image rows go
+    down, so a pixel at (u, v) moves to (u + x, v - y)). Channels, first match: motionvector.R/.G (what
+    GenFX's procedural renders write; Arnold's "motionvector" AOV), motion_vector.R/.G (SideFX's Mantra
+    motion-vector example), the same with r/g, x/y or X/Y, motion.*, mv.*, vel.*, or plain R/G in a file
+    holding only the motion; B is ignored. A float image (EXR). Needs depth passes. With it, in-betweens and keyframe inits
+    move pixels the simulation moves along their motion (static ones by depth + camera), and the sim
+    mode's ControlNet sees it. An NDC-scaled or +Y-down pass must be converted before upload.
+    """
     def __init__(
         self,
         *,
@@ -753,10 +875,11 @@ class FrameAssets(_message.Message):
         plate_asset_id: _builtins.str = ...,
         mask_asset_id: _builtins.str = ...,
         depth_asset_id: _builtins.str = ...,
+        motion_asset_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["depth_asset_id", b"depth_asset_id", "frame", b"frame", "mask_asset_id", b"mask_asset_id", "plate_asset_id", b"plate_asset_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["depth_asset_id", b"depth_asset_id", "frame", b"frame", "mask_asset_id", b"mask_asset_id", "motion_asset_id", b"motion_asset_id", "plate_asset_id", b"plate_asset_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -764,9 +887,11 @@ Global___FrameAssets: _TypeAlias = FrameAssets  # noqa: Y015
 
 @_typing.final
 class Conditioning(_message.Message):
-    """The mode follows what the frames carry: depth -> depth-conditioned (a mask then only sets the alpha);
-    else mask -> inpaint (over the plate, or over grey without one); else plate -> img2img; else
-    text-to-image. The model must list the mode in ModelInfo.capabilities (else FAILED_PRECONDITION).
+    """The mode follows what the frames carry: depth + motion on a model with the "sim" capability -> sim
+    (the sim ControlNet; a mask is its fourth channel and the alpha); else depth -> depth-conditioned (a
+    mask then only sets the alpha); else mask -> inpaint (over the plate, or over grey without one); else
+    plate -> img2img; else text-to-image. The model must list the mode in ModelInfo.capabilities (else
+    FAILED_PRECONDITION).
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -774,6 +899,7 @@ class Conditioning(_message.Message):
     FRAMES_FIELD_NUMBER: _builtins.int
     STRENGTH_FIELD_NUMBER: _builtins.int
     PLANE_DISTANCE_FIELD_NUMBER: _builtins.int
+    CONTROLNET_CONDITIONING_SCALE_FIELD_NUMBER: _builtins.int
     strength: _builtins.float
     """img2img strength in (0, 1]: how far from the init (plate or reprojected frame) to go;
     0 = RequestDefaults.strength.
@@ -782,6 +908,11 @@ class Conditioning(_message.Message):
     """Scene units. Without depth passes, temporal reprojection approximates the scene by a plane facing
     each camera at this distance (stated in the job's manifest). 0 = the distance from the first
     frame's camera to the world origin along its view axis (10 if the origin is behind it).
+    """
+    controlnet_conditioning_scale: _builtins.float
+    """Sim mode: how strongly the sim ControlNet steers the frames (diffusers'
+    controlnet_conditioning_scale), in [0, Limits.max_controlnet_conditioning_scale]; unset =
+    RequestDefaults.controlnet_conditioning_scale. Ignored by other modes.
     """
     @_builtins.property
     def frames(self) -> _containers.RepeatedCompositeFieldContainer[Global___FrameAssets]:
@@ -793,12 +924,15 @@ class Conditioning(_message.Message):
         frames: _abc.Iterable[Global___FrameAssets] | None = ...,
         strength: _builtins.float = ...,
         plane_distance: _builtins.float = ...,
+        controlnet_conditioning_scale: _builtins.float | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_controlnet_conditioning_scale", b"_controlnet_conditioning_scale", "controlnet_conditioning_scale", b"controlnet_conditioning_scale"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["frames", b"frames", "plane_distance", b"plane_distance", "strength", b"strength"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_controlnet_conditioning_scale", b"_controlnet_conditioning_scale", "controlnet_conditioning_scale", b"controlnet_conditioning_scale", "frames", b"frames", "plane_distance", b"plane_distance", "strength", b"strength"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__controlnet_conditioning_scale: _TypeAlias = _typing.Literal["controlnet_conditioning_scale"]  # noqa: Y015
+    _WhichOneofArgType__controlnet_conditioning_scale: _TypeAlias = _typing.Literal["_controlnet_conditioning_scale", b"_controlnet_conditioning_scale"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__controlnet_conditioning_scale) -> _WhichOneofReturnType__controlnet_conditioning_scale | None: ...
 
 Global___Conditioning: _TypeAlias = Conditioning  # noqa: Y015
 
