@@ -30,6 +30,20 @@ text = st.one_of(
     st.sampled_from(["", " ", "../../x", "a" * 3000, "dust\x00null", "\x00", "\u200b", "genfx\n", "a."]),
 )
 hex_ids = st.one_of(text, st.text("0123456789abcdef", min_size=32, max_size=32), st.just("f" * 64))
+lora_names = st.one_of(text, st.sampled_from(["dust", "alien", "tiny"]))
+# LoraRef lists: names a server may or may not have, any weight, repeats, more than the limit.
+loras = st.lists(
+    st.builds(lambda n, w: pb.LoraRef(name=n, weight=w), lora_names, floats), max_size=10
+)
+# Mostly names a LoRA-configured server has (tests/test_fuzz.py), so the checks behind the name run.
+known_loras = st.lists(
+    st.builds(
+        lambda n, w: pb.LoraRef(name=n, weight=w),
+        st.sampled_from(["dust", "dust", "alien", "smoke"]),
+        st.one_of(st.sampled_from([0.0, 0.5, -2.0, 2.5]), floats),
+    ),
+    max_size=9,
+)
 unknown_padding = st.sampled_from([b"", b"\xc2\x3e\x04abcd", b"\xc2\x3e\x80\x80\x04" + bytes(65536)])
 
 
@@ -80,10 +94,16 @@ def generate_requests(draw: st.DrawFn) -> pb.GenerateRequest:
     if draw(st.booleans()):
         req.conditioning.strength = draw(floats)
         req.conditioning.plane_distance = draw(floats)
+    if draw(st.booleans()):
+        req.conditioning.controlnet_conditioning_scale = draw(floats)
     for _ in range(draw(st.integers(0, 2))):
         req.conditioning.frames.add(
-            frame=draw(ints), plate_asset_id=draw(hex_ids), depth_asset_id=draw(hex_ids)
+            frame=draw(ints),
+            plate_asset_id=draw(hex_ids),
+            depth_asset_id=draw(hex_ids),
+            motion_asset_id=draw(st.one_of(st.just(""), hex_ids)),
         )
+    req.loras.extend(draw(loras))
     padding = draw(unknown_padding)
     return pb.GenerateRequest.FromString(req.SerializeToString() + padding) if padding else req
 
@@ -137,6 +157,7 @@ _MUTATIONS: list[tuple[str, st.SearchStrategy[object]]] = [
     ("camera.samples.0.camera_to_world.0", floats),
     ("conditioning.strength", floats),
     ("conditioning.plane_distance", floats),
+    ("conditioning.controlnet_conditioning_scale", floats),
     ("temporal", st.integers(-1, 4)),
 ]
 
@@ -158,6 +179,7 @@ def mutated_requests(draw: st.DrawFn) -> pb.GenerateRequest:
         value = draw(values)
         with contextlib.suppress(TypeError, ValueError, OverflowError):  # the wire type cannot hold it
             _set(req, path, value)
+    req.loras.extend(draw(st.one_of(st.just([]), known_loras, loras)))
     return req
 
 

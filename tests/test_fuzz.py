@@ -17,6 +17,9 @@ from genfx.local_server import LocalServer
 from genfx.proto import genfx_pb2 as pb
 from genfx.proto import genfx_pb2_grpc as pb_grpc
 
+from inference_server.engine import modes
+from inference_server.validation import Limits, RequestError, validate_generate
+
 from .fuzz_requests import FORBIDDEN, Call, calls, generate_requests, mutated_requests, perform
 
 pytestmark = pytest.mark.slow
@@ -58,3 +61,22 @@ def test_fuzzed_calls_to_every_rpc_get_a_proper_status(stub: pb_grpc.GenFXStub, 
     SEEN[code.name] += 1
     assert code not in FORBIDDEN, call
     assert stub.GetServerInfo(pb.GetServerInfoRequest(), timeout=30).version
+
+
+# The server above has no LoRAs, so every LoraRef stops at "unknown LoRA"; here the checks behind it
+# (repeats, weights, another base model, modes without the model's UNet) get the fuzzed requests.
+LORAS = {"dust": ("tiny",), "alien": ()}
+LORA_MODES = {"tiny": ("txt2img", "img2img", "inpaint")}
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(req=st.one_of(generate_requests(), mutated_requests()))
+def test_fuzzed_requests_against_configured_loras_are_refused_by_name(req: pb.GenerateRequest) -> None:
+    """Anything but a RequestError would reach the client as INTERNAL."""
+    try:
+        validate_generate(
+            req, Limits(), ["tiny"], "tiny", {"tiny": modes.NAMES}, loras=LORAS, lora_modes=LORA_MODES
+        )
+    except RequestError as exc:
+        SEEN[f"validation {exc.code.name}"] += 1
+        assert exc.code in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION)
