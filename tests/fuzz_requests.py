@@ -32,9 +32,7 @@ text = st.one_of(
 hex_ids = st.one_of(text, st.text("0123456789abcdef", min_size=32, max_size=32), st.just("f" * 64))
 lora_names = st.one_of(text, st.sampled_from(["dust", "alien", "tiny"]))
 # LoraRef lists: names a server may or may not have, any weight, repeats, more than the limit.
-loras = st.lists(
-    st.builds(lambda n, w: pb.LoraRef(name=n, weight=w), lora_names, floats), max_size=10
-)
+loras = st.lists(st.builds(lambda n, w: pb.LoraRef(name=n, weight=w), lora_names, floats), max_size=10)
 # Mostly names a LoRA-configured server has (tests/test_fuzz.py), so the checks behind the name run.
 known_loras = st.lists(
     st.builds(

@@ -16,7 +16,6 @@ from hypothesis import strategies as st
 from genfx.local_server import LocalServer
 from genfx.proto import genfx_pb2 as pb
 from genfx.proto import genfx_pb2_grpc as pb_grpc
-
 from inference_server.engine import modes
 from inference_server.validation import Limits, RequestError, validate_generate
 
