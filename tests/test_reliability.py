@@ -21,6 +21,8 @@ from genfx.proto import genfx_pb2 as pb
 from genfx.proto import genfx_pb2_grpc as pb_grpc
 from genfx.shot import Shot
 
+from inference_server.jobs import JobStore
+
 from .conftest import small_request
 
 pytestmark = pytest.mark.slow
@@ -188,6 +190,29 @@ def test_list_jobs_pages_abridges_and_survives_many_states(c: Client, shot: Shot
     with pytest.raises(GenFXError) as info:
         c._unary(c._stub.ListJobs, pb.ListJobsRequest(page_token="not-a-token"))
     assert info.value.code == "INVALID_ARGUMENT" and "page_token" in info.value.message
+
+
+def test_full_listings_page_by_size(tmp_path: Path, shot: Shot) -> None:
+    """54 jobs of 1000 frames with per-frame cameras passed the 8 MiB message limit in one ListJobs: a
+    page also ends at its byte budget, and the next page goes on where it ended."""
+    store = JobStore(tmp_path / "jobs.sqlite")
+    req = small_request(shot, frames=2, prompt="x" * 20_000)  # ~20 KB per job
+    for i in range(12):
+        req.seed = i
+        store.create(req, 2)
+    one = store.list_page([], 1, abridged=False)[0][0].ByteSize()
+    assert one > 20_000
+    budget = int(2.5 * one)  # two jobs a page
+    pages = []
+    cursor = None
+    while True:
+        page, cursor = store.list_page([], 100, cursor, abridged=False, budget_bytes=budget)
+        pages.append(page)
+        assert sum(j.ByteSize() for j in page) <= budget
+        if cursor is None:
+            break
+    assert [len(p) for p in pages] == [2] * 6
+    assert len({j.id for p in pages for j in p}) == 12
 
 
 def test_unknown_fields_are_not_stored(c: Client, shot: Shot) -> None:
