@@ -20,7 +20,6 @@ from genfx.local_server import LocalServer
 from genfx.proto import genfx_pb2 as pb
 from genfx.proto import genfx_pb2_grpc as pb_grpc
 from genfx.shot import Shot
-
 from inference_server.jobs import JobStore
 
 from .conftest import small_request
