@@ -7,8 +7,9 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import grpc
 import grpc.aio
@@ -28,6 +29,7 @@ pytestmark = pytest.mark.slow
 
 WATCHERS = 300
 CHANNELS = 30  # 30 "monitor windows" with 10 open streams each
+UPLOADS = 20  # and 20 AE panels uploading slowly
 
 
 @pytest.fixture(scope="module")
@@ -67,29 +69,50 @@ def _health(address: str, timeout: float) -> int:
 def test_health_and_short_calls_answer_with_300_open_watchers(
     rel_server: LocalServer, c: Client, shot: Shot
 ) -> None:
-    """32 open streams used to take every RPC thread: health and GetServerInfo then timed out."""
+    """32 open streams (watchers, slow uploads) used to take every RPC thread: health and
+    GetServerInfo then timed out."""
     job = c.submit(small_request(shot, frames=2, steps=150, width=128, height=128, prompt="held open"))
     opened = threading.Event()
     answers: dict[str, object] = {}
+    sent: list[int] = []
+
+    async def slow_upload() -> AsyncIterator[pb.UploadAssetChunk]:
+        """An upload that sends its header and a first chunk, then nothing until the test ends."""
+        yield pb.UploadAssetChunk(header=pb.AssetHeader(filename="slow.bin", size=1 << 20))
+        yield pb.UploadAssetChunk(data=bytes(1024))
+        sent.append(1)
+        while "done" not in answers:
+            await asyncio.sleep(0.05)
 
     async def watchers() -> None:
         channels = [grpc.aio.insecure_channel(rel_server.address) for _ in range(CHANNELS)]
-        calls = []
+        calls: list[Any] = []
         try:
             for i in range(WATCHERS):
                 stub = pb_grpc.GenFXStub(channels[i % CHANNELS])
                 calls.append(stub.WatchJob(pb.WatchJobRequest(job_id=job.id)))
             await asyncio.gather(*(call.read() for call in calls))  # every stream has answered once
+            uploads = [pb_grpc.GenFXStub(channels[i]).UploadAsset(slow_upload()) for i in range(UPLOADS)]
+            calls += uploads
+            while len(sent) < UPLOADS:
+                await asyncio.sleep(0.05)
             opened.set()
             while "done" not in answers:
                 await asyncio.sleep(0.05)
+            assert not any(u.done() for u in uploads)  # still open, waiting for data, all along
         finally:
             for call in calls:
                 call.cancel()
             for channel in channels:
                 await channel.close()
 
-    runner = threading.Thread(target=lambda: asyncio.run(watchers()), daemon=True)
+    def run() -> None:
+        try:
+            asyncio.run(watchers())
+        except BaseException as exc:  # seen by the test thread below
+            answers["error"] = exc
+
+    runner = threading.Thread(target=run, daemon=True)
     runner.start()
     try:
         assert opened.wait(120), "the watchers did not open"
@@ -103,6 +126,7 @@ def test_health_and_short_calls_answer_with_300_open_watchers(
         runner.join(60)
         c.cancel(job.id)
         c.wait(job.id)
+    assert "error" not in answers, answers["error"]
 
 
 def test_concurrent_submits_never_pass_the_queue_limit(hardened: LocalServer, shot: Shot) -> None:
