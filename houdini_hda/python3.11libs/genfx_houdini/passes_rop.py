@@ -140,7 +140,7 @@ def pass_files(rop: hou.OpNode, frame: int) -> dict[str, str]:
     files = {}
     for number in range(1, _rop_parm(rop, "vm_numaux").evalAsInt() + 1):
         kind = by_channel.get(_rop_parm(rop, f"vm_channel_plane{number}").evalAsString())
-        if kind is not None:  # planes an artist added to the ROP are theirs
+        if kind is not None:  # a channel GenFX does not write is not a pass it uploads
             files[kind] = _rop_parm(rop, f"vm_filename_plane{number}").evalAsStringAtFrame(frame)
     return files
 
