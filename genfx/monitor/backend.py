@@ -180,11 +180,15 @@ class MonitorBackend(QObject):
         self, job: pb.Job, seed: int | None = None, loras: Sequence[tuple[str, float]] | None = None
     ) -> None:
         """Submits the job's request again with `seed` (default: a new random one) and `loras`
-        (default: the job's)."""
-        request = rerun_request(job, new_seed(job.seed) if seed is None else seed, loras)
-        self._submit(
-            f"re-run {job.id[:8]}", lambda: self._emit(self.submitted, self.client.submit(request), job.id)
-        )
+        (default: the job's). A job from a listing has an abridged request (no camera samples): the
+        whole one is fetched first."""
+        chosen = new_seed(job.seed) if seed is None else seed
+
+        def run() -> None:
+            full = self.client.get_job(job.id) if job.request_abridged else job
+            self._emit(self.submitted, self.client.submit(rerun_request(full, chosen, loras)), job.id)
+
+        self._submit(f"re-run {job.id[:8]}", run)
 
     def fetch_preview(self, job_id: str, frame: int, file_name: str) -> None:
         """Downloads one frame into the job's cache folder (once) and sends its preview image."""
