@@ -4,8 +4,8 @@ A frame's header says what made it (written by the server's frame writer, docs/e
 is JSON text, a list of {name, weight, sha256, base_model_sha256, dataset_sha256}; `genfx/controlnet`
 is JSON text {sha256, scale, base_model_sha256, dataset_sha256}, or "" when the frame was not made in
 the sim mode. This module reads those two attributes and phrases them (and a request's LoRAs) the same
-way for the Houdini node, the monitor and the CLI; the After Effects panel's ES3 port is
-`layerComment` in ae_bridge/shared/request.js.
+way for the Houdini node (Recorded) and the monitor (a job's details); the After Effects panel's ES3
+port of `lora_label` is `loraLabel` in ae_bridge/shared/request.js (its layer comment).
 """
 
 from __future__ import annotations
