@@ -263,6 +263,13 @@ def cmd_cancel(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_delete(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        reply = client.delete_job(args.job)
+    print(f"job {reply.job_id}: deleted with its {reply.frames_deleted} frame(s)")
+    return 0
+
+
 def cmd_fetch(args: argparse.Namespace) -> int:
     out_dir = Path(args.out)
     with _client(args) as client:
@@ -450,6 +457,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("job")
     _connection_args(p)
     p.set_defaults(func=cmd_cancel)
+
+    p = sub.add_parser("delete", help="delete a job that has ended, with its frames on the server")
+    p.add_argument("job")
+    _connection_args(p)
+    p.set_defaults(func=cmd_delete)
 
     p = sub.add_parser("fetch", help="download a job's frames")
     p.add_argument("job")

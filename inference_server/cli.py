@@ -62,6 +62,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         tls_key=_path(args.tls_key),
         tls_client_ca=_path(args.tls_client_ca),
         metrics_port=args.metrics_port,
+        metrics_host=args.metrics_host,
+        job_retention_hours=args.job_retention_hours,
+        upload_idle_timeout_s=args.upload_idle_timeout,
         ray=None
         if args.ray is None
         else RayOptions(
@@ -109,6 +112,23 @@ def add_serve_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tls-key", help="server private key (PEM), with --tls-cert")
     p.add_argument("--tls-client-ca", help="PEM CA for client certificates: require mutual TLS")
     p.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on this port (0 = a free one)")
+    p.add_argument(
+        "--metrics-host",
+        default="127.0.0.1",
+        help="address for the metrics port; it has no auth, so loopback unless you say (default %(default)s)",
+    )
+    p.add_argument(
+        "--job-retention-hours",
+        type=float,
+        default=0.0,
+        help="delete jobs (record and frames) this many hours after they end; 0 = keep (default)",
+    )
+    p.add_argument(
+        "--upload-idle-timeout",
+        type=float,
+        default=60.0,
+        help="end an upload that sends nothing for this many seconds (default %(default)s)",
+    )
     p.add_argument(
         "--max-queued-jobs",
         type=int,

@@ -12,6 +12,7 @@ from typing import Protocol
 
 from genfx.proto import genfx_pb2 as pb
 from inference_server.devices import device_description, device_memory
+from inference_server.health import Health
 from inference_server.jobs import JobStore
 from inference_server.models import ModelRegistry
 from inference_server.storage import DataDir
@@ -45,8 +46,16 @@ class Executor(Protocol):
 class LocalExecutor:
     """One worker thread per local device (the default)."""
 
-    def __init__(self, devices: list[str], store: JobStore, registry: ModelRegistry, data: DataDir) -> None:
-        self.workers = [Worker(d, store, registry, data) for d in devices]
+    def __init__(
+        self,
+        devices: list[str],
+        store: JobStore,
+        registry: ModelRegistry,
+        data: DataDir,
+        health: Health | None = None,
+    ) -> None:
+        """Each worker reports to ``health`` whether it can run jobs (it cannot while storage fails)."""
+        self.workers = [Worker(d, store, registry, data, health) for d in devices]
 
     def start(self) -> None:
         for worker in self.workers:
@@ -70,7 +79,7 @@ class LocalExecutor:
         return bool(self.workers)
 
     def on_capacity_change(self, callback: Callable[[bool], None]) -> None:
-        pass  # worker threads don't come and go
+        pass  # worker threads don't come and go; each reports to Health when storage stops it
 
     def devices(self) -> list[pb.DeviceInfo]:
         return [

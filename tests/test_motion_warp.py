@@ -71,6 +71,27 @@ def test_motion_passes_read_in_the_renderers_spellings_with_one_sign_rule(tmp_pa
     assert next_frame_pixel(10.0, 10.0, (2.0, 3.0)) == (12.0, 7.0)
 
 
+def test_passes_with_other_aovs_read_the_right_channels(tmp_path: Path) -> None:
+    """Depth and motion read only the channels they need (a span, not the whole file): other AOVs
+    before, between and after them must not shift what comes back."""
+    ramp = np.arange(24, dtype=np.float32).reshape(4, 6)
+    path = tmp_path / "aovs.exr"
+    channels = {
+        "A": ramp + 100.0,
+        "motion_vector.x": ramp + 2.0,
+        "motion_vector.xz": ramp + 50.0,  # sorts between x and y in the file
+        "motion_vector.y": ramp - 3.0,
+        "N.x": ramp + 7.0,
+        "Z": ramp + 1.0,
+    }
+    with OpenEXR.File({"type": OpenEXR.scanlineimage}, channels) as f:
+        f.write(str(path))
+    motion = read_motion(path, 7)
+    assert motion.shape == (4, 6, 2)
+    assert (motion[..., 0] == ramp + 2.0).all() and (motion[..., 1] == ramp - 3.0).all()
+    assert (read_depth(path, 7) == ramp + 1.0).all()
+
+
 @pytest.mark.parametrize(("dst", "src", "bound"), [(1001, 1002, 0.6), (1004, 1001, 0.5), (1001, 1004, 0.5)])
 def test_falling_debris_follows_its_motion_and_static_pixels_the_camera(
     shot: Shot, dst: int, src: int, bound: float

@@ -10,10 +10,9 @@ const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const { startServer } = require('./helpers/server');
+const { fakeAeProject } = require('./helpers/ae_project');
 const { GenfxClient, grpc } = require('../node/genfx_client');
 const { PanelController } = require('../node/panel_controller');
-const { makeHost } = require('../node/host_bridge');
-const { createAe } = require('./mock/ae_dom');
 const es3 = require('../node/es3');
 
 const ROOT = path.resolve(__dirname, '..');
@@ -194,40 +193,23 @@ test('cancel stops a running job between denoising steps', async () => {
   assert.ok(listed.some((j) => j.id === job.id));
 });
 
+test('listJobs follows page tokens; listed requests are abridged; deleteJob removes an ended job', async () => {
+  const all = await client.listJobs([], 3);
+  assert.ok(all.length >= 2, 'earlier tests made jobs');
+  const paged = await client.listJobs([], 3, 1); // one job per ListJobs page
+  assert.deepEqual(paged.map((j) => j.id), all.map((j) => j.id));
+  assert.ok(all.every((j) => j.request_abridged && j.request.camera.samples.length === 0));
+  const full = await client.getJob(all[0].id);
+  assert.equal(full.request_abridged, false);
+  assert.ok(full.request.camera.samples.length > 0);
+  const ended = all.filter((j) => ['JOB_STATE_SUCCEEDED', 'JOB_STATE_FAILED', 'JOB_STATE_CANCELLED'].indexOf(j.state) >= 0);
+  const done = await client.deleteJob(ended[0].id);
+  assert.equal(done.job_id, ended[0].id);
+  await assert.rejects(client.getJob(ended[0].id), (e) => e.code === grpc.status.NOT_FOUND);
+});
+
 // ---------------------------------------------------------------------------------------------
 // The panel flow: host script in the fake AE, real server.
-
-function fakeAeProject() {
-  const ae = createAe();
-  ae.context.$.evalFile(path.join(ROOT, 'host', 'index.jsx'));
-  assert.match(ae.evalScript('genfxLoad(' + JSON.stringify(ROOT) + ')'), /"ok":true/);
-  const projectDir = tmpdir('aep');
-  ae.project._file = new ae.classes.File(path.join(projectDir, 'shot010.aep'));
-  ae.project.bitsPerChannel = 32;
-  ae.project.linearBlending = true;
-  const comp = ae.addComp({
-    name: 'shot010_comp',
-    width: 64,
-    height: 64,
-    frameRate: 24,
-    duration: 2,
-    displayStartFrame: 1001,
-    workAreaStart: 2 / 24,
-    workAreaDuration: 3 / 24,
-    time: 10 / 24,
-  });
-  comp.layers._addSolid('plate').selected = true;
-  // A camera trucking 3 px a frame.
-  const base = C.aeCameraToWorld([32, 32, -500], [32, 32, 0]);
-  comp.layers._addCamera('Camera 1', (t) => {
-    const m = base.slice();
-    m[3] += 3 * Math.round(t * 24);
-    return m;
-  }, () => 500);
-  comp.layer(2).selected = true; // the plate (the camera went on top)
-  const host = makeHost((script, cb) => cb(ae.evalScript(script)));
-  return { ae, comp, projectDir, host };
-}
 
 test('panel flow: work area, camera per frame, generate, download beside the .aep, import as an AI layer', async () => {
   const { ae, comp, projectDir, host } = fakeAeProject();

@@ -15,8 +15,12 @@ Conventions used throughout:
 - Lengths of lenses and film backs are millimetres; image sizes are pixels.
 - "0 means default" for numeric fields whose zero value is not meaningful; the default is stated.
 - Errors are gRPC status codes with a message naming the field and the limit:
-  INVALID_ARGUMENT (bad field), NOT_FOUND (unknown job/frame/asset), RESOURCE_EXHAUSTED (limits),
-  UNAUTHENTICATED (token), FAILED_PRECONDITION (the model cannot do the requested mode).
+  INVALID_ARGUMENT (bad field), NOT_FOUND (unknown job/frame/asset), RESOURCE_EXHAUSTED (limits, or
+  the server's storage is full), UNAUTHENTICATED (token), FAILED_PRECONDITION (the model cannot do
+  the requested mode; a job that must end first), UNAVAILABLE (the server's storage cannot be used
+  right now: retry later), DATA_LOSS (a frame's file on the server is damaged), DEADLINE_EXCEEDED
+  (an upload stalled). Never UNKNOWN; INTERNAL only for a server bug, with a reference to its log.
+  Messages never show server paths.
 - Authentication: when the server has a token, every call carries metadata
   `authorization: Bearer <token>` (health checks excepted).
 """
@@ -171,10 +175,15 @@ class ServerInfo(_message.Message):
     AUTH_REQUIRED_FIELD_NUMBER: _builtins.int
     DEFAULTS_FIELD_NUMBER: _builtins.int
     LORAS_FIELD_NUMBER: _builtins.int
+    JOB_RETENTION_HOURS_FIELD_NUMBER: _builtins.int
     version: _builtins.str
     """Server version (the `genfx` package version), e.g. "0.1.0"."""
     auth_required: _builtins.bool
     """True when calls must carry a bearer token."""
+    job_retention_hours: _builtins.float
+    """Jobs that ended are deleted (record and frames together) this many hours after they ended;
+    0 = kept until DeleteJob.
+    """
     @_builtins.property
     def models(self) -> _containers.RepeatedCompositeFieldContainer[Global___ModelInfo]:
         """Models this server can run, in menu order. The first is the default."""
@@ -207,10 +216,11 @@ class ServerInfo(_message.Message):
         auth_required: _builtins.bool = ...,
         defaults: Global___RequestDefaults | None = ...,
         loras: _abc.Iterable[Global___LoraInfo] | None = ...,
+        job_retention_hours: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["defaults", b"defaults", "limits", b"limits"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["auth_required", b"auth_required", "defaults", b"defaults", "devices", b"devices", "limits", b"limits", "loras", b"loras", "models", b"models", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["auth_required", b"auth_required", "defaults", b"defaults", "devices", b"devices", "job_retention_hours", b"job_retention_hours", "limits", b"limits", "loras", b"loras", "models", b"models", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -438,6 +448,8 @@ class Limits(_message.Message):
     MAX_LORA_WEIGHT_FIELD_NUMBER: _builtins.int
     MAX_LORAS_PER_JOB_FIELD_NUMBER: _builtins.int
     MAX_CONTROLNET_CONDITIONING_SCALE_FIELD_NUMBER: _builtins.int
+    MAX_PASS_PIXELS_FIELD_NUMBER: _builtins.int
+    MAX_REQUEST_BYTES_FIELD_NUMBER: _builtins.int
     max_frames_per_job: _builtins.int
     """frame_end - frame_start + 1 must not exceed this"""
     max_width: _builtins.int
@@ -458,6 +470,12 @@ class Limits(_message.Message):
     """GenerateRequest.loras entries"""
     max_controlnet_conditioning_scale: _builtins.float
     """Conditioning.controlnet_conditioning_scale must be in [0, max_controlnet_conditioning_scale]."""
+    max_pass_pixels: _builtins.int
+    """Pixels (width x height) a pass or an uploaded image may declare; more is refused at upload and
+    at submit (INVALID_ARGUMENT).
+    """
+    max_request_bytes: _builtins.int
+    """Bytes of a request as stored (unknown fields dropped, camera samples outside the shot removed)."""
     def __init__(
         self,
         *,
@@ -471,10 +489,12 @@ class Limits(_message.Message):
         max_lora_weight: _builtins.float = ...,
         max_loras_per_job: _builtins.int = ...,
         max_controlnet_conditioning_scale: _builtins.float = ...,
+        max_pass_pixels: _builtins.int = ...,
+        max_request_bytes: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["max_controlnet_conditioning_scale", b"max_controlnet_conditioning_scale", "max_frames_per_job", b"max_frames_per_job", "max_height", b"max_height", "max_lora_weight", b"max_lora_weight", "max_loras_per_job", b"max_loras_per_job", "max_prompt_chars", b"max_prompt_chars", "max_queued_jobs", b"max_queued_jobs", "max_steps", b"max_steps", "max_upload_bytes", b"max_upload_bytes", "max_width", b"max_width"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["max_controlnet_conditioning_scale", b"max_controlnet_conditioning_scale", "max_frames_per_job", b"max_frames_per_job", "max_height", b"max_height", "max_lora_weight", b"max_lora_weight", "max_loras_per_job", b"max_loras_per_job", "max_pass_pixels", b"max_pass_pixels", "max_prompt_chars", b"max_prompt_chars", "max_queued_jobs", b"max_queued_jobs", "max_request_bytes", b"max_request_bytes", "max_steps", b"max_steps", "max_upload_bytes", b"max_upload_bytes", "max_width", b"max_width"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -491,7 +511,9 @@ class UploadAssetChunk(_message.Message):
     HEADER_FIELD_NUMBER: _builtins.int
     DATA_FIELD_NUMBER: _builtins.int
     data: _builtins.bytes
-    """Following messages: consecutive bytes of the file, at most 1 MiB each."""
+    """Following messages: consecutive bytes of the file, at most 1 MiB each (INVALID_ARGUMENT beyond).
+    A stream that sends nothing for 60 s is ended with DEADLINE_EXCEEDED.
+    """
     @_builtins.property
     def header(self) -> Global___AssetHeader:
         """First message of the stream."""
@@ -659,7 +681,9 @@ Global___CameraSample: _TypeAlias = CameraSample  # noqa: Y015
 @_typing.final
 class CameraTrack(_message.Message):
     """The shot camera: either ONE sample (a locked-off camera, used for every frame) or one sample for
-    every frame in [frame_start, frame_end] (samples outside the range are ignored).
+    every frame in [frame_start, frame_end], once each (samples outside the range are ignored and not
+    stored). Values the EXR header cannot hold as float32 are refused: focal length and apertures in
+    [0.001, 100000] mm, pixel aspect in [0.1, 10], matrix entries and far clip within 1e12.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -711,7 +735,9 @@ class Shot(_message.Message):
     """
     @_builtins.property
     def fps(self) -> Global___Rational:
-        """frame rate; unset = 24/1"""
+        """Frame rate; unset = 24/1. Numerator and denominator in 1..2^31-1 (the EXR header's rational),
+        at most 1000 fps.
+        """
 
     def __init__(
         self,
@@ -929,9 +955,11 @@ class GenerateRequest(_message.Message):
     PRIORITY_FIELD_NUMBER: _builtins.int
     CLIENT_TAG_FIELD_NUMBER: _builtins.int
     prompt: _builtins.str
-    """What to generate. Required, 1..Limits.max_prompt_chars characters."""
+    """What to generate. Required, 1..Limits.max_prompt_chars characters, at least one of them visible
+    (not only spaces, zero-width or format characters). No control characters but tab and line breaks.
+    """
     negative_prompt: _builtins.str
-    """What to avoid. Optional, at most Limits.max_prompt_chars characters."""
+    """What to avoid. Optional, at most Limits.max_prompt_chars characters; no control characters."""
     seed: _builtins.int
     """Job seed. Unset = the server picks one and reports it in Job.seed. Frame f uses a seed derived
     from (seed, f), so any frame can be re-made alone and a resumed job makes the same frames.
@@ -947,7 +975,9 @@ class GenerateRequest(_message.Message):
     priority: _builtins.int
     """Higher runs first; ties run in submission order. Range [-100, 100]."""
     client_tag: _builtins.str
-    """Free text stored with the job (e.g. "houdini:/obj/collapse1"), at most 256 characters."""
+    """Free text stored with the job (e.g. "houdini:/obj/collapse1"), at most 256 characters, no control
+    characters.
+    """
     @_builtins.property
     def loras(self) -> _containers.RepeatedCompositeFieldContainer[Global___LoraRef]:
         """LoRAs to apply with their weights"""
@@ -1022,6 +1052,7 @@ class Job(_message.Message):
     FRAMES_FIELD_NUMBER: _builtins.int
     FRAME_INFOS_FIELD_NUMBER: _builtins.int
     FILE_PATTERN_FIELD_NUMBER: _builtins.int
+    REQUEST_ABRIDGED_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """32 hex characters"""
     state: Global___JobState.ValueType
@@ -1051,6 +1082,10 @@ class Job(_message.Message):
     file_pattern: _builtins.str
     """The frame files' name with the frame number as a run of '#' (zero-padded to that many digits,
     longer when needed), e.g. "genfx.####.exr": for DCCs that load sequences ($F4 in Houdini).
+    """
+    request_abridged: _builtins.bool
+    """True when `request` leaves out its per-frame lists (camera.samples and conditioning.frames), as
+    ListJobs does unless asked for full requests; GetJob always has them.
     """
     @_builtins.property
     def request(self) -> Global___GenerateRequest:
@@ -1085,10 +1120,11 @@ class Job(_message.Message):
         frames: _abc.Iterable[_builtins.int] | None = ...,
         frame_infos: _abc.Iterable[Global___FrameInfo] | None = ...,
         file_pattern: _builtins.str = ...,
+        request_abridged: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["request", b"request"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "file_pattern", b"file_pattern", "finished_at", b"finished_at", "frame_infos", b"frame_infos", "frames", b"frames", "frames_done", b"frames_done", "frames_total", b"frames_total", "id", b"id", "last_seq", b"last_seq", "message", b"message", "model_hash", b"model_hash", "output_dir", b"output_dir", "progress", b"progress", "request", b"request", "seed", b"seed", "started_at", b"started_at", "state", b"state"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "file_pattern", b"file_pattern", "finished_at", b"finished_at", "frame_infos", b"frame_infos", "frames", b"frames", "frames_done", b"frames_done", "frames_total", b"frames_total", "id", b"id", "last_seq", b"last_seq", "message", b"message", "model_hash", b"model_hash", "output_dir", b"output_dir", "progress", b"progress", "request", b"request", "request_abridged", b"request_abridged", "seed", b"seed", "started_at", b"started_at", "state", b"state"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1345,8 +1381,20 @@ class ListJobsRequest(_message.Message):
 
     STATES_FIELD_NUMBER: _builtins.int
     LIMIT_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    FULL_REQUESTS_FIELD_NUMBER: _builtins.int
     limit: _builtins.int
-    """At most this many jobs, newest first; 0 = 100. Max 1000."""
+    """Page size: at most this many jobs, newest first; 0 = 100. Max 1000. A page may hold fewer (the
+    server keeps each answer under 4 MiB): follow next_page_token until it is empty.
+    """
+    page_token: _builtins.str
+    """ListJobsResponse.next_page_token of the previous page, with the same `states`; empty = the newest
+    jobs. Opaque; INVALID_ARGUMENT when malformed or from another listing.
+    """
+    full_requests: _builtins.bool
+    """False (default): each Job.request leaves out camera.samples and conditioning.frames
+    (Job.request_abridged is set; GetJob has them). True: whole requests.
+    """
     @_builtins.property
     def states(self) -> _containers.RepeatedScalarFieldContainer[Global___JobState.ValueType]:
         """Only jobs in these states; empty = all."""
@@ -1356,10 +1404,12 @@ class ListJobsRequest(_message.Message):
         *,
         states: _abc.Iterable[Global___JobState.ValueType] | None = ...,
         limit: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+        full_requests: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["limit", b"limit", "states", b"states"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["full_requests", b"full_requests", "limit", b"limit", "page_token", b"page_token", "states", b"states"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1370,6 +1420,9 @@ class ListJobsResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     JOBS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """Pass as ListJobsRequest.page_token for the next (older) jobs; empty = this was the last page."""
     @_builtins.property
     def jobs(self) -> _containers.RepeatedCompositeFieldContainer[Global___Job]:
         """newest first"""
@@ -1378,14 +1431,59 @@ class ListJobsResponse(_message.Message):
         self,
         *,
         jobs: _abc.Iterable[Global___Job] | None = ...,
+        next_page_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["jobs", b"jobs"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["jobs", b"jobs", "next_page_token", b"next_page_token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListJobsResponse: _TypeAlias = ListJobsResponse  # noqa: Y015
+
+@_typing.final
+class DeleteJobRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    JOB_ID_FIELD_NUMBER: _builtins.int
+    job_id: _builtins.str
+    """Job.id; the job must have ended (SUCCEEDED, FAILED or CANCELLED)"""
+    def __init__(
+        self,
+        *,
+        job_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["job_id", b"job_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteJobRequest: _TypeAlias = DeleteJobRequest  # noqa: Y015
+
+@_typing.final
+class DeleteJobResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    JOB_ID_FIELD_NUMBER: _builtins.int
+    FRAMES_DELETED_FIELD_NUMBER: _builtins.int
+    job_id: _builtins.str
+    """the deleted job"""
+    frames_deleted: _builtins.int
+    """frame files removed with it"""
+    def __init__(
+        self,
+        *,
+        job_id: _builtins.str = ...,
+        frames_deleted: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["frames_deleted", b"frames_deleted", "job_id", b"job_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteJobResponse: _TypeAlias = DeleteJobResponse  # noqa: Y015
 
 @_typing.final
 class CancelJobRequest(_message.Message):

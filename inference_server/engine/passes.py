@@ -19,6 +19,7 @@ Conventions (also in docs/shot_aware.md):
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -94,14 +95,21 @@ def probe(path: Path, frame: int, kind: str, field: str = "") -> PassInfo:
         inp.close()
 
 
-def _read(path: Path, frame: int, kind: str) -> tuple[F32, Any]:
+def _read(
+    path: Path, frame: int, kind: str, pick: Callable[[list[str], Any], tuple[int, int]] | None
+) -> tuple[F32, Any]:
+    """Pixels as float32 (H, W, C) and the spec. With ``pick`` (channel names, spec -> [begin, end) of
+    the channels needed) only those channels are read: a depth pass with a dozen AOVs costs one channel
+    of memory, not twelve. The pixel count was checked against Limits.max_pass_pixels at submit
+    (validation.py), so a read is bounded whatever the file declares."""
     inp = _open(path, frame, kind, "")
     try:
         spec = inp.spec()
-        pixels = inp.read_image(0, 0, 0, spec.nchannels, "float")
+        begin, end = pick(list(spec.channelnames), spec) if pick is not None else (0, spec.nchannels)
+        pixels = inp.read_image(0, 0, begin, end, "float")
         if pixels is None:
             raise PassError(frame, kind, f"unreadable pixels: {_oiio().geterror()}")
-        data = np.asarray(pixels, dtype=np.float32).reshape(spec.height, spec.width, spec.nchannels)
+        data = np.asarray(pixels, dtype=np.float32).reshape(spec.height, spec.width, end - begin)
         return np.ascontiguousarray(data), spec
     finally:
         inp.close()
@@ -109,7 +117,7 @@ def _read(path: Path, frame: int, kind: str) -> tuple[F32, Any]:
 
 def read_plate(path: Path, frame: int) -> F32:
     """(H, W, 3) display sRGB in [0, 1]: the model's input space."""
-    data, spec = _read(path, frame, "plate")
+    data, spec = _read(path, frame, "plate", None)
     names = list(spec.channelnames)
     if all(c in names for c in "RGB"):
         rgb = data[..., [names.index(c) for c in "RGB"]]
@@ -125,18 +133,32 @@ def read_plate(path: Path, frame: int) -> F32:
     return np.clip(rgb, 0.0, 1.0).astype(np.float32)
 
 
+def _mask_channel(names: list[str], spec: Any) -> tuple[int, int]:
+    channel = int(spec.alpha_channel) if spec.alpha_channel >= 0 else 0
+    return channel, channel + 1
+
+
+def _depth_channel(names: list[str], spec: Any) -> tuple[int, int]:
+    channel = depth_channel(names) or 0
+    return channel, channel + 1
+
+
+def _motion_channels(names: list[str], spec: Any) -> tuple[int, int]:
+    """The span holding both vector channels (usually adjacent: .R/.G of one layer)."""
+    found = motion_channels(names) or (0, 0)
+    return min(found), max(found) + 1
+
+
 def read_mask(path: Path, frame: int) -> F32:
     """(H, W) coverage in [0, 1]."""
-    data, spec = _read(path, frame, "mask")
-    channel = spec.alpha_channel if spec.alpha_channel >= 0 else 0
-    return np.clip(np.nan_to_num(data[..., channel], nan=0.0), 0.0, 1.0).astype(np.float32)
+    data, _ = _read(path, frame, "mask", _mask_channel)
+    return np.clip(np.nan_to_num(data[..., 0], nan=0.0), 0.0, 1.0).astype(np.float32)
 
 
 def read_depth(path: Path, frame: int) -> F32:
     """(H, W) camera Z depth; invalid (<= 0, NaN) and infinite become +inf (= far, the sky)."""
-    data, spec = _read(path, frame, "depth")
-    channel = depth_channel(list(spec.channelnames))
-    z = data[..., channel or 0].astype(np.float32)
+    data, _ = _read(path, frame, "depth", _depth_channel)
+    z = data[..., 0].astype(np.float32)
     z[~np.isfinite(z) | (z <= 0)] = np.inf
     return np.ascontiguousarray(z)
 
@@ -147,12 +169,13 @@ def _no_motion(names: list[str]) -> str:
 
 def read_motion(path: Path, frame: int) -> F32:
     """(H, W, 2) pixels of the pass's resolution to the next frame, +X right, +Y up; NaN -> 0."""
-    data, spec = _read(path, frame, "motion")
+    data, spec = _read(path, frame, "motion", _motion_channels)
     names = list(spec.channelnames)
     found = motion_channels(names)
     if found is None:
         raise PassError(frame, "motion", _no_motion(names))
-    mv = np.nan_to_num(data[..., list(found)], nan=0.0, posinf=0.0, neginf=0.0)
+    first = min(found)
+    mv = np.nan_to_num(data[..., [c - first for c in found]], nan=0.0, posinf=0.0, neginf=0.0)
     return np.ascontiguousarray(mv, dtype=np.float32)
 
 
