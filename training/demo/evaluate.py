@@ -149,12 +149,12 @@ def load_demo(model_dir: Path) -> tuple[Any, Any]:
 
 def load_untrained(folder: Path) -> Any:
     """The demo architecture at its seeded initial weights (what ``make model`` starts from), with a
-    ControlNet made from its UNet as fit does: the random-weight baseline."""
+    ControlNet made from its UNet as ``fit --train unet,controlnet`` makes it: the random-weight baseline."""
     import diffusers
     import torch
 
     from training.demo.recipe import VAE_CHANNELS, build_demo_base
-    from training.train.base_model import CONTROLNET_EMBEDDING
+    from training.train.base_model import CONTROLNET_EMBEDDING, unzero_controlnet
 
     d: Any = diffusers
     base = build_demo_base(Path(folder) / "untrained")
@@ -166,6 +166,7 @@ def load_untrained(folder: Path) -> Any:
             conditioning_channels=4,
             conditioning_embedding_out_channels=CONTROLNET_EMBEDDING[: len(VAE_CHANNELS)],
         )
+        unzero_controlnet(cn)
     out = d.StableDiffusionControlNetPipeline.from_pipe(pipe, controlnet=cn)
     out.set_progress_bar_config(disable=True)
     return out
