@@ -108,6 +108,10 @@ def main() -> int:
     parser.add_argument("--warp-frames", type=int, default=9)
     parser.add_argument("--keyframe-step", type=int, default=4)
     args = parser.parse_args()
+    import torch
+
+    # One thread: on a shared 2-core box two threads ran several times slower (docs/demo_model.md).
+    torch.set_num_threads(1)
     work = Path(tempfile.mkdtemp(prefix="genfx-demo-quality-"))
     n = args.shots * args.frames
     print(
