@@ -122,9 +122,9 @@ def test_demo_renders_the_collapse_with_the_demo_model_and_labels_the_sheet(tmp_
         "--data-dir",
         str(data),
         "--width",
-        "96",
+        "128",  # the demo passes' 16:9 (the server refuses another aspect ratio)
         "--height",
-        "56",
+        "72",
         "--steps",
         "2",
     ]
@@ -151,5 +151,5 @@ def test_demo_renders_the_collapse_with_the_demo_model_and_labels_the_sheet(tmp_
     png = (out / "contact_sheet.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     width, height = struct.unpack(">II", png[16:24])
-    # 8 columns of 192 px thumbnails (96x56 -> 192x112), 6 rows, each with its label strip under it.
-    assert (width, height) == (8 * 192, 6 * (112 + 7 * 2 + 4))
+    # 8 columns of 192 px thumbnails (128x72 -> 192x108), 6 rows, each with its label strip under it.
+    assert (width, height) == (8 * 192, 6 * (108 + 7 * 2 + 4))
