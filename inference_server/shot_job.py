@@ -9,6 +9,8 @@ seed, frame), so the frames it makes are the ones it would have made.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -25,9 +27,18 @@ from inference_server.engine.reproject import View, default_plane_distance
 from inference_server.engine.shot_renderer import ShotRenderer, ShotSpec
 from inference_server.engine.temporal import FramePlan, plan_frames
 from inference_server.frame_output import COLORSPACE_NAMES, metric_image, metric_size, written_display
-from inference_server.frame_writer import FrameWriter, JobHeader
+from inference_server.frame_writer import (
+    F16,
+    F32,
+    FrameWriter,
+    JobHeader,
+    PendingFrame,
+    Pixels,
+    WriterSettings,
+)
 from inference_server.jobs import JobStore
 from inference_server.models import ModelInfo, ModelRegistry
+from inference_server.step_times import StepTimes
 from inference_server.storage import AssetStore
 from inference_server.validation import is_temporal
 
@@ -69,34 +80,70 @@ def shot_spec(req: pb.GenerateRequest, model: ModelInfo, track: CameraTrack, ass
     )
 
 
+@dataclass(frozen=True)
+class _Kept:
+    """What the job keeps of a written frame: its display image if it is a keyframe (for reprojection)
+    and a small copy for the warping error."""
+
+    key: F32 | None
+    small: F32
+
+
+KeyImage = Callable[[], F32]  # a keyframe's display image; may wait for the writer
+
+
 class _Keyframes:
-    """Keyframe images (display sRGB) for reprojection and small copies of every frame for the metric;
-    what a resumed job did not make in this run is read back from disk."""
+    """Keyframe images (display sRGB) for reprojection and small copies of every frame for the metric,
+    made from the written pixels on the writer threads; what a resumed job did not make in this run is
+    read back from disk (the same pixels, so the same images)."""
 
     def __init__(self, writer: FrameWriter, colorspace: str) -> None:
         self.writer = writer
         self.colorspace = colorspace
-        self._keys: dict[int, Any] = {}
-        self._small: dict[int, Any] = {}
+        self._keys: dict[int, KeyImage] = {}
+        self._pending: dict[int, PendingFrame[_Kept]] = {}
+        self._small: dict[int, F32] = {}
 
-    def key_image(self, frame: int) -> Any:
+    def keep(self, keyframe: bool) -> Callable[[F16], _Kept]:
+        colorspace = self.colorspace
+
+        def keep(rgba: F16) -> _Kept:
+            return _Kept(
+                written_display(rgba, colorspace) if keyframe else None, metric_image(rgba, colorspace)
+            )
+
+        return keep
+
+    def key(self, frame: int) -> KeyImage:
+        """The keyframe's image, as a call that waits for it (it may still be with the writer)."""
         if frame not in self._keys:
-            self._keys[frame] = written_display(self.writer.read(frame), self.colorspace)
+            image = written_display(self.writer.read(frame), self.colorspace)
+            self._keys[frame] = lambda: image
         return self._keys[frame]
 
     def forget_before(self, frame: int | None) -> None:
         for old in [k for k in self._keys if frame is None or k < frame]:
             del self._keys[old]
 
-    def remember(self, frame: int, rgba: Any, keyframe: bool) -> None:
+    def remember(self, frame: int, pending: PendingFrame[_Kept], keyframe: bool) -> None:
         if keyframe:
-            self._keys[frame] = written_display(rgba, self.colorspace)
-        self._small[frame] = metric_image(rgba, self.colorspace)
+            self._keys[frame] = lambda: _key_of(pending)
+        self._pending[frame] = pending
+        for done in [f for f, p in self._pending.items() if p.done()]:  # hold small copies, not frames
+            self._small[done] = self._pending.pop(done).kept().small
 
-    def metric_image(self, frame: int) -> Any:
+    def metric_image(self, frame: int) -> F32:
+        if frame in self._pending:
+            self._small[frame] = self._pending.pop(frame).kept().small
         if frame not in self._small:
             self._small[frame] = metric_image(self.writer.read(frame), self.colorspace)
         return self._small[frame]
+
+
+def _key_of(pending: PendingFrame[_Kept]) -> F32:
+    key = pending.kept().key
+    assert key is not None, f"frame {pending.frame} is not a keyframe"
+    return key
 
 
 class ShotJob:
@@ -109,6 +156,8 @@ class ShotJob:
         out_dir: Path,
         device: str,
         interrupts: Interrupts,
+        writers: WriterSettings | None = None,
+        step_times: StepTimes | None = None,
     ) -> None:
         self.job_id = job_id
         self.store = store
@@ -117,6 +166,8 @@ class ShotJob:
         self.out_dir = out_dir
         self.device = device
         self.interrupts = interrupts
+        self.writers = writers
+        self.step_times = step_times
 
     def run(self) -> None:
         job_id = self.job_id
@@ -126,13 +177,14 @@ class ShotJob:
         track = camera_track_from_proto(req.camera, req.output.width, req.output.height)
         colorspace = COLORSPACE_NAMES[req.output.colorspace]
         header = JobHeader(job_id, req, track, fraction_from_proto(req.shot.fps), model.hash, colorspace)
-        writer = FrameWriter(self.store, self.out_dir, header)
         frames = list(range(req.shot.frame_start, req.shot.frame_end + 1))
-        done = writer.reconcile(frames)
-
         spec = shot_spec(req, model, track, self.assets)
+        step_times = self.step_times
         renderer = ShotRenderer(
-            spec, lambda mode: self.registry.load(req.model, self.device, mode), model.capabilities
+            spec,
+            lambda mode: self.registry.load(req.model, self.device, mode),
+            model.capabilities,
+            on_stage=(lambda stage: step_times.record(req.model, stage)) if step_times else None,
         )
         temporal = is_temporal(req)
         keyframe_step = max(1, req.shot.keyframe_step) if temporal else 1
@@ -145,19 +197,25 @@ class ShotJob:
             )
             log.info("job %s %s", job_id, note, extra={"job_id": job_id})
             notes.append(note)
-        keys = _Keyframes(writer, colorspace)
         coverage: dict[int, float] = {}
-        for item in plan_frames(frames, keyframe_step):
-            if item.frame in done:
-                continue
-            self.interrupts.before_frame(job_id, item.frame)
-            display, cover = self._render(item, renderer, keys, temporal, req.seed, len(done), len(frames))
-            rgba = writer.write(item.frame, display, renderer.alpha(item.frame), item.keyframe)
-            keys.remember(item.frame, rgba, item.keyframe)
-            if cover is not None:
-                coverage[item.frame] = round(cover, 4)
-            done.add(item.frame)
-            log.debug("job %s frame %d (%d/%d)", job_id, item.frame, len(done), len(frames))
+        # Leaving the block waits for every frame handed to the writer (whatever stops the loop).
+        with FrameWriter(self.store, self.out_dir, header, self.writers) as writer:
+            done = writer.reconcile(frames)
+            keys = _Keyframes(writer, colorspace)
+            for item in plan_frames(frames, keyframe_step):
+                if item.frame in done:
+                    continue
+                self.interrupts.before_frame(job_id, item.frame)
+                pixels = self._frame(
+                    item, renderer, keys, temporal, req.seed, len(done), len(frames), coverage
+                )
+                keys.remember(
+                    item.frame,
+                    writer.write(item.frame, item.keyframe, pixels, keys.keep(item.keyframe)),
+                    item.keyframe,
+                )
+                done.add(item.frame)
+                log.debug("job %s frame %d (%d/%d)", job_id, item.frame, len(done), len(frames))
 
         facts = manifest.ShotFacts(
             device=self.device,
@@ -169,7 +227,7 @@ class ShotJob:
             keyframe_step=keyframe_step,
             depth_source=depth_source,
             generation_size=renderer.gen_size,
-            upscale=f"{modes.UPSCALE_X4}+lanczos" if renderer.upscale_x4 else "lanczos",
+            upscale=renderer.output.name,
             colorspace=colorspace,
             notes=notes,
             coverage=coverage,
@@ -178,7 +236,7 @@ class ShotJob:
         doc = manifest.build(job_id, req, model, facts, self.store.frames(job_id).values(), measured)
         write_atomic(self.out_dir / "manifest.json", manifest.encode(doc))
 
-    def _render(
+    def _frame(
         self,
         item: FramePlan,
         renderer: ShotRenderer,
@@ -187,19 +245,25 @@ class ShotJob:
         seed: int,
         frames_done: int,
         frames_total: int,
-    ) -> tuple[Any, float | None]:
-        """(display image at output size, reprojection coverage or None)."""
+        coverage: dict[int, float],
+    ) -> Pixels:
+        """Makes a keyframe here (diffusion, upscale) or prepares an in-between; returns what the writer
+        calls, on its own thread, for the frame's display image and alpha (in-betweens are reprojected
+        there, beside the next keyframe's diffusion)."""
         frame = item.frame
         if not item.keyframe:
             assert item.prev_key is not None and item.next_key is not None
-            return renderer.inbetween(
-                frame,
-                (item.prev_key, keys.key_image(item.prev_key)),
-                (item.next_key, keys.key_image(item.next_key)),
-            )
+            left, right = (item.prev_key, keys.key(item.prev_key)), (item.next_key, keys.key(item.next_key))
+
+            def inbetween() -> tuple[F32, F32 | None]:
+                image, cover = renderer.inbetween(frame, (left[0], left[1]()), (right[0], right[1]()))
+                coverage[frame] = round(cover, 4)
+                return image, renderer.alpha(frame)
+
+            return inbetween
         prev = None
         if temporal and item.prev_key is not None:
-            prev = (item.prev_key, keys.key_image(item.prev_key))
+            prev = (item.prev_key, keys.key(item.prev_key)())
         keys.forget_before(item.prev_key)
 
         def on_step(step: int, steps: int) -> None:
@@ -218,13 +282,16 @@ class ShotJob:
             # Checked after every step: cancel stops the job before the next step starts.
             self.interrupts.after_step(self.job_id, frame, step)
 
-        return renderer.keyframe(
+        display, cover = renderer.keyframe(
             frame,
             frame_seed(seed, frame),
             prev,
             on_step=on_step,
             on_tick=lambda: self.interrupts.after_step(self.job_id, frame, 0),
         )
+        if cover is not None:
+            coverage[frame] = round(cover, 4)
+        return lambda: (display, renderer.alpha(frame))
 
     @staticmethod
     def _consistency(

@@ -12,9 +12,12 @@ import traceback
 
 from genfx.proto import genfx_pb2 as pb
 from inference_server.engine.common import RenderCancelled
+from inference_server.frame_writer import WriterSettings
+from inference_server.health import Health
 from inference_server.jobs import JobStore
 from inference_server.models import ModelRegistry
 from inference_server.shot_job import ShotJob
+from inference_server.step_times import StepTimes
 from inference_server.storage import DataDir
 
 log = logging.getLogger("genfx.worker")
@@ -25,12 +28,24 @@ class WorkerStopping(Exception):
 
 
 class Worker(threading.Thread):
-    def __init__(self, device: str, store: JobStore, registry: ModelRegistry, data: DataDir) -> None:
+    def __init__(
+        self,
+        device: str,
+        store: JobStore,
+        registry: ModelRegistry,
+        data: DataDir,
+        writers: WriterSettings | None = None,
+        step_times: StepTimes | None = None,
+        health: Health | None = None,
+    ) -> None:
         super().__init__(name=f"genfx-worker-{device}", daemon=True)
         self.device = device
         self.store = store
         self.registry = registry
         self.data = data
+        self.writers = writers
+        self.step_times = step_times
+        self.health = health
         self.current_job = ""
         self._draining = threading.Event()  # finish the current frame, then requeue and stop
         self._stop_requested = threading.Event()  # stop between two steps
@@ -49,16 +64,24 @@ class Worker(threading.Thread):
             self.store.changed.notify_all()
 
     def run(self) -> None:
-        while not self._draining.is_set():
-            job_id = self.store.claim_next()
-            if job_id is None:
-                self.store.wait_for_change(1.0)
-                continue
-            self.current_job = job_id
-            try:
-                self._run_job(job_id)
-            finally:
-                self.current_job = ""
+        self._report(True)
+        try:
+            while not self._draining.is_set():
+                job_id = self.store.claim_next()
+                if job_id is None:
+                    self.store.wait_for_change(1.0)
+                    continue
+                self.current_job = job_id
+                try:
+                    self._run_job(job_id)
+                finally:
+                    self.current_job = ""
+        finally:
+            self._report(False, "worker stopped")
+
+    def _report(self, can_run: bool, reason: str = "") -> None:
+        if self.health is not None:
+            self.health.report(self.device, can_run, reason)
 
     # ---- interrupts (shot_job.Interrupts) ---------------------------------------------------------
 
@@ -82,7 +105,15 @@ class Worker(threading.Thread):
     def _run_job(self, job_id: str) -> None:
         started = time.time()
         job = ShotJob(
-            job_id, self.store, self.registry, self.data.assets, self.data.job_dir(job_id), self.device, self
+            job_id,
+            self.store,
+            self.registry,
+            self.data.assets,
+            self.data.job_dir(job_id),
+            self.device,
+            self,
+            self.writers,
+            self.step_times,
         )
         try:
             job.run()
