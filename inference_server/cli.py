@@ -61,6 +61,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         tls_key=_path(args.tls_key),
         tls_client_ca=_path(args.tls_client_ca),
         metrics_port=args.metrics_port,
+        frame_writers=args.frame_writers,
     )
     return run(config)
 
@@ -101,6 +102,13 @@ def add_serve_arguments(p: argparse.ArgumentParser) -> None:
         help="queued + running jobs before SubmitJob answers RESOURCE_EXHAUSTED (default 200)",
     )
     p.add_argument("--max-frames-per-job", type=int, help="default 1000")
+    p.add_argument(
+        "--frame-writers",
+        type=int,
+        metavar="N",
+        help="threads per worker that colour, encode and write frames beside the denoising loop"
+        " (default: half the cores, 1 to 4; 0 = the worker writes each frame itself)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

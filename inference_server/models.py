@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import third_party
 from .engine import modes
 from .engine.mode import ModelFacts
 from .tiny_model import VARIANTS_FILE, ensure_tiny_model
@@ -188,6 +189,7 @@ class ModelRegistry:
             pipe = self._pipelines.get(key)
             if pipe is not None:
                 return pipe
+            third_party.quiet()
             import diffusers
 
             info = self.info(name)

@@ -1,29 +1,41 @@
-"""Server start-up: job store, workers (one per device), gRPC with health, reflection and auth."""
+"""Server start-up: job store, gRPC with health, reflection and auth, then workers (one per device).
+
+A fast start: the port answers (health NOT_SERVING) before any worker exists; workers start on a
+start-up thread (finding CUDA devices needs torch, a multi-second import, unless the torch build has no
+CUDA at all) and health turns SERVING when the first can run (``health.py``). torch, diffusers and
+model pipelines load off that path: imports warm up in the background, models load on first use.
+"""
 
 from __future__ import annotations
 
+import importlib.util
 import ipaddress
 import logging
-import os
+import re
 import signal
 import sys
 import threading
+import time
 from concurrent import futures
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1 import health, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from genfx.proto import genfx_pb2 as pb
 from genfx.proto import genfx_pb2_grpc as pb_grpc
+from inference_server import third_party
 from inference_server.auth import TokenInterceptor
+from inference_server.frame_writer import WriterSettings
+from inference_server.health import Health
 from inference_server.jobs import JobStore
 from inference_server.metrics import ServerMetrics
 from inference_server.models import ModelRegistry
 from inference_server.service import GenFXService
+from inference_server.step_times import StepTimes
 from inference_server.storage import DataDir
 from inference_server.validation import Limits
 from inference_server.worker import Worker
@@ -56,6 +68,9 @@ class ServerConfig:
     metrics_port: int | None = None
     # On shutdown, how long a running frame may take to finish before the worker stops between steps.
     drain_timeout: float = 60.0
+    # Frame writer threads per worker (None: half the cores, 1 to 4; 0: frames are written by the worker
+    # itself, one after the other).
+    frame_writers: int | None = None
 
 
 def is_loopback(host: str) -> bool:
@@ -67,7 +82,23 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def torch_may_have_cuda() -> bool:
+    """False when the installed torch is a build without CUDA or ROCm, read from its ``version.py``
+    without importing torch (a multi-second import); True when unsure."""
+    spec = importlib.util.find_spec("torch")
+    if spec is None or spec.origin is None:
+        return True
+    try:
+        text = (Path(spec.origin).parent / "version.py").read_text(encoding="utf-8")
+    except OSError:
+        return True
+    builds = re.findall(r"^(cuda|hip)\s*(?::[^=]*)?=\s*(.+?)\s*$", text, flags=re.MULTILINE)
+    return len(builds) < 2 or any(value != "None" for _, value in builds)
+
+
 def detect_devices() -> list[str]:
+    if not torch_may_have_cuda():
+        return ["cpu"]
     import torch
 
     if torch.cuda.is_available():
@@ -101,14 +132,7 @@ class GenFXServer:
                 "mutual TLS (--tls-client-ca), or --insecure to accept anyone who can reach this port"
             )
         credentials = server_credentials(config)
-        import diffusers
-        import OpenEXR
-        import transformers
-
-        OpenEXR.set_global_thread_count(os.cpu_count() or 1)
-        # Model loading progress bars would flood the server log; job progress goes to clients.
-        diffusers.utils.logging.disable_progress_bar()
-        transformers.utils.logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+        third_party.drop_known_notices()
         self.config = config
         self.data = DataDir(config.data_dir)
         self.store = JobStore(self.data.jobs_db)
@@ -116,8 +140,11 @@ class GenFXServer:
         if recovered:
             log.info("requeued %d interrupted job(s): %s", len(recovered), ", ".join(recovered))
         self.registry = ModelRegistry(config.models, self.data.models)
-        devices = config.devices or detect_devices()
-        self.workers = [Worker(d, self.store, self.registry, self.data) for d in devices]
+        self.step_times = StepTimes()
+        self.writers = WriterSettings.for_threads(config.frame_writers)
+        self.workers: list[Worker] = []  # filled by the start-up thread
+        self._startup = threading.Thread(target=self._start_workers, name="genfx-startup", daemon=True)
+        self._stopping = threading.Event()
 
         interceptors: list[grpc.ServerInterceptor[Any, Any]] = (
             [TokenInterceptor(config.token)] if config.token else []
@@ -140,10 +167,12 @@ class GenFXServer:
             self.data,
             config.limits,
             auth_required=bool(config.token),
+            step_times=self.step_times,
         )
         pb_grpc.add_GenFXServicer_to_server(self.service, self.grpc_server)
-        self.health = health.HealthServicer()
-        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc_server)
+        self.health_servicer = health.HealthServicer()
+        self.health = Health(self.health_servicer, ("", SERVICE_NAME))
+        health_pb2_grpc.add_HealthServicer_to_server(self.health_servicer, self.grpc_server)
         reflection.enable_server_reflection(
             (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), self.grpc_server
         )
@@ -155,30 +184,61 @@ class GenFXServer:
         if self.port == 0:
             raise ConfigError(f"could not listen on {config.host}:{config.port} (port in use?)")
 
-        self.metrics = ServerMetrics(self.store, devices)
+        self.metrics = ServerMetrics(self.store, lambda: [w.device for w in self.workers])
         self.metrics_port = 0
 
     def start(self) -> None:
+        """Answers at once (health NOT_SERVING); workers start on a thread and health follows them."""
         if self.config.metrics_port is not None:
             self.metrics_port = self.metrics.serve(self.config.host, self.config.metrics_port)
             log.info("Prometheus metrics on http://%s:%d/metrics", self.config.host, self.metrics_port)
-        for worker in self.workers:
-            worker.start()
         self.grpc_server.start()
-        for name in ("", SERVICE_NAME):
-            self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         log.info(
-            "GenFX listening on %s:%d (devices: %s; models: %s)",
+            "GenFX listening on %s:%d (models: %s); starting workers",
             self.config.host,
             self.port,
-            ", ".join(w.device for w in self.workers),
             ", ".join(self.registry.names()),
         )
+        self._startup.start()
+
+    def _start_workers(self) -> None:
+        started = time.monotonic()
+        try:
+            devices = self.config.devices or detect_devices()
+        except Exception as exc:  # no worker can ever run: health stays NOT_SERVING and says why
+            log.error("no worker can run: finding devices failed: %s: %s", type(exc).__name__, exc)
+            self.health.report("devices", False, f"finding devices failed: {exc}")
+            return
+        for device in devices:
+            if self._stopping.is_set():
+                return
+            worker = Worker(
+                device, self.store, self.registry, self.data, self.writers, self.step_times, self.health
+            )
+            self.workers.append(worker)
+            worker.start()
+        log.info(
+            "workers on %s in %.1f s (%d frame writer thread(s) each)",
+            ", ".join(devices),
+            time.monotonic() - started,
+            self.writers.threads,
+        )
+        # Off the critical path: the imports the first job would otherwise wait for.
+        try:
+            third_party.quiet()
+        except Exception as exc:  # a job that needs them reports the same error, with its job id
+            log.warning("warming up the model libraries failed: %s: %s", type(exc).__name__, exc)
+
+    def wait_serving(self, timeout: float | None = None) -> bool:
+        return self.health.wait_serving(timeout)
 
     def stop(self, grace: float = 5.0) -> None:
         """Load balancers see NOT_SERVING first; running frames finish (up to drain_timeout) and their jobs
         go back to the queue with every finished frame kept; then the RPCs end."""
-        self.health.enter_graceful_shutdown()
+        self._stopping.set()
+        self.health.shutting_down()
+        self.health_servicer.enter_graceful_shutdown()
+        self._startup.join(timeout=self.config.drain_timeout)
         for worker in self.workers:
             worker.drain()
         for worker in self.workers:
@@ -202,9 +262,6 @@ def run(config: ServerConfig) -> int:
     except (ConfigError, ValueError) as exc:
         print(f"genfx serve: {exc}", file=sys.stderr)
         return 2
-    server.start()
-    metrics = f" metrics_port={server.metrics_port}" if server.metrics_port else ""
-    print(f"GENFX_READY port={server.port}{metrics}", flush=True)
     done = threading.Event()
 
     def on_signal(signum: int, frame: object) -> None:
@@ -213,6 +270,14 @@ def run(config: ServerConfig) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    server.start()
+    # Ready = serving: a worker can run (the port answered, NOT_SERVING, before that).
+    while not done.is_set() and not server.wait_serving(0.2):
+        pass
+    if server.health.serving:
+        log.info("health SERVING: a worker can run")
+        metrics = f" metrics_port={server.metrics_port}" if server.metrics_port else ""
+        print(f"GENFX_READY port={server.port}{metrics}", flush=True)
     done.wait()
     server.stop()
     return 0

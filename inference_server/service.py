@@ -19,9 +19,11 @@ import genfx
 from genfx.proto import genfx_pb2 as pb
 from genfx.proto import genfx_pb2_grpc as pb_grpc
 from inference_server import defaults
+from inference_server.estimate import estimate
 from inference_server.frame_writer import file_pattern
 from inference_server.jobs import TERMINAL_STATES, JobNotFound, JobStore
 from inference_server.models import ModelRegistry, UnknownModelError
+from inference_server.step_times import StepTimes
 from inference_server.storage import ASSET_ID, AssetError, DataDir
 from inference_server.validation import Limits, RequestError, invalid, validate_generate
 from inference_server.worker import Worker
@@ -90,6 +92,7 @@ class GenFXService(pb_grpc.GenFXServicer):
         data: DataDir,
         limits: Limits,
         auth_required: bool,
+        step_times: StepTimes | None = None,
     ) -> None:
         self.store = store
         self.registry = registry
@@ -97,6 +100,7 @@ class GenFXService(pb_grpc.GenFXServicer):
         self.data = data
         self.limits = limits
         self.auth_required = auth_required
+        self.step_times = step_times or StepTimes()
 
     def _output_dir(self, job_id: str) -> str:
         return str(self.data.job_dir(job_id))
@@ -137,6 +141,7 @@ class GenFXService(pb_grpc.GenFXServicer):
             limits=self.limits.to_proto(),
             auth_required=self.auth_required,
             defaults=defaults.to_proto(),
+            step_times=self.step_times.to_proto(),
         )
 
     # ---- assets -----------------------------------------------------------------------------------
@@ -174,7 +179,7 @@ class GenFXService(pb_grpc.GenFXServicer):
 
     # ---- jobs -------------------------------------------------------------------------------------
 
-    def _submit(self, request: pb.GenerateRequest) -> str:
+    def _validated(self, request: pb.GenerateRequest) -> pb.GenerateRequest:
         names = self.registry.names()
         capabilities = {}
         for name in names:
@@ -182,7 +187,7 @@ class GenFXService(pb_grpc.GenFXServicer):
                 capabilities[name] = self.registry.info(name).capabilities
             except UnknownModelError:
                 continue
-        req = validate_generate(
+        return validate_generate(
             request,
             self.limits,
             names,
@@ -190,6 +195,9 @@ class GenFXService(pb_grpc.GenFXServicer):
             capabilities,
             assets=self.data.assets,
         )
+
+    def _submit(self, request: pb.GenerateRequest) -> str:
+        req = self._validated(request)
         if self.store.count_active() >= self.limits.max_queued_jobs:
             raise RequestError(
                 grpc.StatusCode.RESOURCE_EXHAUSTED,
@@ -212,6 +220,11 @@ class GenFXService(pb_grpc.GenFXServicer):
     @_handles_errors
     def SubmitJob(self, request: pb.GenerateRequest, context: grpc.ServicerContext) -> pb.Job:
         return self._job(self._submit(request))
+
+    @_handles_errors
+    def EstimateJob(self, request: pb.GenerateRequest, context: grpc.ServicerContext) -> pb.JobEstimate:
+        req = self._validated(request)
+        return estimate(req, self.registry.info(req.model), self.step_times)
 
     @_handles_errors
     def Generate(self, request: pb.GenerateRequest, context: grpc.ServicerContext) -> Iterator[pb.JobEvent]:
