@@ -30,6 +30,7 @@ def _path(value: str | None) -> Path | None:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     # Heavy imports (torch, diffusers) only once we know the command line is good.
+    from inference_server.acceleration import Acceleration
     from inference_server.logs import configure_logging
     from inference_server.models import load_model_config
     from inference_server.server import ServerConfig, run
@@ -62,6 +63,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         tls_client_ca=_path(args.tls_client_ca),
         metrics_port=args.metrics_port,
         frame_writers=args.frame_writers,
+        acceleration=Acceleration(
+            dtype=args.dtype,
+            channels_last=not args.no_channels_last,
+            fuse_qkv=not args.no_fuse_qkv,
+            compile=args.compile,
+        ),
     )
     return run(config)
 
@@ -108,6 +115,24 @@ def add_serve_arguments(p: argparse.ArgumentParser) -> None:
         metavar="N",
         help="threads per worker that colour, encode and write frames beside the denoising loop"
         " (default: half the cores, 1 to 4; 0 = the worker writes each frame itself)",
+    )
+    # The GPU recipe's candidates (inference_server/acceleration.py): on by default on CUDA, never on CPU.
+    p.add_argument(
+        "--dtype",
+        default="auto",
+        choices=["auto", "fp16", "bf16", "fp32"],
+        help="pipeline precision (default auto: fp16 on CUDA, fp32 on CPU)",
+    )
+    p.add_argument("--no-channels-last", action="store_true", help="CUDA: keep the UNet and VAE in NCHW")
+    p.add_argument(
+        "--no-fuse-qkv", action="store_true", help="CUDA: keep attention's Q, K, V projections apart"
+    )
+    p.add_argument(
+        "--compile",
+        default="off",
+        choices=["off", "blocks", "unet"],
+        help="CUDA: torch.compile the UNet's repeated blocks or the whole UNet (minutes on the first"
+        " call and for each new generation size; default off)",
     )
 
 

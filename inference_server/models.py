@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from . import third_party
+from .acceleration import Acceleration
+from .acceleration import apply as apply_acceleration
 from .engine import modes
 from .engine.mode import ModelFacts
 from .tiny_model import VARIANTS_FILE, ensure_tiny_model
@@ -117,7 +119,13 @@ def _native_size(unet_cfg: Mapping[str, Any], vae_cfg: Mapping[str, Any]) -> tup
 class ModelRegistry:
     """Named models: the configured local folders, plus the built-in "tiny" model (built lazily)."""
 
-    def __init__(self, models: Mapping[str, Path], cache_dir: Path, include_tiny: bool = True) -> None:
+    def __init__(
+        self,
+        models: Mapping[str, Path],
+        cache_dir: Path,
+        include_tiny: bool = True,
+        acceleration: Acceleration | None = None,
+    ) -> None:
         self._paths: dict[str, Path] = {}
         for name, raw in models.items():
             if include_tiny and name == TINY_NAME:
@@ -129,6 +137,7 @@ class ModelRegistry:
             raise ValueError("no models configured")
         self._cache_dir = Path(cache_dir)
         self._include_tiny = include_tiny
+        self.acceleration = acceleration or Acceleration()
         self._default = next(iter(self._paths), TINY_NAME)
         self._lock = threading.RLock()
         self._infos: dict[str, ModelInfo] = {}
@@ -203,7 +212,9 @@ class ModelRegistry:
             elif mode == "txt2img":
                 pipe = self._from_pretrained(cls, info.path, device)
             else:
-                pipe = cls.from_pipe(self.load(name, device, "txt2img"))
+                base = self.load(name, device, "txt2img")
+                # from_pipe casts the shared components to its dtype argument (default fp32): keep theirs.
+                pipe = cls.from_pipe(base, dtype=base.dtype)
             pipe.set_progress_bar_config(disable=True)
             # Engages only when a latent side exceeds the VAE's tile size: large (4K-path) decodes stay
             # bounded, native-size frames are untouched.
@@ -211,15 +222,11 @@ class ModelRegistry:
             self._pipelines[key] = pipe
             return pipe
 
-    @staticmethod
-    def _from_pretrained(cls: Any, path: Path, device: str, **kwargs: Any) -> Any:
-        import torch
-
-        # Half precision on GPUs (SD2 is trained for it); CPUs lack fast fp16 kernels.
-        dtype = torch.float16 if device.startswith("cuda") else torch.float32
-        # torch 2 attention uses SDPA by default in diffusers; nothing to enable.
-        pipe = cls.from_pretrained(path, local_files_only=True, dtype=dtype, **kwargs)
-        return pipe.to(device)
+    def _from_pretrained(self, cls: Any, path: Path, device: str, **kwargs: Any) -> Any:
+        # Half precision, channels_last, fused QKV on GPUs (acceleration.py); fp32 and eager on CPUs.
+        settings = self.acceleration.on(device)
+        pipe = cls.from_pretrained(path, local_files_only=True, dtype=settings.torch_dtype(), **kwargs)
+        return apply_acceleration(pipe.to(device), settings)
 
 
 def _list_files(path: Path) -> list[tuple[str, Path]]:

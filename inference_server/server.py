@@ -28,6 +28,7 @@ from grpc_reflection.v1alpha import reflection
 from genfx.proto import genfx_pb2 as pb
 from genfx.proto import genfx_pb2_grpc as pb_grpc
 from inference_server import third_party
+from inference_server.acceleration import Acceleration
 from inference_server.auth import TokenInterceptor
 from inference_server.frame_writer import WriterSettings
 from inference_server.health import Health
@@ -68,6 +69,8 @@ class ServerConfig:
     metrics_port: int | None = None
     # On shutdown, how long a running frame may take to finish before the worker stops between steps.
     drain_timeout: float = 60.0
+    # How pipelines run on CUDA devices (acceleration.py; nothing of it applies on the CPU).
+    acceleration: Acceleration = field(default_factory=Acceleration)
     # Frame writer threads per worker (None: half the cores, 1 to 4; 0: frames are written by the worker
     # itself, one after the other).
     frame_writers: int | None = None
@@ -139,7 +142,7 @@ class GenFXServer:
         recovered = self.store.recover()
         if recovered:
             log.info("requeued %d interrupted job(s): %s", len(recovered), ", ".join(recovered))
-        self.registry = ModelRegistry(config.models, self.data.models)
+        self.registry = ModelRegistry(config.models, self.data.models, acceleration=config.acceleration)
         self.step_times = StepTimes()
         self.writers = WriterSettings.for_threads(config.frame_writers)
         self.workers: list[Worker] = []  # filled by the start-up thread
@@ -218,10 +221,11 @@ class GenFXServer:
             self.workers.append(worker)
             worker.start()
         log.info(
-            "workers on %s in %.1f s (%d frame writer thread(s) each)",
+            "workers on %s in %.1f s (%d frame writer thread(s) each; pipelines: %s)",
             ", ".join(devices),
             time.monotonic() - started,
             self.writers.threads,
+            ", ".join(f"{d} {self.config.acceleration.on(d).describe()}" for d in devices),
         )
         # Off the critical path: the imports the first job would otherwise wait for.
         try:

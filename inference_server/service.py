@@ -334,7 +334,10 @@ def device_description(device: str) -> str:
     if device.startswith("cuda"):
         import torch
 
-        return str(torch.cuda.get_device_name(torch.device(device)))
+        try:
+            return str(torch.cuda.get_device_name(torch.device(device)))
+        except (RuntimeError, AssertionError, ValueError) as exc:  # a device this machine has not got
+            return f"unavailable: {exc}"
     import platform
 
     return f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
@@ -344,5 +347,8 @@ def device_memory(device: str) -> int:
     if device.startswith("cuda"):
         import torch
 
-        return int(torch.cuda.get_device_properties(torch.device(device)).total_memory)
+        try:
+            return int(torch.cuda.get_device_properties(torch.device(device)).total_memory)
+        except (RuntimeError, AssertionError, ValueError):
+            return 0
     return 0

@@ -14,6 +14,9 @@ KNOWN_NOTICES = (
     # Pipelines built without optional parts (safety checker, depth estimator) on purpose: the tiny
     # model, and depth that always comes from the shot.
     ("diffusers.pipelines.pipeline_utils", "=None of type <class 'NoneType'> cannot be saved"),
+    # from_pipe casts to the dtype the models already have, and diffusers warns even when no module
+    # needs to stay in fp32 (the list it prints is empty).
+    ("diffusers.models.modeling_utils", "should be kept in float32: []."),
 )
 
 _lock = threading.Lock()

@@ -27,6 +27,23 @@ class WorkerStopping(Exception):
     """Raised between frames or steps when the server shuts down: the job goes back to the queue."""
 
 
+def device_problem(device: str) -> str:
+    """Why a worker cannot run jobs on ``device`` ("" when it can). CUDA devices are checked with torch
+    (imported here, on the worker's thread, off the server's start-up path)."""
+    if device == "cpu":
+        return ""
+    kind, _, index = device.partition(":")
+    if kind != "cuda" or not index.isdigit():
+        return f"unknown device {device!r} (expected cpu or cuda:N)"
+    import torch
+
+    if not torch.cuda.is_available():
+        return "no CUDA device visible to torch"
+    if int(index) >= torch.cuda.device_count():
+        return f"torch sees {torch.cuda.device_count()} CUDA device(s)"
+    return ""
+
+
 class Worker(threading.Thread):
     def __init__(
         self,
@@ -64,6 +81,11 @@ class Worker(threading.Thread):
             self.store.changed.notify_all()
 
     def run(self) -> None:
+        problem = device_problem(self.device)
+        if problem:
+            log.error("worker %s cannot run: %s", self.device, problem)
+            self._report(False, problem)
+            return
         self._report(True)
         try:
             while not self._draining.is_set():

@@ -1,0 +1,92 @@
+"""Start-up: health says SERVING only while a worker can run; a clean start (fresh data folder, the
+tiny model built, a first job) writes nothing to the log but the server's own lines. About 30 s on 2
+loaded cores (two server starts and one tiny job); how fast SERVING comes is bench/bench_start.py's."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from genfx.client import Client
+from genfx.local_server import LocalServer
+from genfx.proto import genfx_pb2 as pb
+from genfx.shot import Shot
+from inference_server.health import NOT_SERVING, SERVING, Health
+
+from .conftest import small_request
+from .crash_harness import free_port
+
+# Every line the server writes: our log format, from our loggers (inference_server/logs.py).
+OUR_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (DEBUG|INFO|WARNING|ERROR) genfx\.")
+
+
+def test_health_follows_what_the_workers_report() -> None:
+    servicer = health.HealthServicer()
+    h = Health(servicer, ("", "genfx.v1.GenFX"))
+
+    def status() -> int:
+        reply = servicer.Check(health_pb2.HealthCheckRequest(service="genfx.v1.GenFX"), None)
+        return int(reply.status)
+
+    assert status() == NOT_SERVING and h.why_not() == "starting: no worker yet"
+    h.report("cuda:0", False, "no CUDA device visible to torch")
+    assert status() == NOT_SERVING and "cuda:0: no CUDA device" in h.why_not()
+    h.report("cuda:1", True)
+    assert status() == SERVING and h.wait_serving(0)
+    h.report("cuda:1", False, "data folder not writable")  # anything that stops a worker reports here
+    assert status() == NOT_SERVING
+    h.report("cuda:1", True)
+    h.shutting_down()
+    assert status() == NOT_SERVING and h.why_not() == "shutting down"
+    h.report("cuda:0", True)
+    assert status() == NOT_SERVING  # a shutdown is final
+
+
+@pytest.mark.slow
+def test_not_serving_while_no_worker_can_run(tmp_path: Path) -> None:
+    """Asked for a GPU this machine has not got: the port answers, but health stays NOT_SERVING."""
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA device")
+    port = free_port()
+    log = tmp_path / "server.log"
+    cmd = [sys.executable, "-m", "inference_server", "serve", "--port", str(port), "--device", "cuda:0"]
+    with log.open("w") as err:
+        proc = subprocess.Popen([*cmd, "--data-dir", str(tmp_path)], stdout=subprocess.PIPE, stderr=err)
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = health_pb2_grpc.HealthStub(channel)
+            deadline = time.monotonic() + 120
+            while "cannot run" not in log.read_text() and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert "worker cuda:0 cannot run: no CUDA device visible to torch" in log.read_text()
+            reply = stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=10)
+            assert reply.status == health_pb2.HealthCheckResponse.NOT_SERVING
+        with Client(f"127.0.0.1:{port}") as c:
+            assert c.info().models  # still answering
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=60)
+    assert b"GENFX_READY" not in out  # ready means serving
+
+
+@pytest.mark.slow
+def test_a_clean_start_writes_only_our_own_lines(tmp_path: Path, shot: Shot) -> None:
+    data = tmp_path / "fresh"
+    with LocalServer(data) as server, Client(server.address, timeout=120) as c:
+        with grpc.insecure_channel(server.address) as channel:
+            reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=10)
+        assert reply.status == health_pb2.HealthCheckResponse.SERVING  # GENFX_READY came after SERVING
+        assert [m.name for m in c.info().models] == ["tiny"]  # builds the tiny model: diffusers, transformers
+        job = c.wait(c.submit(small_request(shot, frames=2, keyframe_step=2, temporal="reproject")).id)
+        assert job.state == pb.JOB_STATE_SUCCEEDED, job.message
+    lines = server.log_path.read_text().splitlines()
+    assert lines and [line for line in lines if not OUR_LINE.match(line)] == []
