@@ -92,10 +92,14 @@ def torch_may_have_cuda() -> bool:
     if spec is None or spec.origin is None:
         return True
     try:
-        text = (Path(spec.origin).parent / "version.py").read_text(encoding="utf-8")
+        return version_may_have_gpu((Path(spec.origin).parent / "version.py").read_text(encoding="utf-8"))
     except OSError:
         return True
-    builds = re.findall(r"^(cuda|hip)\s*(?::[^=]*)?=\s*(.+?)\s*$", text, flags=re.MULTILINE)
+
+
+def version_may_have_gpu(version_py: str) -> bool:
+    """From torch's generated ``version.py``: ``cuda = None`` and ``hip = None`` mean a CPU-only build."""
+    builds = re.findall(r"^(cuda|hip)\s*(?::[^=]*)?=\s*(.+?)\s*$", version_py, flags=re.MULTILINE)
     return len(builds) < 2 or any(value != "None" for _, value in builds)
 
 

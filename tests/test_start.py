@@ -19,6 +19,7 @@ from genfx.local_server import LocalServer
 from genfx.proto import genfx_pb2 as pb
 from genfx.shot import Shot
 from inference_server.health import NOT_SERVING, SERVING, Health
+from inference_server.server import version_may_have_gpu
 
 from .conftest import small_request
 from .crash_harness import free_port
@@ -47,6 +48,14 @@ def test_health_follows_what_the_workers_report() -> None:
     assert status() == NOT_SERVING and h.why_not() == "shutting down"
     h.report("cuda:0", True)
     assert status() == NOT_SERVING  # a shutdown is final
+
+
+def test_cpu_only_torch_builds_are_recognised_without_importing_torch() -> None:
+    cpu = "__version__ = '2.13.0+cpu'\ncuda: Optional[str] = None\nhip: Optional[str] = None\n"
+    assert not version_may_have_gpu(cpu)
+    assert version_may_have_gpu(cpu.replace("cuda: Optional[str] = None", "cuda: Optional[str] = '12.8'"))
+    assert version_may_have_gpu(cpu.replace("hip: Optional[str] = None", "hip = '6.3.4'"))
+    assert version_may_have_gpu("__version__ = '9.0'\n")  # unsure: import torch and ask it
 
 
 @pytest.mark.slow
