@@ -5,9 +5,13 @@ in-betweens reprojected, on writer threads beside the denoising loop) and withou
 
 4096x2160 output, depth passes at 4K (EXR, exact synthetic depth) plus a 4K plate (PNG): depth mode,
 keyframes every ``--keyframe-step`` frames with camera-aware reprojection, the tiny model's tiled x4
-upscaler, ACEScg output through OCIO, ZIP EXRs. Pipelines are loaded before timing (a running server
-keeps them). Prints, per run: wall, diffusion + upscale, their ratio (target <= 1.10 with the pool), peak
-RSS during the job.
+upscaler, ACEScg output through OCIO, ZIP EXRs, the server's default steps. Pipelines are loaded before
+timing (a running server keeps them). Prints, per setting: wall, diffusion + upscale, their ratio
+(target <= 1.10 with the pool), peak RSS during the job.
+
+Both with torch on every core (this CPU server: the diffusion itself keeps every core busy, so nothing
+is left to write frames beside it) and with torch on one core less than the machine has (a GPU box: the
+device denoises, the CPU cores are free for the writers).
 
     python -m bench.bench_4k_job [--frames 5] [--keyframe-step 2] [--rounds 1] [--writers N]
 """
@@ -16,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import os
 import shutil
 import statistics
 import sys
@@ -25,6 +30,8 @@ import time
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+
+import torch
 
 from genfx.client import build_request
 from genfx.proto import genfx_pb2 as pb
@@ -146,10 +153,16 @@ def _bench(args: argparse.Namespace, data: DataDir, w: int, h: int) -> int:
     store = JobStore(data.jobs_db)
 
     pooled = WriterSettings.for_threads(args.writers)
-    variants = (("serial (--frame-writers 0)", WriterSettings(0, 1)), ("writer pool", pooled))
+    cores = os.cpu_count() or 2
+    variants = [
+        (f"torch on {threads} core(s), {label}", threads, settings)
+        for threads in sorted({cores, max(1, cores - pooled.threads)}, reverse=True)
+        for label, settings in (("serial (--frame-writers 0)", WriterSettings(0, 1)), ("writer pool", pooled))
+    ]
     runs: list[Run] = []
     for _ in range(args.rounds):
-        for label, settings in variants:
+        for label, threads, settings in variants:
+            torch.set_num_threads(threads)
             totals = _Totals()
             worker = Worker("cpu", store, registry, data, settings, totals)
             job_id = store.create(req, args.frames)
@@ -175,7 +188,7 @@ def _bench(args: argparse.Namespace, data: DataDir, w: int, h: int) -> int:
         mine = [r for r in runs if r.label == label]
         ratio = statistics.median(r.ratio for r in mine)
         print(
-            f"  {label:<27} wall {statistics.median(r.wall for r in mine):6.1f} s,"
+            f"  {label:<48} wall {statistics.median(r.wall for r in mine):6.1f} s,"
             f" diffusion + upscale {statistics.median(r.critical for r in mine):6.1f} s,"
             f" ratio {ratio:.2f}, peak RSS {max(r.peak_rss for r in mine) / 2**20:.0f} MiB"
         )

@@ -60,12 +60,10 @@ def default_writer_threads() -> int:
 @dataclass(frozen=True)
 class WriterSettings:
     """``threads`` writer threads (0: write in the worker's own thread, one frame after the other);
-    ``max_pending`` frames handed over but not yet recorded before ``write`` blocks; ``nice``: how much
-    lower the writer threads' CPU priority is than the worker's (the device's feeder comes first)."""
+    ``max_pending`` frames handed over but not yet recorded before ``write`` blocks."""
 
     threads: int = 1
     max_pending: int = 4
-    nice: int = 10
 
     @classmethod
     def for_threads(cls, threads: int | None = None) -> WriterSettings:
@@ -130,9 +128,7 @@ class FrameWriter:
         self.out_dir = out_dir
         self.header = header
         settings = settings or WriterSettings.for_threads()
-        self._pool = OrderedPool(
-            settings.threads, settings.max_pending, name="genfx-frame-writer", nice=settings.nice
-        )
+        self._pool = OrderedPool(settings.threads, settings.max_pending, name="genfx-frame-writer")
         out_dir.mkdir(parents=True, exist_ok=True)
 
     def __enter__(self) -> FrameWriter:

@@ -10,8 +10,6 @@ frames beside the denoising loop while recording them (frame-done events) in pla
   skipped, no later ``finish`` runs, and ``submit`` / ``drain`` raise it in the submitting thread, so an
   error never vanishes in a thread.
 - ``threads=0`` runs each task inline in ``submit`` (no thread, no overlap).
-- ``nice``: the pool's threads run at a lower CPU priority (Linux; elsewhere it is ignored), so the
-  thread that submits (the one feeding the device) gets the cores first and the pool takes what is left.
 
 A task's ``work`` may wait for an earlier task's result: tasks start in submission order, so an earlier
 task is always running or done by then (no deadlock).
@@ -19,22 +17,12 @@ task is always running or done by then (no deadlock).
 
 from __future__ import annotations
 
-import contextlib
-import os
 import threading
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
-
-
-def _lower_priority(nice: int) -> None:
-    """Lowers this thread's CPU priority by ``nice`` (Linux schedules threads, and nice is per thread)."""
-    if nice and hasattr(os, "setpriority"):
-        with contextlib.suppress(OSError):
-            tid = threading.get_native_id()
-            os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + nice)
 
 
 class PoolStopped(RuntimeError):
@@ -52,18 +40,12 @@ class _Task:
 
 
 class OrderedPool:
-    def __init__(self, threads: int, max_pending: int, name: str = "ordered-pool", nice: int = 0) -> None:
+    def __init__(self, threads: int, max_pending: int, name: str = "ordered-pool") -> None:
         if threads < 0 or max_pending < 1:
             raise ValueError(f"threads must be >= 0 and max_pending >= 1 (got {threads}, {max_pending})")
         self.threads = threads
         self.max_pending = max_pending
-        self._executor = (
-            ThreadPoolExecutor(
-                threads, thread_name_prefix=name, initializer=_lower_priority, initargs=(nice,)
-            )
-            if threads
-            else None
-        )
+        self._executor = ThreadPoolExecutor(threads, thread_name_prefix=name) if threads else None
         self._slots = threading.Semaphore(max_pending)
         self._lock = threading.Lock()
         self._settled = threading.Condition(self._lock)  # notified whenever a task is finished
