@@ -209,11 +209,8 @@ class ShotJob:
                 pixels = self._frame(
                     item, renderer, keys, temporal, req.seed, len(done), len(frames), coverage
                 )
-                keys.remember(
-                    item.frame,
-                    writer.write(item.frame, item.keyframe, pixels, keys.keep(item.keyframe)),
-                    item.keyframe,
-                )
+                pending = writer.write(item.frame, item.keyframe, pixels, keys.keep(item.keyframe))
+                keys.remember(item.frame, pending, item.keyframe)
                 done.add(item.frame)
                 log.debug("job %s frame %d (%d/%d)", job_id, item.frame, len(done), len(frames))
 
