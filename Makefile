@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	# A plain `torch` requirement would pull a multi-GB CUDA build; keep a torch that is already there
 	# (a GPU box), otherwise take the CPU wheel.
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e '.[server,dev]'
+	$(BIN)/python -m pip install -q -e '.[server,ray,train,dev]'
 	touch $(STAMP)
 
 demo: setup
@@ -29,12 +29,14 @@ lint: setup
 	$(BIN)/ruff format --check .
 
 typecheck: setup
-	$(BIN)/mypy genfx inference_server
+	$(BIN)/mypy genfx inference_server training
 	MYPYPATH=houdini_hda/python3.11libs:tests/houdini/stubs $(BIN)/mypy \
-		houdini_hda/python3.11libs/genfx_houdini houdini_hda/install_deps.py
+		houdini_hda/python3.11libs/genfx_houdini houdini_hda/install_deps.py houdini_hda/acceptance/hda_acceptance.py
 
+# The whole session runs in a private network namespace (loopback only): Ray binds to the machine's
+# address otherwise, and tests may only use loopback.
 pytest: setup
-	$(BIN)/python -m pytest
+	scripts/in_netns.sh $(BIN)/python -m pytest
 
 # After Effects bridge: node --test suites (a real server subprocess from .venv), the ExtendScript type
 # check, and the panel's Node side under CEP's own Node versions (15.8 for CEP 11, 17.7 for CEP 12).

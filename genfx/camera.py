@@ -256,27 +256,68 @@ def ae_camera_to_world(
     return tuple(m.ravel().tolist())
 
 
+def ae_default_camera(
+    comp_width: int, comp_height: int, pixel_aspect: float = 1.0
+) -> tuple[tuple[float, ...], float]:
+    """AE's default camera of a comp without one: the 50 mm preset on 36 mm film across the comp's width
+    in square pixels (``thisComp.width * thisComp.pixelAspect``, as Adobe's own expression example has it),
+    at (w/2, h/2, -zoom) looking at the comp centre. Returns (camera-to-world in AE square-pixel world,
+    zoom in px)."""
+    w = comp_width * pixel_aspect
+    zoom = w * 50.0 / 36.0
+    return ae_camera_to_world((w / 2, comp_height / 2, -zoom), (w / 2, comp_height / 2, 0.0)), zoom
+
+
+def ae_comp_to_square(point_ae: Sequence[float], pixel_aspect: float = 1.0) -> npt.NDArray[np.float64]:
+    """A point in AE comp coordinates (what positions and ``toWorld`` give: x in the comp's own, possibly
+    non-square, pixels) -> AE's 3D world in square pixels, where cameras and zoom live."""
+    p: npt.NDArray[np.float64] = np.asarray(point_ae, dtype=np.float64).copy()
+    p[0] *= pixel_aspect
+    return p
+
+
 def ae_project(
     camera_to_world_ae: Sequence[float],
     zoom_px: float,
     comp_width: int,
     comp_height: int,
     point_ae: Sequence[float],
+    pixel_aspect: float = 1.0,
 ) -> tuple[float, float]:
-    """AE's own projection of an AE-world point to comp pixels: u = W/2 + zoom*x/z, v = H/2 + zoom*y/z."""
+    """AE's own projection of a point (comp coordinates) to comp pixels, through a camera in the square-pixel
+    world: c = M^-1 (x * pa, y, z); u = W/2 + zoom * c_x / (pa * c_z), v = H/2 + zoom * c_y / c_z."""
     m = _as_mat4(camera_to_world_ae, "camera_to_world_ae")
-    p = np.linalg.inv(m) @ np.append(np.asarray(point_ae, dtype=np.float64), 1.0)
+    p = np.linalg.inv(m) @ np.append(ae_comp_to_square(point_ae, pixel_aspect), 1.0)
     x, y, z = p[0], p[1], p[2]
-    return float(comp_width / 2 + zoom_px * x / z), float(comp_height / 2 + zoom_px * y / z)
+    return (
+        float(comp_width / 2 + zoom_px * x / (pixel_aspect * z)),
+        float(comp_height / 2 + zoom_px * y / z),
+    )
+
+
+def _ae_square_to_world(
+    p_square: npt.NDArray[np.float64],
+    comp_width: int,
+    comp_height: int,
+    units_per_pixel: float,
+    pixel_aspect: float,
+) -> npt.NDArray[np.float64]:
+    origin = np.array([comp_width * pixel_aspect / 2, comp_height / 2, 0.0])
+    result: npt.NDArray[np.float64] = units_per_pixel * (_AE_S @ (p_square - origin))
+    return result
 
 
 def ae_point_to_world(
-    point_ae: Sequence[float], comp_width: int, comp_height: int, units_per_pixel: float = 0.01
+    point_ae: Sequence[float],
+    comp_width: int,
+    comp_height: int,
+    units_per_pixel: float = 0.01,
+    pixel_aspect: float = 1.0,
 ) -> npt.NDArray[np.float64]:
-    """An AE-world point (pixels) -> our world: recentre on the comp centre, flip Y and Z, scale."""
-    origin = np.array([comp_width / 2, comp_height / 2, 0.0])
-    result: npt.NDArray[np.float64] = units_per_pixel * (_AE_S @ (np.asarray(point_ae, np.float64) - origin))
-    return result
+    """An AE point (comp coordinates) -> our world: to square pixels, recentre on the comp centre, flip
+    Y and Z, scale."""
+    square = ae_comp_to_square(point_ae, pixel_aspect)
+    return _ae_square_to_world(square, comp_width, comp_height, units_per_pixel, pixel_aspect)
 
 
 def from_after_effects(
@@ -292,18 +333,21 @@ def from_after_effects(
     near: float = 0.1,
     far: float = 10000.0,
 ) -> CameraSample:
-    """An AE camera (world matrix in AE space + zoom) -> CameraSample in our Y-up world.
+    """An AE camera (world matrix in AE's square-pixel world + zoom) -> CameraSample in our Y-up world.
 
-    The same S = diag(1,-1,-1) converts the world and the camera-local axes, so R = S R_ae S.
+    The same S = diag(1,-1,-1) converts the world and the camera-local axes, so R = S R_ae S. With
+    non-square pixels AE's 3D world is in square pixels (x = comp x * pixel aspect): the comp centre is
+    (W * pa / 2, H / 2) there and the film spans W * pa pixels (docs/camera.md).
     """
     m_ae = _as_mat4(camera_to_world_ae, "camera_to_world_ae")
     m = np.eye(4)
     m[:3, :3] = _AE_S @ m_ae[:3, :3] @ _AE_S
-    m[:3, 3] = ae_point_to_world(m_ae[:3, 3].tolist(), comp_width, comp_height, units_per_pixel)
+    m[:3, 3] = _ae_square_to_world(m_ae[:3, 3], comp_width, comp_height, units_per_pixel, pixel_aspect)
     return CameraSample(
         frame=frame,
         camera_to_world=tuple(m.ravel().tolist()),
-        focal_length_mm=zoom_px * film_width_mm / comp_width,
+        # Zoom is in square pixels; the film spans the comp's width in square pixels.
+        focal_length_mm=zoom_px * film_width_mm / (comp_width * pixel_aspect),
         horizontal_aperture_mm=film_width_mm,
         # Explicit, so the sample keeps the comp's frame even when read without the comp size.
         vertical_aperture_mm=film_width_mm * comp_height / (comp_width * pixel_aspect),

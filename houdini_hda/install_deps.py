@@ -5,7 +5,10 @@ Run it with Houdini's own Python, so the wheels match it (Houdini 20.5 and 21 us
     hython /path/to/houdini_hda/install_deps.py                 # Linux / macOS
     "C:\\Program Files\\Side Effects Software\\Houdini 20.5.487\\bin\\hython.exe" install_deps.py
 
-It runs ``hython -m pip install --target <package>/python3.11libs/genfx_deps`` with: the ``genfx`` client
+Houdini's own plain Python (``$HFS/python/bin/python3.11``; ``python311\\python.exe`` on Windows; the
+``Python.framework`` beside Houdini's on macOS) runs pip and the import check when it is there: the same
+interpreter as hython without starting Houdini each time. It runs
+``<that python> -m pip install --target <package>/python3.11libs/genfx_deps`` with: the ``genfx`` client
 (from this checkout, or ``--genfx SPEC``), grpcio, protobuf and openexr. Never torch. numpy is installed
 only when the running Python has none: Houdini ships numpy, and a second copy could clash with it.
 ``genfx_houdini`` appends that folder to ``sys.path`` (Houdini's own modules keep precedence).
@@ -33,6 +36,29 @@ REPO_ROOT = PACKAGE_DIR.parent
 LIGHT_DEPS = ("grpcio>=1.85.1", "protobuf>=7.35,<8", "openexr>=3.3,<4")
 NUMPY = "numpy>=1.24"
 HOUDINI_PYTHON = (3, 11)
+
+
+def bundled_python(hfs: Path | None, platform: str = sys.platform) -> Path | None:
+    """Houdini's plain Python 3.11 inside ``hfs`` (the Houdini install), or None when it is not there."""
+    if hfs is None:
+        return None
+    if platform == "win32":
+        candidates = [hfs / "python311" / "python.exe", hfs / "python" / "python.exe"]
+    elif platform == "darwin":
+        # $HFS = .../Frameworks/Houdini.framework/Versions/<v>/Resources; Python.framework sits beside it.
+        tail = Path("Python.framework", "Versions", "3.11", "bin", "python3.11")
+        candidates = [parent / tail for parent in hfs.parents]
+    else:
+        candidates = [hfs / "python" / "bin" / "python3.11", hfs / "python" / "bin" / "python3"]
+    return next((c for c in candidates if c.is_file()), None)
+
+
+def houdini_hfs(environ: dict[str, str]) -> Path | None:
+    """$HFS (hython sets it), else the install that holds the running hython ($HFS/bin/hython)."""
+    if environ.get("HFS"):
+        return Path(environ["HFS"])
+    exe = Path(sys.executable)
+    return exe.parent.parent if exe.parent.name == "bin" and exe.name.startswith("hython") else None
 
 
 def genfx_source() -> str:
@@ -100,6 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-index", action="store_true", help="do not use the package index")
     parser.add_argument("--register", type=Path, metavar="PACKAGES_DIR", help="also write genfx.json there")
     parser.add_argument("--dry-run", action="store_true", help="print the commands, change nothing")
+    parser.add_argument("--python", help="the Python to run pip with (default: Houdini's own python3.11)")
     args = parser.parse_args(argv)
 
     if sys.version_info[:2] != HOUDINI_PYTHON:
@@ -111,8 +138,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not args.dry_run:
             return 2
     with_numpy = not has_module("numpy")
+    python = args.python or str(bundled_python(houdini_hfs(dict(os.environ))) or sys.executable)
+    print(f"Houdini's Python for pip: {python}")
     cmd = pip_command(
-        sys.executable,
+        python,
         args.target,
         requirements(args.genfx, with_numpy=with_numpy),
         find_links=args.find_links,
@@ -127,21 +156,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
     env = pip_env(dict(os.environ))
-    if subprocess.run([sys.executable, "-m", "pip", "--version"], env=env).returncode != 0:
-        print(
-            "pip is not available in this Python. Try `hython -m ensurepip --upgrade`, then run this again.",
-            file=sys.stderr,
-        )
-        return 1
     args.target.mkdir(parents=True, exist_ok=True)
-    if subprocess.run(cmd, env=env).returncode != 0:
-        print("pip failed: see its messages above.", file=sys.stderr)
+    # Two starts of that Python in all: pip, then the import check.
+    result = subprocess.run(cmd, env=env, stderr=subprocess.PIPE, text=True)
+    if result.returncode != 0:
+        sys.stderr.write(result.stderr or "")
+        if "No module named pip" in (result.stderr or ""):
+            print(f"pip is missing: run `{python} -m ensurepip --upgrade`, then this again.", file=sys.stderr)
+        else:
+            print("pip failed: see its messages above.", file=sys.stderr)
         return 1
     check = (
         "import sys; sys.path.append(sys.argv[1]); import genfx, genfx.client, OpenEXR;"
         " print('genfx', genfx.__version__, 'importable from', sys.argv[1])"
     )
-    if subprocess.run([sys.executable, "-c", check, str(args.target)], env=env).returncode != 0:
+    if subprocess.run([python, "-c", check, str(args.target)], env=env).returncode != 0:
         print("The client was installed but does not import: see the error above.", file=sys.stderr)
         return 1
     if args.register:

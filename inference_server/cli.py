@@ -33,6 +33,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from inference_server.acceleration import Acceleration
     from inference_server.logs import configure_logging
     from inference_server.models import load_model_config
+    from inference_server.ray_executor import RayOptions
     from inference_server.server import ServerConfig, run
     from inference_server.validation import Limits
 
@@ -68,6 +69,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
             channels_last=not args.no_channels_last,
             fuse_qkv=not args.no_fuse_qkv,
             compile=args.compile,
+        ),
+        ray=None
+        if args.ray is None
+        else RayOptions(
+            address=args.ray,
+            cpu_actors_per_node=args.ray_cpu_actors,
+            node_resource=args.ray_node_resource,
+            cache_dir=_path(args.ray_cache_dir),
         ),
     )
     return run(config)
@@ -113,26 +122,52 @@ def add_serve_arguments(p: argparse.ArgumentParser) -> None:
         "--frame-writers",
         type=int,
         metavar="N",
-        help="threads per worker that colour, encode and write frames beside the denoising loop"
+        help="threads per local worker that colour, encode and write frames beside the denoising loop"
         " (default: half the cores, 1 to 4; 0 = the worker writes each frame itself)",
     )
     # The GPU recipe's candidates (inference_server/acceleration.py): on by default on CUDA, never on CPU.
-    p.add_argument(
+    fast = p.add_argument_group("CUDA pipelines (local workers; none of it applies on the CPU)")
+    fast.add_argument(
         "--dtype",
         default="auto",
         choices=["auto", "fp16", "bf16", "fp32"],
         help="pipeline precision (default auto: fp16 on CUDA, fp32 on CPU)",
     )
-    p.add_argument("--no-channels-last", action="store_true", help="CUDA: keep the UNet and VAE in NCHW")
-    p.add_argument(
-        "--no-fuse-qkv", action="store_true", help="CUDA: keep attention's Q, K, V projections apart"
-    )
-    p.add_argument(
+    fast.add_argument("--no-channels-last", action="store_true", help="keep the UNet and VAE in NCHW")
+    fast.add_argument("--no-fuse-qkv", action="store_true", help="keep attention's Q, K, V projections apart")
+    fast.add_argument(
         "--compile",
         default="off",
         choices=["off", "blocks", "unet"],
-        help="CUDA: torch.compile the UNet's repeated blocks or the whole UNet (minutes on the first"
-        " call and for each new generation size; default off)",
+        help="torch.compile the UNet's repeated blocks or the whole UNet (minutes on the first call and"
+        " for each new generation size; default off)",
+    )
+    ray = p.add_argument_group("Ray cluster (pip install 'genfx[ray]'; see docs/ray.md)")
+    ray.add_argument(
+        "--ray",
+        nargs="?",
+        const="auto",
+        metavar="ADDRESS",
+        help="render on a running Ray cluster, one actor per GPU: 'auto' (the cluster this node is in,"
+        " the default) or the head's host:port; this process stays the front door, job store and writer",
+    )
+    ray.add_argument(
+        "--ray-cpu-actors",
+        type=int,
+        default=0,
+        metavar="N",
+        help="CPU-only cluster (tests, demos): N actors of one CPU on every node instead of one per GPU",
+    )
+    ray.add_argument(
+        "--ray-node-resource",
+        default="",
+        metavar="NAME",
+        help="only nodes started with this custom resource get actors (ray start --resources)",
+    )
+    ray.add_argument(
+        "--ray-cache-dir",
+        metavar="DIR",
+        help="on every node: built-in models and passes sent by the head (default <data-dir>/ray-cache)",
     )
 
 

@@ -1,15 +1,17 @@
-"""A job's frames on disk: the only place that names them, encodes them, writes them and records them.
+"""A job's frames: the only place that names them, encodes them (header and pixels, wherever the frame
+was rendered) and writes and records them (on the head only, under Ray too: actors send EXR bytes).
 
 A frame is done when its EXR is on disk (written to a temp name, fsynced, renamed) and recorded in the
 job store; a crash between the two is repaired by ``reconcile`` on resume (a file under its final name
 is complete, because the rename is atomic).
 
-Frames leave the worker as soon as they are made: ``write`` hands a frame to a bounded pool of writer
-threads (``ordered_pool.py``) that make its pixels (colour, alpha) and encode, hash, fsync and rename it
-beside the denoising loop, while frames are recorded (frame-done events) strictly in the order they
-were handed over. ``write`` blocks while the pool is full (backpressure); a failed write stops the pool
-and fails the job (``write`` / ``close`` raise it); leaving the ``with`` block waits for every frame
-handed over, so a cancelled or drained job never records a frame twice or leaves one behind.
+Frames leave the worker as soon as its device has made them: ``write_later`` hands a frame to a bounded
+pool of writer threads (``ordered_pool.py``) that make its bytes (the frame loop's deferred work:
+in-between reprojection, colour, EXR encode) and hash, fsync and rename them beside the denoising loop,
+while frames are recorded (frame-done events) strictly in the order they were handed over.
+``write_later`` blocks while the pool is full (backpressure); a failed frame stops the pool and fails
+the job (``write_later`` / ``close`` raise it); ``close`` waits for every frame handed over, so a
+cancelled or drained job records no frame twice and leaves none half-done.
 """
 
 from __future__ import annotations
@@ -17,12 +19,9 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable
-from concurrent.futures import Future
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from types import TracebackType
-from typing import Generic, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -32,7 +31,8 @@ from genfx.camera import CameraTrack
 from genfx.exr import TEMP_SUFFIX, FrameMetadata, encode_frame, read_frame, read_header, write_atomic
 from genfx.hashing import sha256_of
 from genfx.proto import genfx_pb2 as pb
-from inference_server.frame_output import encode_rgba
+from genfx.wire import camera_track_from_proto, fraction_from_proto
+from inference_server.frame_output import COLORSPACE_NAMES
 from inference_server.jobs import JobStore
 from inference_server.ordered_pool import OrderedPool
 
@@ -44,23 +44,18 @@ COMPRESSION_NAMES = {
     pb.COMPRESSION_DWAA: "dwaa",
     pb.COMPRESSION_NONE: "none",
 }
-F32 = npt.NDArray[np.float32]
-F16 = npt.NDArray[np.float16]
-K = TypeVar("K")
-# What a frame's pixels come from, called on a writer thread: (display sRGB (H, W, 3), alpha or None).
-Pixels = Callable[[], tuple[F32, F32 | None]]
 
 
 def default_writer_threads() -> int:
-    """Half the cores (the other half feed the device), 1 to 4: colour and EXR encode release the GIL,
-    and OpenEXR compresses each frame on its own thread pool too."""
+    """Half the cores (the other half feed the device), 1 to 4: colour, EXR encode and reprojection
+    release the GIL, and OpenEXR compresses each frame on its own thread pool too."""
     return max(1, min(4, (os.cpu_count() or 2) // 2))
 
 
 @dataclass(frozen=True)
 class WriterSettings:
-    """``threads`` writer threads (0: write in the worker's own thread, one frame after the other);
-    ``max_pending`` frames handed over but not yet recorded before ``write`` blocks."""
+    """``threads`` writer threads (0: frames are made and written in the worker's own thread, one after
+    the other); ``max_pending`` frames handed over but not yet recorded before ``write_later`` blocks."""
 
     threads: int = 1
     max_pending: int = 4
@@ -77,21 +72,6 @@ class FrameWriteError(RuntimeError):
     def __init__(self, frame: int, cause: BaseException) -> None:
         super().__init__(f"frame {frame}: {type(cause).__name__}: {cause}")
         self.frame = frame
-
-
-class PendingFrame(Generic[K]):
-    """A frame handed to the writer. ``kept()`` waits for what ``keep`` made of its written pixels
-    (raises if the frame failed before that)."""
-
-    def __init__(self, frame: int) -> None:
-        self.frame = frame
-        self._kept: Future[K] = Future()
-
-    def kept(self) -> K:
-        return self._kept.result()
-
-    def done(self) -> bool:
-        return self._kept.done()
 
 
 def frame_file_name(name: str, frame: int) -> str:
@@ -117,41 +97,39 @@ class JobHeader:
     loras: str = "[]"  # JSON text
 
 
-class FrameWriter:
-    """Use as a context manager: leaving it waits for every frame handed over (and raises a failed
-    write's error)."""
+def job_header(job_id: str, req: pb.GenerateRequest, model_hash: str) -> JobHeader:
+    """A job's shared header facts, from its (validated) request: the same on the head and on actors."""
+    track = camera_track_from_proto(req.camera, req.output.width, req.output.height)
+    return JobHeader(
+        job_id,
+        req,
+        track,
+        fraction_from_proto(req.shot.fps),
+        model_hash,
+        COLORSPACE_NAMES[req.output.colorspace],
+    )
 
-    def __init__(
-        self, store: JobStore, out_dir: Path, header: JobHeader, settings: WriterSettings | None = None
-    ) -> None:
-        self.store = store
-        self.out_dir = out_dir
+
+@dataclass(frozen=True)
+class EncodedFrame:
+    """A frame's EXR file, made where the frame was rendered (a worker thread or a Ray actor)."""
+
+    frame: int
+    keyframe: bool
+    data: bytes
+
+
+class FrameEncoder:
+    """Pixels -> a frame's EXR bytes with the job's header (camera, provenance). Pure: no disk, no store."""
+
+    def __init__(self, header: JobHeader) -> None:
         self.header = header
-        settings = settings or WriterSettings.for_threads()
-        self._pool = OrderedPool(settings.threads, settings.max_pending, name="genfx-frame-writer")
-        out_dir.mkdir(parents=True, exist_ok=True)
 
-    def __enter__(self) -> FrameWriter:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Waits until every frame handed over is written and recorded (or skipped after a failure);
-        raises the first failure."""
-        self._pool.close()
-
-    def path(self, frame: int) -> Path:
-        return self.out_dir / frame_file_name(self.header.request.output.name, frame)
-
-    def metadata(self, frame: int, keyframe: bool) -> FrameMetadata:
-        """Everything in a frame's EXR header but the pixels."""
+    def encode(self, frame: int, rgba: npt.NDArray[np.float16], keyframe: bool) -> EncodedFrame:
+        """``rgba``: scene-linear, premultiplied, half (frame_output.encode_rgba)."""
         h = self.header
         req = h.request
-        return FrameMetadata(
+        meta = FrameMetadata(
             camera=h.track.sample_at(frame),
             width=req.output.width,
             height=req.output.height,
@@ -170,67 +148,70 @@ class FrameWriter:
             comments=f"GenFX {genfx.__version__} AI-generated frame"
             + ("" if keyframe else " (in-between: reprojected keyframes)"),
         )
-
-    def encode(self, frame: int, display: F32, alpha: F32 | None, keyframe: bool) -> tuple[F16, bytes]:
-        """A display image -> (the pixels as written: scene-linear, premultiplied, half; the EXR bytes).
-        Pure (no disk, no store): a remote worker can run it and hand the bytes to ``write_encoded``."""
-        rgba = encode_rgba(display, alpha, self.header.colorspace)
-        return rgba, self._exr(frame, rgba, keyframe)
-
-    def _exr(self, frame: int, rgba: F16, keyframe: bool) -> bytes:
-        compression = COMPRESSION_NAMES[self.header.request.output.compression]
-        return encode_frame(rgba, self.metadata(frame, keyframe), compression)
-
-    def write(self, frame: int, keyframe: bool, pixels: Pixels, keep: Callable[[F16], K]) -> PendingFrame[K]:
-        """Hands one frame to the writer threads and returns at once (blocks while the pool is full).
-
-        On a writer thread: ``pixels()`` gives the display image and alpha; they are encoded (colour,
-        premultiplied half); ``keep(written pixels)`` makes what the caller keeps of them (available
-        from the returned ``PendingFrame`` before the file is written); then the EXR is encoded, written
-        atomically and, once every earlier frame is recorded, recorded. Raises the first failed
-        frame's ``FrameWriteError``."""
-        pending: PendingFrame[K] = PendingFrame(frame)
-
-        def work() -> pb.FrameInfo:
-            try:
-                display, alpha = pixels()
-                rgba = encode_rgba(display, alpha, self.header.colorspace)
-                del display, alpha
-                pending._kept.set_result(keep(rgba))
-                return self._put(frame, keyframe, self._exr(frame, rgba, keyframe))
-            except BaseException as exc:
-                if not pending.done():
-                    pending._kept.set_exception(exc)
-                raise FrameWriteError(frame, exc) from exc
-
-        self._pool.submit(work, self._record, skipped=pending._kept.set_exception)
-        return pending
-
-    def write_encoded(self, frame: int, keyframe: bool, data: bytes) -> None:
-        """Hands over a frame already encoded (``encode`` run elsewhere, e.g. on a remote worker): it is
-        hashed, written atomically and recorded in order, like ``write``'s frames."""
-
-        def work() -> pb.FrameInfo:
-            try:
-                return self._put(frame, keyframe, data)
-            except BaseException as exc:
-                raise FrameWriteError(frame, exc) from exc
-
-        self._pool.submit(work, self._record)
-
-    def _put(self, frame: int, keyframe: bool, data: bytes) -> pb.FrameInfo:
-        path = self.path(frame)
-        write_atomic(path, data)
-        return pb.FrameInfo(
-            frame=frame,
-            file_name=path.name,
-            sha256=hashlib.sha256(data).hexdigest(),
-            size_bytes=len(data),
-            keyframe=keyframe,
+        return EncodedFrame(
+            frame, keyframe, encode_frame(rgba, meta, COMPRESSION_NAMES[req.output.compression])
         )
 
-    def _record(self, info: pb.FrameInfo) -> None:
-        self.store.record_frame(self.header.job_id, info)
+
+class FrameWriter:
+    """The one writer of a job's frames (on the head, under Ray too)."""
+
+    def __init__(
+        self, store: JobStore, out_dir: Path, header: JobHeader, settings: WriterSettings | None = None
+    ) -> None:
+        self.store = store
+        self.out_dir = out_dir
+        self.header = header
+        settings = settings or WriterSettings.for_threads()
+        # Threads start on the first write_later: a writer that only writes (the Ray head) has none.
+        self._pool = OrderedPool(settings.threads, settings.max_pending, name="genfx-frame-writer")
+        out_dir.mkdir(parents=True, exist_ok=True)
+
+    def path(self, frame: int) -> Path:
+        return self.out_dir / frame_file_name(self.header.request.output.name, frame)
+
+    def write(self, encoded: EncodedFrame) -> None:
+        """Writes an encoded frame atomically (temp name, fsync, rename), then records it; in the
+        caller's thread (the Ray head, whose chunk threads already run beside the actors)."""
+        self.store.record_frame(self.header.job_id, self._put(encoded))
+
+    def write_later(
+        self, frame: int, make: Callable[[], EncodedFrame], recorded: Callable[[], None] | None = None
+    ) -> None:
+        """Hands one frame to the writer threads and returns (blocks while the pool is full).
+
+        On a writer thread ``make()`` gives the frame's EXR (whatever work the caller deferred to it),
+        which is written atomically; once every frame handed over before it is recorded, it is recorded
+        and ``recorded()`` runs. Raises the first failed frame's ``FrameWriteError``."""
+
+        def work() -> pb.FrameInfo:
+            try:
+                return self._put(make())
+            except BaseException as exc:
+                raise FrameWriteError(frame, exc) from exc
+
+        def record(info: pb.FrameInfo) -> None:
+            self.store.record_frame(self.header.job_id, info)
+            if recorded is not None:
+                recorded()
+
+        self._pool.submit(work, record)
+
+    def close(self) -> None:
+        """Waits until every frame handed to ``write_later`` is written and recorded (or skipped after a
+        failure); raises the first failure."""
+        self._pool.close()
+
+    def _put(self, encoded: EncodedFrame) -> pb.FrameInfo:
+        path = self.path(encoded.frame)
+        write_atomic(path, encoded.data)
+        return pb.FrameInfo(
+            frame=encoded.frame,
+            file_name=path.name,
+            sha256=hashlib.sha256(encoded.data).hexdigest(),
+            size_bytes=len(encoded.data),
+            keyframe=encoded.keyframe,
+        )
 
     def read(self, frame: int) -> npt.NDArray[np.floating]:
         """A written frame's pixels, as ``write`` returned them."""

@@ -267,6 +267,15 @@ class JobStore:
             out.setdefault(row[0], []).append(_frame_info(row[1:]))
         return out
 
+    def best_queued(self) -> tuple[str, int] | None:
+        """(id, priority) of the job ``claim_next`` would take now, without taking it."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT id, priority FROM jobs WHERE state = ? ORDER BY priority DESC, created_at LIMIT 1",
+                (pb.JOB_STATE_QUEUED,),
+            ).fetchone()
+        return None if row is None else (str(row[0]), int(row[1]))
+
     def claim_next(self) -> str | None:
         """Moves the best queued job (priority, then age) to RUNNING and returns its id."""
         with self._tx() as db:
@@ -278,7 +287,7 @@ class JobStore:
                 return None
             job_id = str(row[0])
             db.execute(
-                "UPDATE jobs SET state = ?, started_at = ? WHERE id = ?",
+                "UPDATE jobs SET state = ?, started_at = ?, message = '' WHERE id = ?",
                 (pb.JOB_STATE_RUNNING, time.time(), job_id),
             )
             self._append_event(db, job_id, pb.JobEvent(state=pb.StateChange(state=pb.JOB_STATE_RUNNING)))
@@ -358,9 +367,19 @@ class JobStore:
     def requeue(self, job_id: str, message: str) -> None:
         with self._tx() as db:
             self._progress.pop(job_id, None)
-            db.execute("UPDATE jobs SET state = ? WHERE id = ?", (pb.JOB_STATE_QUEUED, job_id))
+            db.execute(
+                "UPDATE jobs SET state = ?, message = ? WHERE id = ?", (pb.JOB_STATE_QUEUED, message, job_id)
+            )
             self._append_event(
                 db, job_id, pb.JobEvent(state=pb.StateChange(state=pb.JOB_STATE_QUEUED, message=message))
+            )
+
+    def note_queued(self, message: str) -> None:
+        """Says why queued jobs wait (Job.message), e.g. no render actor left; claiming clears it."""
+        with self._lock:
+            self._db.execute(
+                "UPDATE jobs SET message = ? WHERE state = ? AND message != ?",
+                (message, pb.JOB_STATE_QUEUED, message),
             )
 
     def request_cancel(self, job_id: str) -> bool:

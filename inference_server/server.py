@@ -1,17 +1,16 @@
-"""Server start-up: job store, gRPC with health, reflection and auth, then workers (one per device).
+"""Server start-up: job store, gRPC with health, reflection and auth, then an executor (local worker
+threads, or render actors on a Ray cluster).
 
-A fast start: the port answers (health NOT_SERVING) before any worker exists; workers start on a
-start-up thread (finding CUDA devices needs torch, a multi-second import, unless the torch build has no
-CUDA at all) and health turns SERVING when the first can run (``health.py``). torch, diffusers and
-model pipelines load off that path: imports warm up in the background, models load on first use.
+A fast start: the port answers (health NOT_SERVING) before any worker exists; the executor starts on a
+start-up thread (finding CUDA devices imports torch, seconds, unless the torch build has no CUDA at all)
+and health turns SERVING when a worker or actor can run (``health.py``). torch, diffusers and model
+pipelines load off that path: the libraries warm up in the background, models load on first use.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import ipaddress
 import logging
-import re
 import signal
 import sys
 import threading
@@ -30,16 +29,17 @@ from genfx.proto import genfx_pb2_grpc as pb_grpc
 from inference_server import third_party
 from inference_server.acceleration import Acceleration
 from inference_server.auth import TokenInterceptor
+from inference_server.executor import Executor, LocalExecutor
 from inference_server.frame_writer import WriterSettings
 from inference_server.health import Health
 from inference_server.jobs import JobStore
 from inference_server.metrics import ServerMetrics
 from inference_server.models import ModelRegistry
+from inference_server.ray_executor import RayExecutor, RayOptions
 from inference_server.service import GenFXService
 from inference_server.step_times import StepTimes
 from inference_server.storage import DataDir
 from inference_server.validation import Limits
-from inference_server.worker import Worker
 
 log = logging.getLogger("genfx.server")
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["GenFX"].full_name
@@ -69,10 +69,12 @@ class ServerConfig:
     metrics_port: int | None = None
     # On shutdown, how long a running frame may take to finish before the worker stops between steps.
     drain_timeout: float = 60.0
+    # Render on a Ray cluster instead of local worker threads (`--ray`); None = local workers.
+    ray: RayOptions | None = None
     # How pipelines run on CUDA devices (acceleration.py; nothing of it applies on the CPU).
     acceleration: Acceleration = field(default_factory=Acceleration)
-    # Frame writer threads per worker (None: half the cores, 1 to 4; 0: frames are written by the worker
-    # itself, one after the other).
+    # Frame writer threads per local worker (None: half the cores, 1 to 4; 0: frames are written by the
+    # worker itself, one after the other).
     frame_writers: int | None = None
 
 
@@ -83,34 +85,6 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
-
-
-def torch_may_have_cuda() -> bool:
-    """False when the installed torch is a build without CUDA or ROCm, read from its ``version.py``
-    without importing torch (a multi-second import); True when unsure."""
-    spec = importlib.util.find_spec("torch")
-    if spec is None or spec.origin is None:
-        return True
-    try:
-        return version_may_have_gpu((Path(spec.origin).parent / "version.py").read_text(encoding="utf-8"))
-    except OSError:
-        return True
-
-
-def version_may_have_gpu(version_py: str) -> bool:
-    """From torch's generated ``version.py``: ``cuda = None`` and ``hip = None`` mean a CPU-only build."""
-    builds = re.findall(r"^(cuda|hip)\s*(?::[^=]*)?=\s*(.+?)\s*$", version_py, flags=re.MULTILINE)
-    return len(builds) < 2 or any(value != "None" for _, value in builds)
-
-
-def detect_devices() -> list[str]:
-    if not torch_may_have_cuda():
-        return ["cpu"]
-    import torch
-
-    if torch.cuda.is_available():
-        return [f"cuda:{i}" for i in range(torch.cuda.device_count())]
-    return ["cpu"]
 
 
 def server_credentials(config: ServerConfig) -> grpc.ServerCredentials | None:
@@ -130,6 +104,16 @@ def server_credentials(config: ServerConfig) -> grpc.ServerCredentials | None:
     )
 
 
+def require_ray() -> None:
+    try:
+        import ray  # noqa: F401
+    except ImportError as exc:
+        raise ConfigError(
+            "--ray: Ray is not installed here; install the extra on the head and every node:"
+            f" pip install 'genfx[ray]' ({exc})"
+        ) from exc
+
+
 class GenFXServer:
     def __init__(self, config: ServerConfig) -> None:
         mutual_tls = config.tls_client_ca is not None
@@ -139,6 +123,8 @@ class GenFXServer:
                 "mutual TLS (--tls-client-ca), or --insecure to accept anyone who can reach this port"
             )
         credentials = server_credentials(config)
+        if config.ray is not None:
+            require_ray()
         third_party.drop_known_notices()
         self.config = config
         self.data = DataDir(config.data_dir)
@@ -149,9 +135,13 @@ class GenFXServer:
         self.registry = ModelRegistry(config.models, self.data.models, acceleration=config.acceleration)
         self.step_times = StepTimes()
         self.writers = WriterSettings.for_threads(config.frame_writers)
-        self.workers: list[Worker] = []  # filled by the start-up thread
-        self._startup = threading.Thread(target=self._start_workers, name="genfx-startup", daemon=True)
-        self._stopping = threading.Event()
+        self.executor: Executor
+        if config.ray is not None:
+            self.executor = RayExecutor(config.ray, config.models, self.store, self.registry, self.data)
+        else:  # devices are found when it starts, on the start-up thread
+            self.executor = LocalExecutor(
+                config.devices or None, self.store, self.registry, self.data, self.writers, self.step_times
+            )
 
         interceptors: list[grpc.ServerInterceptor[Any, Any]] = (
             [TokenInterceptor(config.token)] if config.token else []
@@ -170,7 +160,7 @@ class GenFXServer:
         self.service = GenFXService(
             self.store,
             self.registry,
-            self.workers,
+            self.executor,
             self.data,
             config.limits,
             auth_required=bool(config.token),
@@ -191,14 +181,18 @@ class GenFXServer:
         if self.port == 0:
             raise ConfigError(f"could not listen on {config.host}:{config.port} (port in use?)")
 
-        self.metrics = ServerMetrics(self.store, lambda: [w.device for w in self.workers])
+        executor = self.executor
+        self.metrics = ServerMetrics(self.store, lambda: [d.name for d in executor.devices()])
         self.metrics_port = 0
+        self._startup = threading.Thread(target=self._start_executor, name="genfx-startup", daemon=True)
+        self._capacity_lock = threading.Lock()
 
     def start(self) -> None:
-        """Answers at once (health NOT_SERVING); workers start on a thread and health follows them."""
+        """Answers at once (health NOT_SERVING); the executor starts on a thread and health follows it."""
         if self.config.metrics_port is not None:
             self.metrics_port = self.metrics.serve(self.config.host, self.config.metrics_port)
             log.info("Prometheus metrics on http://%s:%d/metrics", self.config.host, self.metrics_port)
+        self.executor.on_capacity_change(self._capacity)
         self.grpc_server.start()
         log.info(
             "GenFX listening on %s:%d (models: %s); starting workers",
@@ -208,28 +202,28 @@ class GenFXServer:
         )
         self._startup.start()
 
-    def _start_workers(self) -> None:
+    def _capacity(self, _can_run: bool = False) -> None:
+        # Reads the executor's state now, under a lock: a stale report can never land last.
+        with self._capacity_lock:
+            can_run = self.executor.can_run()
+            self.health.report("executor", can_run, "no worker or actor can run a job (see the log)")
+
+    def _start_executor(self) -> None:
         started = time.monotonic()
         try:
-            devices = self.config.devices or detect_devices()
-        except Exception as exc:  # no worker can ever run: health stays NOT_SERVING and says why
-            log.error("no worker can run: finding devices failed: %s: %s", type(exc).__name__, exc)
-            self.health.report("devices", False, f"finding devices failed: {exc}")
+            self.executor.start()
+        except Exception as exc:  # no worker can run: health stays NOT_SERVING and says why
+            log.error("no worker can run: %s: %s", type(exc).__name__, exc)
+            self.health.report("executor", False, f"{type(exc).__name__}: {exc}")
             return
-        for device in devices:
-            if self._stopping.is_set():
-                return
-            worker = Worker(
-                device, self.store, self.registry, self.data, self.writers, self.step_times, self.health
-            )
-            self.workers.append(worker)
-            worker.start()
+        self._capacity()
+        devices = [d.name for d in self.executor.devices()]
         log.info(
-            "workers on %s in %.1f s (%d frame writer thread(s) each; pipelines: %s)",
-            ", ".join(devices),
+            "%s in %.1f s (%d frame writer thread(s) per local worker; pipelines: %s)",
+            self.executor.describe(),
             time.monotonic() - started,
             self.writers.threads,
-            ", ".join(f"{d} {self.config.acceleration.on(d).describe()}" for d in devices),
+            ", ".join(f"{d} {self.config.acceleration.on(d).describe()}" for d in devices) or "none yet",
         )
         # Off the critical path: the imports the first job would otherwise wait for.
         try:
@@ -243,22 +237,16 @@ class GenFXServer:
     def stop(self, grace: float = 5.0) -> None:
         """Load balancers see NOT_SERVING first; running frames finish (up to drain_timeout) and their jobs
         go back to the queue with every finished frame kept; then the RPCs end."""
-        self._stopping.set()
         self.health.shutting_down()
         self.health_servicer.enter_graceful_shutdown()
         self._startup.join(timeout=self.config.drain_timeout)
-        for worker in self.workers:
-            worker.drain()
-        for worker in self.workers:
-            worker.join(timeout=self.config.drain_timeout)
-            if worker.is_alive():
-                log.warning(
-                    "worker %s: frame still running after %.0f s; stopping between steps",
-                    worker.device,
-                    self.config.drain_timeout,
-                )
-                worker.stop()
-                worker.join(timeout=60)
+        self.executor.drain()
+        if not self.executor.join(self.config.drain_timeout):
+            log.warning(
+                "frames still running after %.0f s; stopping between steps", self.config.drain_timeout
+            )
+            self.executor.stop()
+            self.executor.join(60)
         self.grpc_server.stop(grace).wait()
         self.store.close()
 

@@ -6,7 +6,6 @@ Bad input never reaches a worker: it is answered here with a status code and a m
 from __future__ import annotations
 
 import logging
-import os
 import re
 from collections.abc import Callable, Iterator
 from functools import wraps
@@ -20,13 +19,13 @@ from genfx.proto import genfx_pb2 as pb
 from genfx.proto import genfx_pb2_grpc as pb_grpc
 from inference_server import defaults
 from inference_server.estimate import estimate
+from inference_server.executor import Executor
 from inference_server.frame_writer import file_pattern
 from inference_server.jobs import TERMINAL_STATES, JobNotFound, JobStore
 from inference_server.models import ModelRegistry, UnknownModelError
 from inference_server.step_times import StepTimes
 from inference_server.storage import ASSET_ID, AssetError, DataDir
 from inference_server.validation import Limits, RequestError, invalid, validate_generate
-from inference_server.worker import Worker
 
 log = logging.getLogger("genfx.service")
 
@@ -88,7 +87,7 @@ class GenFXService(pb_grpc.GenFXServicer):
         self,
         store: JobStore,
         registry: ModelRegistry,
-        workers: list[Worker],
+        executor: Executor,
         data: DataDir,
         limits: Limits,
         auth_required: bool,
@@ -96,7 +95,7 @@ class GenFXService(pb_grpc.GenFXServicer):
     ) -> None:
         self.store = store
         self.registry = registry
-        self.workers = workers
+        self.executor = executor
         self.data = data
         self.limits = limits
         self.auth_required = auth_required
@@ -125,15 +124,7 @@ class GenFXService(pb_grpc.GenFXServicer):
                     hash=info.hash,
                 )
             )
-        devices = [
-            pb.DeviceInfo(
-                name=w.device,
-                description=device_description(w.device),
-                memory_bytes=device_memory(w.device),
-                running_job_id=w.current_job,
-            )
-            for w in self.workers
-        ]
+        devices = self.executor.devices()
         return pb.ServerInfo(
             version=genfx.__version__,
             models=models,
@@ -328,27 +319,3 @@ class GenFXService(pb_grpc.GenFXServicer):
 def with_file_pattern(job: pb.Job) -> pb.Job:
     job.file_pattern = file_pattern(job.request.output.name)
     return job
-
-
-def device_description(device: str) -> str:
-    if device.startswith("cuda"):
-        import torch
-
-        try:
-            return str(torch.cuda.get_device_name(torch.device(device)))
-        except (RuntimeError, AssertionError, ValueError) as exc:  # a device this machine has not got
-            return f"unavailable: {exc}"
-    import platform
-
-    return f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
-
-
-def device_memory(device: str) -> int:
-    if device.startswith("cuda"):
-        import torch
-
-        try:
-            return int(torch.cuda.get_device_properties(torch.device(device)).total_memory)
-        except (RuntimeError, AssertionError, ValueError):
-            return 0
-    return 0

@@ -9,11 +9,12 @@ import logging
 import threading
 import time
 import traceback
+from collections.abc import Callable
 
 from genfx.proto import genfx_pb2 as pb
+from inference_server.devices import device_problem
 from inference_server.engine.common import RenderCancelled
 from inference_server.frame_writer import WriterSettings
-from inference_server.health import Health
 from inference_server.jobs import JobStore
 from inference_server.models import ModelRegistry
 from inference_server.shot_job import ShotJob
@@ -27,21 +28,8 @@ class WorkerStopping(Exception):
     """Raised between frames or steps when the server shuts down: the job goes back to the queue."""
 
 
-def device_problem(device: str) -> str:
-    """Why a worker cannot run jobs on ``device`` ("" when it can). CUDA devices are checked with torch
-    (imported here, on the worker's thread, off the server's start-up path)."""
-    if device == "cpu":
-        return ""
-    kind, _, index = device.partition(":")
-    if kind != "cuda" or not index.isdigit():
-        return f"unknown device {device!r} (expected cpu or cuda:N)"
-    import torch
-
-    if not torch.cuda.is_available():
-        return "no CUDA device visible to torch"
-    if int(index) >= torch.cuda.device_count():
-        return f"torch sees {torch.cuda.device_count()} CUDA device(s)"
-    return ""
+# Told whether a worker can run jobs: (device, can run, why not).
+StateReport = Callable[[str, bool, str], None]
 
 
 class Worker(threading.Thread):
@@ -53,7 +41,7 @@ class Worker(threading.Thread):
         data: DataDir,
         writers: WriterSettings | None = None,
         step_times: StepTimes | None = None,
-        health: Health | None = None,
+        on_state: StateReport | None = None,
     ) -> None:
         super().__init__(name=f"genfx-worker-{device}", daemon=True)
         self.device = device
@@ -62,7 +50,7 @@ class Worker(threading.Thread):
         self.data = data
         self.writers = writers
         self.step_times = step_times
-        self.health = health
+        self.on_state = on_state
         self.current_job = ""
         self._draining = threading.Event()  # finish the current frame, then requeue and stop
         self._stop_requested = threading.Event()  # stop between two steps
@@ -102,20 +90,17 @@ class Worker(threading.Thread):
             self._report(False, "worker stopped")
 
     def _report(self, can_run: bool, reason: str = "") -> None:
-        if self.health is not None:
-            self.health.report(self.device, can_run, reason)
+        if self.on_state is not None:
+            self.on_state(self.device, can_run, reason)
 
-    # ---- interrupts (shot_job.Interrupts) ---------------------------------------------------------
+    # ---- interrupts ------------------------------------------------------------------------------
 
-    def before_frame(self, job_id: str, frame: int) -> None:
+    def check_before_frame(self, job_id: str, frame: int) -> None:
         if self._draining.is_set():
             raise WorkerStopping()
-        self._check(job_id, frame, 0)
+        self.check_between_steps(job_id, frame, 0)
 
-    def after_step(self, job_id: str, frame: int, step: int) -> None:
-        self._check(job_id, frame, step)
-
-    def _check(self, job_id: str, frame: int, step: int) -> None:
+    def check_between_steps(self, job_id: str, frame: int, step: int) -> None:
         if self._stop_requested.is_set():
             raise WorkerStopping()
         if self.store.cancel_requested(job_id):
@@ -126,19 +111,18 @@ class Worker(threading.Thread):
 
     def _run_job(self, job_id: str) -> None:
         started = time.time()
-        job = ShotJob(
-            job_id,
-            self.store,
-            self.registry,
-            self.data.assets,
-            self.data.job_dir(job_id),
-            self.device,
-            self,
-            self.writers,
-            self.step_times,
-        )
         try:
-            job.run()
+            job = ShotJob(
+                job_id,
+                self.store,
+                self.registry,
+                self.data.assets,
+                self.data.job_dir(job_id),
+                self.device,
+                self.writers,
+                self.step_times,
+            )
+            job.run(_Hooks(self, job))
         except RenderCancelled as exc:
             self.store.finish(job_id, pb.JOB_STATE_CANCELLED, str(exc) or "cancelled")
             log.info("job %s cancelled: %s", job_id, exc)
@@ -151,3 +135,23 @@ class Worker(threading.Thread):
         else:
             self.store.finish(job_id, pb.JOB_STATE_SUCCEEDED)
             log.info("job %s succeeded in %.1f s", job_id, time.time() - started)
+
+
+class _Hooks:
+    """The frame loop's hooks in a worker thread: progress straight to the store, interrupts from the
+    worker (drain, stop) and the store's in-memory cancel flags."""
+
+    def __init__(self, worker: Worker, job: ShotJob) -> None:
+        self.worker = worker
+        self.job = job
+
+    def before_frame(self, frame: int) -> None:
+        self.worker.check_before_frame(self.job.job_id, frame)
+
+    def after_step(self, frame: int, step: int, steps: int) -> None:
+        self.job.progress(frame, step, steps)
+        # Checked after every step: cancel stops the job before the next step starts.
+        self.worker.check_between_steps(self.job.job_id, frame, step)
+
+    def tick(self, frame: int) -> None:
+        self.worker.check_between_steps(self.job.job_id, frame, 0)

@@ -23,6 +23,31 @@ def shot() -> Shot:
 
 
 @pytest.fixture(scope="session")
+def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """One Ray cluster for the whole session (Ray starts only when a test asks for it).
+
+    A head node with 2 CPUs and ``ray.init`` connected to it; tests may add and remove nodes
+    (``cluster.add_node(num_cpus=...)``, ``cluster.remove_node(node)``). Its temp dir is private, so a
+    stale /tmp/ray/ray_current_cluster cannot make init join a dead cluster. Run pytest through
+    scripts/in_netns.sh (as `make test` does): Ray binds to the machine's address otherwise.
+    """
+    import ray
+    from ray.cluster_utils import Cluster
+
+    temp = tmp_path_factory.mktemp("ray")
+    cluster = Cluster(
+        initialize_head=True,
+        head_node_args={"num_cpus": 2, "include_dashboard": False, "temp_dir": str(temp)},
+    )
+    ray.init(address=cluster.address, log_to_driver=False)
+    try:
+        yield cluster
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
+
+
+@pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
     with LocalServer(tmp_path_factory.mktemp("server-data")) as srv:
         yield srv

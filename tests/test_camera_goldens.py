@@ -22,6 +22,8 @@ import pytest
 
 from genfx.camera import (
     ae_camera_to_world,
+    ae_comp_to_square,
+    ae_default_camera,
     ae_point_to_world,
     ae_project,
     from_after_effects,
@@ -33,7 +35,9 @@ GOLDEN = Path(__file__).resolve().parent / "golden" / "camera_projections.json"
 TOL = 1e-9
 
 # (name, comp (w, h, pixel aspect), zoom, camera, parent or None, AE points). A camera with
-# "default": true is AE's default 50 mm camera for the comp (zoom = w * 50 / 36, at (w/2, h/2, -zoom)).
+# "default": true is AE's default 50 mm camera for the comp (zoom = w * pa * 50 / 36, at the comp centre,
+# -zoom). Positions and points are in comp coordinates (x in the comp's pixels); AE's 3D world, where
+# the camera transform and zoom live, is in square pixels (x * pixel aspect).
 CASES: list[dict[str, Any]] = [
     {
         "name": "two_node_awkward",
@@ -95,23 +99,35 @@ CASES: list[dict[str, Any]] = [
         },
         "points": [[512.0, 429.0, 0.0], [800.0, 200.0, 100.0]],
     },
+    {
+        "name": "default_camera_d1_ntsc",
+        "comp": {"width": 720, "height": 486, "pixel_aspect": 0.9},
+        "zoom": 720 * 0.9 * 50 / 36,
+        "camera": {"default": True},
+        "points": [[0.0, 0.0, 0.0], [720.0, 486.0, 0.0], [200.0, 100.0, 300.0], [600.0, 400.0, -150.0]],
+    },
 ]
 
 
 def _ae_world(case: dict[str, Any]) -> tuple[float, ...]:
-    w, h = case["comp"]["width"], case["comp"]["height"]
+    w, h, pa = case["comp"]["width"], case["comp"]["height"], case["comp"]["pixel_aspect"]
     cam = case["camera"]
     if cam.get("default"):
-        zoom = w * 50 / 36
-        return ae_camera_to_world((w / 2, h / 2, -zoom), (w / 2, h / 2, 0.0))
+        return ae_default_camera(w, h, pa)[0]
+
+    def square(p: list[float] | None) -> list[float] | None:
+        return None if p is None else ae_comp_to_square(p, pa).tolist()
+
     local = np.array(
-        ae_camera_to_world(cam["position"], cam["point_of_interest"], cam["orientation"], cam["rotation"])
+        ae_camera_to_world(
+            square(cam["position"]), square(cam["point_of_interest"]), cam["orientation"], cam["rotation"]
+        )
     ).reshape(4, 4)
     parent = case.get("parent")
     if parent is not None:
         # A parented layer's transform is in its parent's space: world = parent_world . local.
         pm = np.array(
-            ae_camera_to_world(parent["position"], None, parent["orientation"], parent["rotation"])
+            ae_camera_to_world(square(parent["position"]), None, parent["orientation"], parent["rotation"])
         ).reshape(4, 4)
         local = pm @ local
     return tuple(local.ravel().tolist())
@@ -128,10 +144,9 @@ def build_goldens() -> dict[str, Any]:
         validate_sample(sample)
         points = []
         for p_ae in spec["points"]:
-            p_world = [float(v) for v in ae_point_to_world(p_ae, w, h)]
+            p_world = [float(v) for v in ae_point_to_world(p_ae, w, h, pixel_aspect=pa)]
             pixel = project_to_pixel(sample, w, h, p_world)
-            # AE's own projection works in comp pixels and knows no pixel aspect: only for square pixels.
-            ae_pixel = list(ae_project(m_ae, spec["zoom"], w, h, p_ae)) if pa == 1.0 else None
+            ae_pixel = list(ae_project(m_ae, spec["zoom"], w, h, p_ae, pixel_aspect=pa))
             points.append({"ae": p_ae, "world": p_world, "pixel": list(pixel), "ae_pixel": ae_pixel})
         cases.append(
             {
@@ -192,17 +207,21 @@ def test_python_sdk_reproduces_the_golden_file() -> None:
 
 
 def test_golden_file_is_self_consistent() -> None:
-    """AE's own projection and the wire projection agree wherever AE's applies (square pixels)."""
+    """AE's own projection and the wire projection agree for every case, non-square pixels included."""
     stored = json.loads(GOLDEN.read_text())
     assert len(stored["cases"]) == len(CASES)
     for case in stored["cases"]:
         for point in case["points"]:
-            if point["ae_pixel"] is not None:
-                assert point["pixel"] == pytest.approx(point["ae_pixel"], abs=1e-6)
-    default = next(c for c in stored["cases"] if c["camera"].get("default"))
-    # AE's default camera is the 50 mm preset, and it maps the comp plane (z = 0) onto itself.
-    assert default["expected"]["sample"]["focal_length_mm"] == pytest.approx(50.0)
-    assert default["points"][0]["pixel"] == pytest.approx(default["points"][0]["ae"][:2])
+            assert point["pixel"] == pytest.approx(point["ae_pixel"], abs=1e-6)
+    defaults = [c for c in stored["cases"] if c["camera"].get("default")]
+    assert {c["comp"]["pixel_aspect"] for c in defaults} >= {1.0, 0.9}
+    for default in defaults:
+        # AE's default camera is the 50 mm preset, and it maps the comp plane (z = 0) onto itself,
+        # whatever the pixel aspect.
+        assert default["expected"]["sample"]["focal_length_mm"] == pytest.approx(50.0)
+        for point in default["points"]:
+            if point["ae"][2] == 0.0:
+                assert point["pixel"] == pytest.approx(point["ae"][:2], abs=1e-9)
 
 
 if __name__ == "__main__":

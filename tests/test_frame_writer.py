@@ -1,7 +1,7 @@
 """The frame writer's pool: frames are recorded in the order they were handed over whatever order they
-finish in, the pool pushes back when full, a failed write fails the job (never vanishes in a thread),
-and leaving the writer settles every frame handed over (recorded once, or not at all). In process, a
-real job store and real EXRs at 32x18: about 2 s."""
+finish in, the pool pushes back when full, a failed frame fails the job (never vanishes in a thread),
+and closing the writer settles every frame handed over (recorded once, or not at all). In process, a
+real job store and real EXRs at 32x18: about 3 s."""
 
 from __future__ import annotations
 
@@ -16,9 +16,10 @@ import pytest
 
 from genfx.exr import TEMP_SUFFIX, read_frame, read_header
 from genfx.proto import genfx_pb2 as pb
+from inference_server.frame_output import encode_rgba
 from inference_server.frame_writer import (
-    F16,
-    F32,
+    EncodedFrame,
+    FrameEncoder,
     FrameWriteError,
     FrameWriter,
     JobHeader,
@@ -41,65 +42,61 @@ def _writer(tmp_path: Path, threads: int = 3, max_pending: int = 8) -> tuple[Fra
     return FrameWriter(store, tmp_path / "out", header, WriterSettings(threads, max_pending)), store, job_id
 
 
-def _image(frame: int) -> F32:
-    return np.full((H, W, 3), (frame % 10) / 10, np.float32)
+def _make(
+    writer: FrameWriter, frame: int, seconds: float = 0.0, gate: threading.Event | None = None
+) -> Callable[[], EncodedFrame]:
+    """What the frame loop defers to the writer: colour and the EXR encode (here after a wait)."""
 
-
-def _slow(frame: int, seconds: float, gate: threading.Event | None = None) -> Callable[[], tuple[F32, None]]:
-    def pixels() -> tuple[F32, None]:
+    def make() -> EncodedFrame:
         if gate is not None:
             gate.wait(10)
         time.sleep(seconds)
-        return _image(frame), None
+        rgba = encode_rgba(np.full((H, W, 3), (frame % 10) / 10, np.float32), None, "linear_rec709")
+        return FrameEncoder(writer.header).encode(frame, rgba, frame % 2 == 1)
 
-    return pixels
+    return make
 
 
 def _recorded(store: JobStore, job_id: str) -> list[int]:
     return [e.frame_done.frame for e in store.events_since(job_id, 1) if e.WhichOneof("kind") == "frame_done"]
 
 
-def _keep(rgba: F16) -> float:
-    return float(rgba[0, 0, 0])
-
-
 def test_frames_are_recorded_in_the_order_handed_over(tmp_path: Path) -> None:
     writer, store, job_id = _writer(tmp_path)
-    with writer:
-        # The first frames take longest: later ones are written first, but wait to be recorded.
-        pending = [
-            writer.write(f, f % 2 == 1, _slow(f, 0.3 if i < 2 else 0.0), _keep) for i, f in enumerate(FRAMES)
-        ]
-    assert _recorded(store, job_id) == FRAMES
-    for p in pending:
-        pixels, header = read_frame(writer.path(p.frame))
-        assert header["genfx/frame"] == p.frame and header["genfx/keyframe"] == p.frame % 2
-        assert p.kept() == pytest.approx(float(pixels[0, 0, 0]))  # kept from the pixels as written
+    after: list[int] = []
+    # The first frames take longest: later ones are written first, but wait to be recorded.
+    for i, f in enumerate(FRAMES):
+        writer.write_later(f, _make(writer, f, 0.3 if i < 2 else 0.0), lambda f=f: after.append(f))  # type: ignore[misc]
+    writer.close()
+    assert _recorded(store, job_id) == FRAMES == after
     infos = store.frames(job_id)
-    assert [infos[f].file_name for f in FRAMES] == [f"shot.{f}.exr" for f in FRAMES]
+    for f in FRAMES:
+        pixels, header = read_frame(writer.path(f))
+        assert header["genfx/frame"] == f and header["genfx/keyframe"] == f % 2
+        assert infos[f].file_name == f"shot.{f}.exr" and infos[f].keyframe == (f % 2 == 1)
     assert not list(writer.out_dir.glob(f"*{TEMP_SUFFIX}"))
 
 
-def test_the_pool_matches_writing_in_the_worker(tmp_path: Path) -> None:
+def test_the_pool_writes_what_the_worker_wrote(tmp_path: Path) -> None:
     pooled, _, _ = _writer(tmp_path / "pooled")
     inline, store, job_id = _writer(tmp_path / "inline", threads=0)
     for writer in (pooled, inline):
-        with writer:
-            for f in FRAMES[:3]:
-                writer.write(f, True, _slow(f, 0.0), _keep)
+        for f in FRAMES[:3]:
+            writer.write_later(f, _make(writer, f))
+        writer.close()
     assert _recorded(store, job_id) == FRAMES[:3]
     for f in FRAMES[:3]:
         np.testing.assert_array_equal(read_frame(pooled.path(f))[0], read_frame(inline.path(f))[0])
 
 
-def test_write_blocks_while_the_pool_is_full(tmp_path: Path) -> None:
+def test_write_later_blocks_while_the_pool_is_full(tmp_path: Path) -> None:
     writer, store, job_id = _writer(tmp_path, threads=1, max_pending=2)
     gate = threading.Event()
     handed: list[int] = []
 
     def hand_over() -> None:
         for f in FRAMES[:3]:
-            writer.write(f, True, _slow(f, 0.0, gate), _keep)
+            writer.write_later(f, _make(writer, f, gate=gate))
             handed.append(f)
 
     producer = threading.Thread(target=hand_over)
@@ -113,56 +110,44 @@ def test_write_blocks_while_the_pool_is_full(tmp_path: Path) -> None:
     assert _recorded(store, job_id) == FRAMES[:3]
 
 
-def test_a_failed_write_fails_the_job_and_nothing_after_it_is_recorded(tmp_path: Path) -> None:
+def test_a_failed_frame_fails_the_job_and_nothing_after_it_is_recorded(tmp_path: Path) -> None:
     writer, store, job_id = _writer(tmp_path, threads=2)
 
-    def broken() -> tuple[F32, None]:
+    def broken() -> EncodedFrame:
         raise OSError(28, "No space left on device")
 
-    with pytest.raises(FrameWriteError, match=r"frame 1002: OSError: .*No space left") as info, writer:
-        writer.write(1001, True, _slow(1001, 0.0), _keep)
-        failed = writer.write(1002, True, broken, _keep)
-        writer.write(1003, True, _slow(1003, 0.2), _keep)
-        time.sleep(0.5)
-        writer.write(1004, True, _slow(1004, 0.0), _keep)  # raises: the pool has failed
+    writer.write_later(1001, _make(writer, 1001))
+    writer.write_later(1002, broken)
+    writer.write_later(1003, _make(writer, 1003, 0.2))
+    time.sleep(0.5)
+    with pytest.raises(FrameWriteError, match=r"frame 1002: OSError: .*No space left") as info:
+        writer.write_later(1004, _make(writer, 1004))  # the pool has failed: the worker hears of it
     assert info.value.frame == 1002
-    with pytest.raises(OSError):
-        failed.kept()  # whoever waits for the failed frame hears of it
+    with pytest.raises(FrameWriteError):
+        writer.close()
     assert _recorded(store, job_id) == [1001]
-    assert not writer.path(1002).exists()
+    assert not writer.path(1002).exists() and not writer.path(1004).exists()
     assert not list(writer.out_dir.glob(f"*{TEMP_SUFFIX}"))
 
 
-def test_leaving_the_writer_settles_every_frame_handed_over(tmp_path: Path) -> None:
-    """A cancel (or a drain) raised in the worker: frames already handed over are written and recorded
-    once, before the worker records how the job ended."""
+def test_closing_settles_every_frame_handed_over(tmp_path: Path) -> None:
+    """A cancel (or a drain) stops the loop: frames already handed over are written and recorded once,
+    before the worker records how the job ended; a resumed job finds them and records none again."""
     writer, store, job_id = _writer(tmp_path, threads=1)
-
-    class Cancelled(Exception):
-        pass
-
-    with pytest.raises(Cancelled), writer:
-        for f in FRAMES[:3]:
-            writer.write(f, True, _slow(f, 0.1), _keep)
-        raise Cancelled()
+    for f in FRAMES[:3]:
+        writer.write_later(f, _make(writer, f, 0.1))
+    writer.close()  # what ShotJob.run does on its way out, whatever stopped it
     assert _recorded(store, job_id) == FRAMES[:3]
-    # A resumed job finds them all on disk and records none twice.
-    resumed, _, _ = _writer(tmp_path)
-    resumed.header = writer.header
+    resumed = FrameWriter(store, writer.out_dir, writer.header)
     assert resumed.reconcile(FRAMES) == set(FRAMES[:3])
     assert _recorded(store, job_id) == FRAMES[:3]
 
 
-def test_already_encoded_frames_take_the_same_path(tmp_path: Path) -> None:
-    """A remote worker encodes (FrameWriter.encode) and the head writes the bytes, in order."""
+def test_the_ray_head_writes_bytes_in_its_own_thread(tmp_path: Path) -> None:
     writer, store, job_id = _writer(tmp_path)
-    with writer:
-        for f in FRAMES[:2]:
-            rgba, data = writer.encode(f, _image(f), None, keyframe=False)
-            writer.write_encoded(f, False, data)
-    assert _recorded(store, job_id) == FRAMES[:2]
-    assert read_header(writer.path(1001))["genfx/keyframe"] == 0
-    np.testing.assert_array_equal(read_frame(writer.path(1002))[0], rgba)
+    writer.write(_make(writer, 1002)())  # written and recorded before it returns
+    assert _recorded(store, job_id) == [1002]
+    assert read_header(writer.path(1002))["genfx/keyframe"] == 0
 
 
 def test_ordered_pool_skips_what_follows_a_failure() -> None:

@@ -40,7 +40,9 @@
       address: $('address').value.trim(),
       token: $('token').value,
       output: $('output').value.trim(),
-      label: Number($('label-colour').value)
+      label: Number($('label-colour').value),
+      colorspace: $('colorspace').value,
+      colourEngine: $('colour-engine').value
     }));
   }
 
@@ -75,6 +77,7 @@
   }
 
   function refreshComp() {
+    controller.colour = { engine: $('colour-engine').value, space: $('colorspace').value };
     return controller.compInfo().then(showComp, fail);
   }
 
@@ -118,7 +121,9 @@
       frameEnd: $('frame-end').value,
       keyframeStep: $('keyframe-step').value,
       outputRoot: $('output').value.trim() || undefined,
-      label: Number($('label-colour').value)
+      label: Number($('label-colour').value),
+      colorspace: $('colorspace').value,
+      colourEngine: $('colour-engine').value
     };
   }
 
@@ -200,6 +205,8 @@
     $('token').value = s.token || '';
     $('output').value = s.output || '';
     $('label-colour').value = String(s.label === undefined ? 10 : s.label);
+    $('colorspace').value = s.colorspace || 'linear_rec709';
+    $('colour-engine').value = s.colourEngine || 'adobe';
 
     if (!cepApi.inHost) {
       log('Not running inside After Effects: open this panel from Window > Extensions > GenFX.', 'error');
@@ -217,6 +224,10 @@
 
     $('connect').addEventListener('click', connect);
     $('refresh-comp').addEventListener('click', refreshComp);
+    // The warnings depend on the colour engine and space: show the ones that apply.
+    ['colorspace', 'colour-engine'].forEach(function (id) {
+      $(id).addEventListener('change', function () { saveSettings(); refreshComp(); });
+    });
     $('refresh-jobs').addEventListener('click', refreshJobs);
     $('go').addEventListener('click', generate);
     $('cancel').addEventListener('click', cancel);

@@ -151,6 +151,7 @@ class GenfxClient {
     const opts = options || {};
     const maxRetries = opts.maxRetries === undefined ? 8 : opts.maxRetries;
     let lastSeq = Number(opts.fromSeq || 1) - 1;
+    let lastProgress = '';
     let call = null;
     let stopped = false;
     let retries = 0;
@@ -167,8 +168,17 @@ class GenfxClient {
         call.on('data', (ev) => {
           retries = 0;
           const seq = Number(ev.seq);
-          if (seq <= lastSeq) return; // replayed twice across a reattach
-          lastSeq = seq;
+          // Stored events (state, frame_done) have their own seq: one already seen was replayed across a
+          // reattach. Live progress is not stored; it carries the seq of the last stored event, so it is
+          // never dropped for that (only the same step twice).
+          if (ev.kind === 'progress') {
+            const key = seq + ':' + ev.progress.frame + ':' + ev.progress.step;
+            if (key === lastProgress) return;
+            lastProgress = key;
+          } else {
+            if (seq <= lastSeq) return;
+            lastSeq = seq;
+          }
           try {
             if (onEvent) onEvent(ev);
           } catch (e) {
@@ -224,11 +234,26 @@ class GenfxClient {
    * Downloads one frame into dir with FetchFrame: chunked, resumable (a `.part` file keeps what
    * arrived; the next call resumes from its size), sha256-checked against the server's hash (and
    * expectedSha256 when given, e.g. from a FrameDone event). The file appears under its final name
-   * only once it is complete and verified. Resolves to {path, fileName, size, sha256, resumedFrom}.
+   * only once it is complete and verified. Resolves to {path, fileName, size, sha256, resumedFrom,
+   * alreadyThere}. With opts.fileName and opts.expectedSha256 (a FrameInfo's), a file already in dir
+   * with that name and hash is used as it is: nothing is downloaded or renamed (After Effects may hold
+   * it open, and on Windows a file in use cannot be replaced).
    */
   fetchFrame(jobId, frame, dir, options) {
     const opts = options || {};
     mkdirp(dir);
+    if (opts.fileName && opts.expectedSha256 && isPlainFileName(opts.fileName)) {
+      const existing = path.join(dir, opts.fileName);
+      if (fs.existsSync(existing)) {
+        return sha256File(existing).then((digest) => {
+          if (digest === opts.expectedSha256) {
+            const size = fs.statSync(existing).size;
+            return { path: existing, fileName: opts.fileName, size: size, sha256: digest, resumedFrom: 0, alreadyThere: true };
+          }
+          return this.fetchFrame(jobId, frame, dir, Object.assign({}, opts, { fileName: null }));
+        });
+      }
+    }
     const part = path.join(dir, '.genfx-' + jobId + '-' + frame + '.part');
     let offset = 0;
     try {
@@ -306,8 +331,16 @@ class GenfxClient {
           }
         }
         const dest = path.join(dir, fileName);
-        fs.renameSync(part, dest);
-        return { path: dest, fileName: fileName, size: result.size, sha256: digest, resumedFrom: from };
+        try {
+          fs.renameSync(part, dest);
+        } catch (e) {
+          if (['EPERM', 'EACCES', 'EBUSY'].indexOf(e.code) < 0) throw e;
+          throw new Error(
+            'Cannot replace ' + dest + ' (' + e.code + '): it is in use, most likely by the layer that shows it' +
+              ' in After Effects. Remove that footage or import into another output folder, then try again.'
+          );
+        }
+        return { path: dest, fileName: fileName, size: result.size, sha256: digest, resumedFrom: from, alreadyThere: false };
       });
     };
 
@@ -338,7 +371,7 @@ class GenfxClient {
         if (!infos.length) return Promise.resolve(results);
         const info = infos.shift();
         const frame = info.frame;
-        return this.fetchFrame(jobId, frame, dir, { expectedSha256: info.sha256 }).then((r) => {
+        return this.fetchFrame(jobId, frame, dir, { expectedSha256: info.sha256, fileName: info.file_name }).then((r) => {
           results.push(r);
           if (opts.onFrame) opts.onFrame(r, frame, job);
           return next();

@@ -37,14 +37,33 @@ function parseHostResult(text) {
   return envelope.value;
 }
 
+const HOST_TIMEOUT_MS = 30000;
+
 /**
- * A host(name, args) -> Promise function over any evalScript(script, callback) implementation
- * (CSInterface in the panel, the fake AE in tests).
+ * A host(name, args, {timeoutMs}) -> Promise function over any evalScript(script, callback)
+ * implementation (CSInterface in the panel, the fake AE in tests). evalScript waits while After Effects
+ * shows a modal dialog (or is busy rendering), so each call gives up after timeoutMs (options.timeoutMs,
+ * default 30 s) with a message that says so; an answer that comes later is dropped.
  */
-function makeHost(evalScript) {
-  return function host(name, args) {
+function makeHost(evalScript, options) {
+  const defaultTimeout = (options && options.timeoutMs) || HOST_TIMEOUT_MS;
+  return function host(name, args, callOptions) {
+    const timeoutMs = (callOptions && callOptions.timeoutMs) || defaultTimeout;
     return new Promise((resolve, reject) => {
+      let settled = false;
+      const timer = setTimeout(() => {
+        settled = true;
+        reject(
+          new Error(
+            'After Effects did not answer ' + name + ' within ' + Math.round(timeoutMs / 1000) +
+              ' s: close any open dialog in After Effects (or wait for a render to finish), then try again.'
+          )
+        );
+      }, timeoutMs);
       evalScript(buildHostCall(name, args), (text) => {
+        if (settled) return; // too late: the panel has moved on
+        settled = true;
+        clearTimeout(timer);
         try {
           resolve(parseHostResult(text));
         } catch (e) {
@@ -55,4 +74,4 @@ function makeHost(evalScript) {
   };
 }
 
-module.exports = { es3StringLiteral, buildHostCall, buildLoadCall, parseHostResult, makeHost };
+module.exports = { es3StringLiteral, buildHostCall, buildLoadCall, parseHostResult, makeHost, HOST_TIMEOUT_MS };

@@ -11,7 +11,9 @@ const es3 = require('./es3');
 
 const Camera = es3.camera();
 const Request = es3.request();
-const SAMPLE_CHUNK = 48; // frames per host call: AE's UI thread gets a breath between chunks
+// Frames per host call: the host's limit. Each call adds and removes one carrier layer in one undo
+// group, so a shot sampled in one call leaves one entry in Edit > Undo (README: what to time in AE).
+const SAMPLE_CHUNK = 2000;
 
 /** Frame numbers a job has on disk, ascending (from Job.frame_infos; the server names the files). */
 function writtenFrames(job) {
@@ -36,6 +38,8 @@ class PanelController {
     this.server = '';
     this.info = null;
     this.current = null; // {jobId, watch}
+    this.colour = { engine: 'adobe', space: '' }; // the project's colour engine and the frames' space
+    this.longCallMs = deps.longCallMs || 120000; // sampling a long shot, importing: longer than a ping
   }
 
   /** (Re)connects and reads GetServerInfo: version, models (menu order), limits. */
@@ -55,8 +59,9 @@ class PanelController {
     return this.client;
   }
 
-  compInfo() {
-    return this.host('compInfo', {});
+  /** The active comp; colour: {engine: 'adobe' | 'ocio', space: '' | 'linear_rec709' | 'acescg'}. */
+  compInfo(colour) {
+    return this.host('compInfo', { colour: colour || this.colour });
   }
 
   /** Where frames go by default: a `genfx` folder beside the saved .aep, else ~/GenFX. */
@@ -71,7 +76,7 @@ class PanelController {
     let first = null;
     const chunk = (from) => {
       const to = Math.min(frameEnd, from + this.sampleChunk - 1);
-      return this.host('sampleCamera', { frameStart: from, frameEnd: to }).then((r) => {
+      return this.host('sampleCamera', { frameStart: from, frameEnd: to }, { timeoutMs: this.longCallMs }).then((r) => {
         if (!first) first = r;
         if (onChunk) onChunk(to - frameStart + 1, frameEnd - frameStart + 1);
         if (r.isDefault) return null; // no camera: one static sample covers the shot
@@ -92,9 +97,10 @@ class PanelController {
 
   /**
    * form: {prompt, negativePrompt, seed, steps, model, frameStart, frameEnd, keyframeStep, width,
-   *        height, outputRoot, label}. Resolves to {request, comp, camera}.
+   *        height, outputRoot, label, colorspace, colourEngine}. Resolves to {request, comp, camera}.
    */
   prepare(form) {
+    this.colour = { engine: form.colourEngine || this.colour.engine, space: form.colorspace || '' };
     return this.compInfo().then((comp) => {
       const frameStart = form.frameStart === undefined || form.frameStart === '' ? comp.workArea.start : Number(form.frameStart);
       const frameEnd = form.frameEnd === undefined || form.frameEnd === '' ? comp.workArea.end : Number(form.frameEnd);
@@ -115,6 +121,7 @@ class PanelController {
           name: comp.name,
           camera: camera.track,
           clientTag: 'aftereffects:' + (comp.project ? comp.project.name : 'untitled') + '/' + comp.name,
+          colorspace: form.colorspace || '',
         });
         return { request: request, comp: comp, camera: camera };
       });
@@ -163,7 +170,7 @@ class PanelController {
             const fd = ev.frame_done;
             // Download while the next frame is generated; one download at a time, in order.
             fetchChain = fetchChain.then(() =>
-              client.fetchFrame(job.id, fd.frame, dir, { expectedSha256: fd.sha256 }).then(
+              client.fetchFrame(job.id, fd.frame, dir, { expectedSha256: fd.sha256, fileName: fd.file_name }).then(
                 (r) => {
                   fetched[fd.frame] = r;
                   if (cb.onFrame) cb.onFrame(r);
@@ -284,7 +291,9 @@ class PanelController {
         modelHash: job.model_hash,
         server: this.server,
         label: opts.label,
-      }).then((r) => {
+        // The OCIO hint names the space the frames were written in (also for another client's job).
+        colour: { engine: this.colour.engine, space: spaceOf(req) },
+      }, { timeoutMs: this.longCallMs }).then((r) => {
         this.log('Imported ' + r.layerName + ' (' + frames.length + ' frames from ' + dir + ')');
         (r.warnings || []).forEach((w) => this.log('Warning: ' + w));
         return r;
@@ -297,6 +306,12 @@ class PanelController {
     if (this.client) this.client.close();
     this.client = null;
   }
+}
+
+/** The SDK's colour space name of a request's frames ('linear_rec709' when unset). */
+function spaceOf(request) {
+  const cs = request && request.output && request.output.colorspace;
+  return cs === 'COLOR_SPACE_ACESCG' ? 'acescg' : 'linear_rec709';
 }
 
 // A chunk that came back with one sample (static within the chunk) but several frames: one per frame.

@@ -14,7 +14,10 @@
  *     at [3], [7], [11].
  *   AE -> wire: S = diag(1, -1, -1) applied to world and camera axes (R = S . R_ae . S), positions
  *   recentred on the comp centre and scaled by unitsPerPixel (0.01: 1 px = 1 cm when 1 unit = 1 m);
- *   focal_length_mm = zoom * filmWidthMm / compWidth with the 36 mm film width convention.
+ *   focal_length_mm = zoom * filmWidthMm / (compWidth * pixelAspect) with the 36 mm film width convention.
+ *   Non-square pixels: comp coordinates (positions, toWorld) count x in the comp's pixels; AE's 3D world,
+ *   where camera matrices and zoom live, is in square pixels (x * pixelAspect), as Adobe's default-camera
+ *   expression (thisComp.width * thisComp.pixelAspect) has it.
  */
 var GenfxCamera = (function () {
   var FILM_WIDTH_MM = 36.0;
@@ -190,14 +193,24 @@ var GenfxCamera = (function () {
     return compose(rot, p);
   }
 
+  /** A point in comp coordinates -> AE's square-pixel 3D world (x * pixelAspect). @returns {number[]} */
+  function compToSquare(pointAe, pixelAspect) {
+    var p = vec(pointAe, 3, "point");
+    return [p[0] * (pixelAspect || 1), p[1], p[2]];
+  }
+
   /**
-   * A camera-to-world matrix from four `toWorld` samples: the camera origin and the points one pixel
-   * along its local x, y and z. The axes are normalised (a scaled parent scales them, but AE's
-   * projection ignores that scale). @returns {number[]}
+   * A camera-to-world matrix (square-pixel world) from four `toWorld` samples in comp coordinates: the
+   * camera origin and the points one pixel along its local x, y and z. The axes are normalised (a scaled
+   * parent scales them, but AE's projection ignores that scale). @returns {number[]}
    */
-  function matrixFromToWorld(origin, xPoint, yPoint, zPoint) {
-    var o = vec(origin, 3, "origin");
-    var axes = [sub3(vec(xPoint, 3, "x"), o), sub3(vec(yPoint, 3, "y"), o), sub3(vec(zPoint, 3, "z"), o)];
+  function matrixFromToWorld(origin, xPoint, yPoint, zPoint, pixelAspect) {
+    var o = compToSquare(origin, pixelAspect);
+    var axes = [
+      sub3(compToSquare(xPoint, pixelAspect), o),
+      sub3(compToSquare(yPoint, pixelAspect), o),
+      sub3(compToSquare(zPoint, pixelAspect), o)
+    ];
     var i, n;
     for (i = 0; i < 3; i++) {
       n = norm(axes[i]);
@@ -210,29 +223,41 @@ var GenfxCamera = (function () {
     );
   }
 
-  /** AE's own projection of an AE-world point to comp pixels: u = W/2 + zoom*x/z, v = H/2 + zoom*y/z. */
-  function aeProject(cameraToWorldAe, zoomPx, compWidth, compHeight, pointAe) {
-    var p = transformPoint(invert4(cameraToWorldAe), pointAe);
-    return [compWidth / 2 + zoomPx * p[0] / p[2], compHeight / 2 + zoomPx * p[1] / p[2]];
+  /**
+   * AE's own projection of a point (comp coordinates) to comp pixels through a camera in the square-pixel
+   * world: c = M^-1 (x * pa, y, z); u = W/2 + zoom * c_x / (pa * c_z), v = H/2 + zoom * c_y / c_z.
+   */
+  function aeProject(cameraToWorldAe, zoomPx, compWidth, compHeight, pointAe, pixelAspect) {
+    var pa = pixelAspect || 1;
+    var p = transformPoint(invert4(cameraToWorldAe), compToSquare(pointAe, pa));
+    return [compWidth / 2 + zoomPx * p[0] / (pa * p[2]), compHeight / 2 + zoomPx * p[1] / p[2]];
   }
 
-  /** An AE-world point (pixels) -> wire world: recentre on the comp centre, flip Y and Z, scale. */
-  function aePointToWorld(pointAe, compWidth, compHeight, unitsPerPixel) {
+  function squareToWorld(p, compWidth, compHeight, unitsPerPixel, pixelAspect) {
     var s = unitsPerPixel === undefined ? UNITS_PER_PIXEL : unitsPerPixel;
-    var p = vec(pointAe, 3, "point");
-    return [s * (p[0] - compWidth / 2), -s * (p[1] - compHeight / 2), -s * p[2]];
+    var cx = compWidth * (pixelAspect || 1) / 2;
+    return [s * (p[0] - cx), -s * (p[1] - compHeight / 2), -s * p[2]];
   }
 
-  /** Focal length in mm of an AE zoom (px), with the 36 mm horizontal film convention. */
-  function zoomToFocalMm(zoomPx, compWidth, filmWidthMm) {
-    return zoomPx * (filmWidthMm || FILM_WIDTH_MM) / compWidth;
+  /** An AE point (comp coordinates) -> wire world: square pixels, recentre on the comp centre, flip Y and Z, scale. */
+  function aePointToWorld(pointAe, compWidth, compHeight, unitsPerPixel, pixelAspect) {
+    return squareToWorld(compToSquare(pointAe, pixelAspect), compWidth, compHeight, unitsPerPixel, pixelAspect);
   }
 
-  /** AE's default camera (the 50 mm preset on 36 mm film) for a comp: used when it has no camera. */
-  function aeDefaultCamera(compWidth, compHeight) {
-    var zoom = compWidth * DEFAULT_FOCAL_MM / FILM_WIDTH_MM;
+  /** Focal length in mm of an AE zoom (px), with the 36 mm film across the comp's width in square pixels. */
+  function zoomToFocalMm(zoomPx, compWidth, filmWidthMm, pixelAspect) {
+    return zoomPx * (filmWidthMm || FILM_WIDTH_MM) / (compWidth * (pixelAspect || 1));
+  }
+
+  /**
+   * AE's default camera (the 50 mm preset on 36 mm film) for a comp without an active camera: the film
+   * spans thisComp.width * thisComp.pixelAspect, the camera sits at the comp centre, -zoom.
+   */
+  function aeDefaultCamera(compWidth, compHeight, pixelAspect) {
+    var w = compWidth * (pixelAspect || 1);
+    var zoom = w * DEFAULT_FOCAL_MM / FILM_WIDTH_MM;
     return {
-      matrix: aeCameraToWorld([compWidth / 2, compHeight / 2, -zoom], [compWidth / 2, compHeight / 2, 0]),
+      matrix: aeCameraToWorld([w / 2, compHeight / 2, -zoom], [w / 2, compHeight / 2, 0]),
       zoom: zoom
     };
   }
@@ -244,7 +269,7 @@ var GenfxCamera = (function () {
   }
 
   /**
-   * An AE camera (AE world matrix + zoom) -> a genfx.v1.CameraSample (proto field names).
+   * An AE camera (matrix in AE's square-pixel world + zoom) -> a genfx.v1.CameraSample (proto field names).
    * opts: frame, zoom, compWidth, compHeight, [pixelAspect=1], [unitsPerPixel=0.01],
    *       [filmWidthMm=36], [near=0.1], [far=10000].
    * @returns {{frame: number, camera_to_world: number[], focal_length_mm: number,
@@ -261,7 +286,7 @@ var GenfxCamera = (function () {
     var upp = opts.unitsPerPixel === undefined ? UNITS_PER_PIXEL : positive(opts.unitsPerPixel, "unitsPerPixel");
     var sgn = [1, -1, -1];
     var out = [], i, j;
-    var t = aePointToWorld([m[3], m[7], m[11]], w, h, upp);
+    var t = squareToWorld([m[3], m[7], m[11]], w, h, upp, pa);
     for (i = 0; i < 3; i++) {
       for (j = 0; j < 3; j++) out.push(sgn[i] * m[i * 4 + j] * sgn[j]); // (S . R . S)[i][j]
       out.push(t[i]);
@@ -270,7 +295,7 @@ var GenfxCamera = (function () {
     return {
       frame: opts.frame,
       camera_to_world: out,
-      focal_length_mm: zoom * film / w,
+      focal_length_mm: zoom * film / (w * pa),
       horizontal_aperture_mm: film,
       // Explicit, so the sample keeps the comp's frame even when read without the comp size.
       vertical_aperture_mm: film * h / (w * pa),
@@ -322,6 +347,7 @@ var GenfxCamera = (function () {
     invert4: invert4,
     transformPoint: transformPoint,
     aeCameraToWorld: aeCameraToWorld,
+    compToSquare: compToSquare,
     matrixFromToWorld: matrixFromToWorld,
     aeProject: aeProject,
     aePointToWorld: aePointToWorld,

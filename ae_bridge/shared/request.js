@@ -89,6 +89,19 @@ var GenfxRequest = (function () {
     return lines.join(" | ");
   }
 
+  // genfx.v1.ColorSpace by the SDK's names (genfx.request.COLORSPACES); "" = the server's (linear Rec.709).
+  var COLOR_SPACES = {
+    "": "COLOR_SPACE_UNSPECIFIED",
+    linear_rec709: "COLOR_SPACE_LINEAR_REC709",
+    acescg: "COLOR_SPACE_ACESCG"
+  };
+
+  function colorSpace(name) {
+    var key = name === undefined || name === null ? "" : String(name);
+    if (!COLOR_SPACES.hasOwnProperty(key)) fail("colorspace: one of linear_rec709, acescg (got " + key + ")");
+    return COLOR_SPACES[key];
+  }
+
   function intField(v, name, min, dflt) {
     var n;
     if (v === undefined || v === null || v === "") return dflt;
@@ -103,7 +116,8 @@ var GenfxRequest = (function () {
    * opts: prompt, [negativePrompt], [seed: digits or number; empty = server picks], [steps],
    *   [guidance], [model], frameStart, frameEnd (display frames, inclusive), fps (number),
    *   [keyframeStep], [width], [height] (0 = the camera's size), [name], camera: {width, height,
-   *   samples: [genfx.v1.CameraSample...]} (one sample, or one per frame), [clientTag].
+   *   samples: [genfx.v1.CameraSample...]} (one sample, or one per frame), [clientTag],
+   *   [colorspace: "" | "linear_rec709" | "acescg", the frames' colour space].
    */
   function buildGenerateRequest(opts) {
     var prompt = collapse(opts.prompt);
@@ -129,7 +143,8 @@ var GenfxRequest = (function () {
       output: {
         width: intField(opts.width, "output.width", 0, 0),
         height: intField(opts.height, "output.height", 0, 0),
-        name: outputName(opts.name)
+        name: outputName(opts.name),
+        colorspace: colorSpace(opts.colorspace)
       },
       camera: { samples: cam.samples, width: cam.width, height: cam.height },
       client_tag: String(opts.clientTag || "").substring(0, MAX_CLIENT_TAG)
@@ -154,6 +169,7 @@ var GenfxRequest = (function () {
     outputName: outputName,
     layerName: layerName,
     layerComment: layerComment,
-    buildGenerateRequest: buildGenerateRequest
+    buildGenerateRequest: buildGenerateRequest,
+    COLOR_SPACES: COLOR_SPACES
   };
 })();

@@ -25,10 +25,13 @@ function close(actual, expected, what, tol) {
 function aeWorld(c) {
   const w = c.comp.width;
   const h = c.comp.height;
-  if (c.camera.default) return C.aeDefaultCamera(w, h).matrix;
-  let m = C.aeCameraToWorld(c.camera.position, c.camera.point_of_interest, c.camera.orientation, c.camera.rotation);
+  const pa = c.comp.pixel_aspect;
+  if (c.camera.default) return C.aeDefaultCamera(w, h, pa).matrix;
+  // Positions are comp coordinates; the camera lives in AE's square-pixel world.
+  const sq = (p) => (p ? C.compToSquare(p, pa) : null);
+  let m = C.aeCameraToWorld(sq(c.camera.position), sq(c.camera.point_of_interest), c.camera.orientation, c.camera.rotation);
   if (c.parent) {
-    const p = C.aeCameraToWorld(c.parent.position, null, c.parent.orientation, c.parent.rotation);
+    const p = C.aeCameraToWorld(sq(c.parent.position), null, c.parent.orientation, c.parent.rotation);
     m = C.mul4(p, m);
   }
   return m;
@@ -62,11 +65,11 @@ for (const c of golden.cases) {
     }
 
     for (const p of c.points) {
-      close(C.aePointToWorld(p.ae, w, h, c.units_per_pixel), p.world, 'world');
+      close(C.aePointToWorld(p.ae, w, h, c.units_per_pixel, c.comp.pixel_aspect), p.world, 'world');
       close(C.projectToPixel(sample, w, h, p.world), p.pixel, `pixel of ${p.ae}`);
       // Through the golden's own wire sample too (what the server receives).
       close(C.projectToPixel(e, w, h, p.world), p.pixel, `pixel (golden sample) of ${p.ae}`);
-      if (p.ae_pixel) close(C.aeProject(mAe, c.zoom, w, h, p.ae), p.ae_pixel, `AE pixel of ${p.ae}`);
+      close(C.aeProject(mAe, c.zoom, w, h, p.ae, c.comp.pixel_aspect), p.ae_pixel, `AE pixel of ${p.ae}`);
     }
   });
 }
@@ -74,28 +77,38 @@ for (const c of golden.cases) {
 test('toWorld samples rebuild the golden AE matrices (what the host script samples)', () => {
   for (const c of golden.cases) {
     const m = c.expected.camera_to_world_ae;
-    const o = C.transformPoint(m, [0, 0, 0]);
+    const pa = c.comp.pixel_aspect;
+    // toWorld answers in comp coordinates: x in the comp's pixels (square-pixel x / pixel aspect).
+    const toWorld = (mat, p) => {
+      const q = C.transformPoint(mat, p);
+      return [q[0] / pa, q[1], q[2]];
+    };
     // A parent scaled 250 % scales toWorld offsets; the axes are normalised back.
     const s = 2.5;
     const scaled = m.slice();
     for (const i of [0, 1, 2, 4, 5, 6, 8, 9, 10]) scaled[i] *= s;
     for (const mat of [m, scaled]) {
       const rebuilt = C.matrixFromToWorld(
-        o,
-        C.transformPoint(mat, [1, 0, 0]),
-        C.transformPoint(mat, [0, 1, 0]),
-        C.transformPoint(mat, [0, 0, 1])
+        toWorld(mat, [0, 0, 0]),
+        toWorld(mat, [1, 0, 0]),
+        toWorld(mat, [0, 1, 0]),
+        toWorld(mat, [0, 0, 1]),
+        pa
       );
       close(rebuilt, m, c.name + ' rebuilt');
     }
   }
 });
 
-test('default camera is the 50 mm preset and maps the comp plane onto itself', () => {
-  const d = C.aeDefaultCamera(1920, 1080);
-  close(d.zoom, 1920 * 50 / 36, 'zoom');
-  close(C.zoomToFocalMm(d.zoom, 1920), 50, 'focal');
-  close(C.aeProject(d.matrix, d.zoom, 1920, 1080, [100, 200, 0]), [100, 200], 'z=0 point');
+test('default camera is the 50 mm preset and maps the comp plane onto itself, any pixel aspect', () => {
+  for (const pa of [1, 0.9, 2]) {
+    const d = C.aeDefaultCamera(1920, 1080, pa);
+    close(d.zoom, 1920 * pa * 50 / 36, 'zoom'); // thisComp.width * thisComp.pixelAspect, as Adobe's example
+    close(C.zoomToFocalMm(d.zoom, 1920, 36, pa), 50, 'focal');
+    close(C.aeProject(d.matrix, d.zoom, 1920, 1080, [100, 200, 0], pa), [100, 200], 'z=0 point');
+    const s = C.fromAfterEffects(d.matrix, { frame: 1, zoom: d.zoom, compWidth: 1920, compHeight: 1080, pixelAspect: pa });
+    close(C.projectToPixel(s, 1920, 1080, C.aePointToWorld([1700, 900, 0], 1920, 1080, 0.01, pa)), [1700, 900], 'wire');
+  }
 });
 
 test('bad input names the field', () => {

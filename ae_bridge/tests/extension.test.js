@@ -106,3 +106,20 @@ test('host bridge: the evalScript text is valid ES3 and survives any prompt text
   assert.throws(() => parseHostResult('{"ok":false,"error":"boom","line":12}'), (e) => e.message === 'boom' && e.line === 12);
   assert.throws(() => parseHostResult('EvalScript error.'), /did not answer/);
 });
+
+test('a host call that After Effects never answers (a modal dialog) fails after its timeout', async () => {
+  const { makeHost } = require('../node/host_bridge');
+  const answers = [];
+  const host = makeHost((script, callback) => answers.push(callback), { timeoutMs: 50 });
+  const started = Date.now();
+  const outcome = await Promise.race([
+    host('compInfo', {}).then(() => 'answered', (e) => e),
+    new Promise((resolve) => setTimeout(() => resolve('still waiting'), 2000)),
+  ]);
+  assert.ok(outcome instanceof Error, String(outcome));
+  assert.match(outcome.message, /did not answer compInfo within 0 s: close any open dialog/);
+  assert.ok(Date.now() - started < 1000);
+  answers[0]('{"ok":true,"value":1}'); // the late answer is dropped, not thrown
+  const slow = makeHost((script, callback) => setTimeout(() => callback('{"ok":true,"value":2}'), 80), { timeoutMs: 10 });
+  assert.equal(await slow('ping', {}, { timeoutMs: 1000 }), 2); // a longer limit for one call
+});

@@ -9,7 +9,7 @@ const os = require('os');
 const path = require('path');
 const { createAe } = require('./mock/ae_dom');
 const es3 = require('../node/es3');
-const { buildHostCall } = require('../node/host_bridge');
+const { buildHostCall, makeHost } = require('../node/host_bridge');
 
 const ROOT = path.resolve(__dirname, '..');
 const GOLDEN = JSON.parse(
@@ -91,7 +91,7 @@ test('compInfo reads size, pixel aspect, rate, work area and warns when not 32 b
     time: 1,
   });
   comp.layers._addSolid('plate').selected = true;
-  ae.project.file = new ae.classes.File('/projects/show/shot010.aep');
+  ae.project._file = new ae.classes.File('/projects/show/shot010.aep');
   const info = ok(ae, 'compInfo');
   assert.equal(info.width, 1920);
   assert.equal(info.height, 1080);
@@ -140,7 +140,7 @@ for (const g of GOLDEN.cases) {
     // The temporary null is gone, the selection is back, the undo group closed.
     assert.equal(comp.numLayers, before);
     assert.deepEqual(ae.log.removed, ['__genfx_camera_eval__']);
-    assert.deepEqual(comp.selectedLayers.map((l) => l.name), ['plate']);
+    assert.deepEqual(Array.from(comp.selectedLayers, (l) => l.name), ['plate']);
     assert.equal(ae.undoDepth(), 0);
   });
 }
@@ -174,19 +174,76 @@ test('sampleCamera follows an animated, parented camera and camera cuts frame by
   }
   // The camera was read through expressions on the active camera, with toWorld.
   assert.ok(ae.log.expressions.some((x) => /thisComp\.activeCamera/.test(x) && /toWorld\(\[1, 0, 0\]\)/.test(x)));
-  assert.ok(ae.log.expressions.some((x) => /c\.zoom/.test(x)));
+  assert.ok(ae.log.expressions.some((x) => /activeCamera\.zoom/.test(x)));
 });
 
-test('sampleCamera reports a failing camera expression and still removes the null', () => {
+test('frames without an active camera use the default camera, even with the current time on one', () => {
   const ae = loadedAe();
-  const comp = ae.addComp({ width: 640, height: 480, frameRate: 24, duration: 2 });
-  // The only camera starts at frame 10: before that thisComp.activeCamera is null.
-  comp.layers._addCamera('late', () => C.aeDefaultCamera(640, 480).matrix, () => 888, 10 / 24, 2);
-  const r = call(ae, 'sampleCamera', { frameStart: 0, frameEnd: 3 });
-  assert.equal(r.ok, false);
-  assert.match(r.error, /Camera expression failed at frame 0/);
+  // The current time (frame 0) has no camera: AE evaluates an expression when it is set, right there.
+  const comp = ae.addComp({ width: 640, height: 480, frameRate: 24, duration: 2, time: 0 });
+  const late = C.aeCameraToWorld([100, 200, -900], [320, 240, 0]);
+  comp.layers._addCamera('late', () => late, () => 888, 10 / 24, 2);
+  const r = ok(ae, 'sampleCamera', { frameStart: 8, frameEnd: 12 });
+  const d = C.aeDefaultCamera(640, 480);
+  assert.deepEqual(r.ae.map((a) => a.isDefault), [true, true, false, false, false]);
+  close(r.ae[0].matrix, d.matrix, 'frame 8: default camera');
+  close(r.ae[0].zoom, d.zoom, 'frame 8: default zoom');
+  close(r.ae[2].matrix, late, 'frame 10: the camera');
+  assert.equal(r.ae[2].zoom, 888);
+  assert.equal(r.defaultFrames, 2);
   assert.equal(comp.numLayers, 1);
   assert.equal(ae.undoDepth(), 0);
+});
+
+test('one carrier, one undo group, no project item for a 240-frame shot', () => {
+  const ae = loadedAe();
+  const comp = ae.addComp({ width: 1920, height: 1080, frameRate: 24, duration: 12, displayStartFrame: 1001 });
+  comp.layers._addCamera('shot', (t) => C.aeCameraToWorld([960 + 10 * t, 540, -2000], null), () => 1800);
+  const items = ae.project.items.length;
+  const { PanelController } = require('../node/panel_controller');
+  const controller = new PanelController({ host: makeHost((script, cb) => cb(ae.evalScript(script))) });
+  return controller.sampleCamera(1001, 1240).then((cam) => {
+    assert.equal(cam.track.samples.length, 240);
+    assert.equal(ae.log.undoGroups, 1, 'one entry in Edit > Undo');
+    assert.equal(ae.project.items.length, items, 'no solid left in the project');
+    assert.deepEqual(ae.itemsOf(ae.classes.FootageItem), []);
+    assert.equal(comp.numLayers, 1);
+  });
+});
+
+test('a locked layer in the selection neither breaks sampling nor leaves the undo group open', () => {
+  const ae = loadedAe();
+  const comp = ae.addComp({ width: 640, height: 480, frameRate: 24, duration: 2 });
+  comp.layers._addCamera('cam', () => C.aeCameraToWorld([320, 240, -800], [320, 240, 0]), () => 800);
+  const plate = comp.layers._addSolid('plate');
+  plate.selected = true;
+  plate.locked = true; // selected, then locked: it refuses any selection change now
+  const r = call(ae, 'sampleCamera', { frameStart: 0, frameEnd: 2 });
+  assert.equal(r.ok, true, r.error);
+  assert.equal(ae.undoDepth(), 0);
+  assert.equal(comp.numLayers, 2);
+});
+
+test('disabled cameras do not count: AE renders such a comp with its default camera', () => {
+  const ae = loadedAe();
+  const comp = ae.addComp({ width: 640, height: 480, frameRate: 24, duration: 2 });
+  comp.layers._addCamera('off', () => C.aeCameraToWorld([0, 0, -100], null), () => 100).enabled = false;
+  const r = ok(ae, 'sampleCamera', { frameStart: 0, frameEnd: 5 });
+  assert.equal(r.isDefault, true);
+  assert.deepEqual(ae.log.expressions, []);
+  close(r.camera.samples[0].focal_length_mm, 50, 'focal');
+});
+
+test('non-square pixels: the default camera spans width x pixel aspect (50 mm), sent with the pixel aspect', () => {
+  const ae = loadedAe();
+  ae.addComp({ width: 720, height: 486, pixelAspect: 0.9 });
+  const r = ok(ae, 'sampleCamera', { frameStart: 0, frameEnd: 0 });
+  const s = r.camera.samples[0];
+  close(r.ae[0].zoom, (720 * 0.9 * 50) / 36, 'zoom: thisComp.width * thisComp.pixelAspect');
+  close(s.focal_length_mm, 50, 'focal');
+  assert.equal(s.pixel_aspect, 0.9);
+  // A point on the comp plane stays where it is (AE's default camera shows the comp as in 2D).
+  close(C.projectToPixel(s, 720, 486, C.aePointToWorld([700, 20, 0], 720, 486, 0.01, 0.9)), [700, 20], 'pixel');
 });
 
 test('no camera: AE default 50 mm camera, one static sample, no null added', () => {
@@ -199,6 +256,17 @@ test('no camera: AE default 50 mm camera, one static sample, no null added', () 
   close(r.ae[0].zoom, (1920 * 50) / 36, 'zoom');
   assert.deepEqual(ae.log.removed, []);
   assert.deepEqual(ae.log.expressions, []);
+});
+
+test('the fake has types-for-adobe\'s surface and ExtendScript\'s ES3 built-ins', () => {
+  const ae = loadedAe();
+  ae.addComp({ width: 64, height: 64 });
+  assert.throws(() => ae.evalScript('app.project.activeItem.numLayers = 3'), /read-only/);
+  assert.throws(() => ae.evalScript('app.project.activeItem.layers.addNulll()'), /not in types-for-adobe/);
+  assert.equal(ae.evalScript('typeof JSON + " " + typeof [].forEach + " " + typeof "".trim + " " + typeof Object.keys'), 'undefined undefined undefined undefined');
+  assert.equal(ae.evalScript('AlphaMode.PREMULTIPLIED + " " + ImportAsType.FOOTAGE'), '5414 3813'); // the typings' values
+  ok(ae, 'sampleCamera', { frameStart: 0, frameEnd: 0 });
+  assert.ok(ae.log.touched.has('CompItem.pixelAspect'));
 });
 
 test('sampleCamera refuses frames outside the comp', () => {
@@ -234,7 +302,7 @@ test('importSequence: sequence import, conformed rate, premultiplied, above the 
   const item = layer.source;
   assert.ok(item instanceof ae.classes.FootageItem);
   assert.equal(r.itemId, item.id);
-  assert.equal(item.frames, 3);
+  assert.equal(item._frames, 3);
   assert.equal(item.mainSource.conformFrameRate, 24);
   assert.equal(item.mainSource.alphaMode, ae.AlphaMode.PREMULTIPLIED);
   assert.equal(item.parentFolder.name, 'GenFX');
@@ -293,4 +361,42 @@ test('importSequence reports a missing first frame without touching the project'
   assert.equal(r.ok, false);
   assert.match(r.error, /Missing first frame/);
   assert.equal(ae.log.imports.length, 0);
+});
+
+test('a one-frame job imports as a still: no frame rate to conform, a one-frame layer', () => {
+  const ae = loadedAe();
+  const comp = ae.addComp({ width: 64, height: 64, frameRate: 25, duration: 10, displayStartFrame: 1000 });
+  const dir = tmpSequence('genfx', 1001, 1);
+  const r = ok(ae, 'importSequence', { firstFile: path.join(dir, 'genfx.1001.exr'), frameStart: 1001, frameEnd: 1001, prompt: 'p', jobId: 'j', seed: '1', model: 'tiny' });
+  assert.equal(r.isStill, true);
+  const layer = comp.layer(r.layerIndex);
+  close(layer.inPoint, 1 / 25, 'inPoint', 1e-12);
+  close(layer.outPoint, 2 / 25, 'outPoint: one frame', 1e-12);
+  assert.equal(ae.undoDepth(), 0);
+});
+
+test('frames without alpha keep their alpha mode; the footage gets the comp\'s pixel aspect', () => {
+  const ae = createAe({ footageHasAlpha: false });
+  ae.context.$.evalFile(path.join(ROOT, 'host', 'index.jsx'));
+  ae.evalScript('genfxLoad(' + JSON.stringify(ROOT) + ')');
+  const comp = ae.addComp({ width: 720, height: 486, pixelAspect: 0.9, frameRate: 24, duration: 10 });
+  const dir = tmpSequence('genfx', 1, 3);
+  const r = ok(ae, 'importSequence', { firstFile: path.join(dir, 'genfx.0001.exr'), frameStart: 1, frameEnd: 3, prompt: 'p', jobId: 'j', seed: '1', model: 'tiny' });
+  const item = comp.layer(r.layerIndex).source;
+  assert.equal(item.mainSource.alphaMode, ae.AlphaMode.IGNORE);
+  assert.equal(item.pixelAspect, 0.9);
+  assert.equal(item.mainSource.conformFrameRate, 24);
+});
+
+test('under OCIO the warnings say what to set in Interpret Footage, not to linearize', () => {
+  const ae = loadedAe();
+  ae.addComp({ width: 64, height: 64 });
+  ae.project.bitsPerChannel = 32;
+  const adobe = ok(ae, 'compInfo', {}).warnings;
+  assert.equal(adobe.length, 1);
+  assert.match(adobe[0], /linear/);
+  const ocio = ok(ae, 'compInfo', { colour: { engine: 'ocio', space: 'acescg' } }).warnings;
+  assert.equal(ocio.length, 1);
+  assert.match(ocio[0], /Interpret Footage > Color > Media Color Space/);
+  assert.match(ocio[0], /"ACEScg"/);
 });

@@ -108,8 +108,15 @@ test('generate: progress events, frame-done events, fetch to disk with sha256, e
   const done = events.filter((e) => e.kind === 'frame_done').map((e) => e.frame_done);
   assert.deepEqual(done.map((d) => d.frame), [1001, 1002, 1003]);
   assert.deepEqual(events.filter((e) => e.kind === 'state').map((e) => e.state.state).slice(-1), ['JOB_STATE_SUCCEEDED']);
-  const seqs = events.map((e) => Number(e.seq));
+  // Stored events come in seq order; live progress is not stored and carries the seq of the last stored
+  // event when it was made, never a later one.
+  const seqs = events.filter((e) => e.kind !== 'progress').map((e) => Number(e.seq));
   assert.deepEqual(seqs, seqs.slice().sort((a, b) => a - b));
+  let stored = 0;
+  for (const e of events) {
+    if (e.kind === 'progress') assert.ok(Number(e.seq) <= stored, 'progress seq ' + e.seq + ' after ' + stored);
+    else stored = Number(e.seq);
+  }
 
   const dir = tmpdir('fetch');
   for (const d of done) {
@@ -195,7 +202,7 @@ function fakeAeProject() {
   ae.context.$.evalFile(path.join(ROOT, 'host', 'index.jsx'));
   assert.match(ae.evalScript('genfxLoad(' + JSON.stringify(ROOT) + ')'), /"ok":true/);
   const projectDir = tmpdir('aep');
-  ae.project.file = new ae.classes.File(path.join(projectDir, 'shot010.aep'));
+  ae.project._file = new ae.classes.File(path.join(projectDir, 'shot010.aep'));
   ae.project.bitsPerChannel = 32;
   ae.project.linearBlending = true;
   const comp = ae.addComp({
@@ -293,6 +300,39 @@ test('panel: the job list shows a job launched from Houdini, and Import brings i
   assert.equal(ae.log.imports.length, 1);
   // Cancel with nothing running is a clear error, not a crash.
   await assert.rejects(panel.cancel(), /No job is running/);
+
+  // Import again: the verified frames on disk are used as they are, nothing is fetched or renamed
+  // (on Windows a file After Effects holds open cannot be replaced: renaming onto it fails).
+  const fetched = [];
+  const realFetchFrame = panel.client.fetchFrame.bind(panel.client);
+  panel.client.fetchFrame = (...a) => realFetchFrame(...a).then((x) => (fetched.push(x), x));
+  const realRename = fs.renameSync;
+  fs.renameSync = (from, to) => {
+    if (fs.existsSync(to)) throw Object.assign(new Error('EPERM: operation not permitted, rename'), { code: 'EPERM' });
+    return realRename(from, to);
+  };
+  try {
+    const again = await panel.importJob(hjob.id, { placeAt: 'current', outputRoot: outputRoot });
+    assert.ok(again.layerIndex >= 1);
+    assert.deepEqual(fetched.map((x) => x.alreadyThere), [true]);
+    assert.equal(ae.log.imports.length, 2);
+  } finally {
+    fs.renameSync = realRename;
+  }
+  panel.close();
+});
+
+test('the frames colour space reaches the request; under OCIO the import says what to set', async () => {
+  const { host } = fakeAeProject();
+  const panel = new PanelController({ host });
+  await panel.connect(server.address, TOKEN);
+  const r = await panel.generate(
+    { prompt: 'dust', seed: '3', steps: 1, model: 'tiny', frameStart: 1003, frameEnd: 1003, colorspace: 'acescg', colourEngine: 'ocio' },
+    {}
+  );
+  assert.equal(r.job.request.output.colorspace, 'COLOR_SPACE_ACESCG');
+  assert.ok(r.imported.warnings.some((w) => /Media Color Space to "ACEScg"/.test(w)), r.imported.warnings.join('\n'));
+  assert.ok(!r.imported.warnings.some((w) => /lineari/.test(w)));
   panel.close();
 });
 

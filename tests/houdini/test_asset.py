@@ -7,6 +7,8 @@ import email
 import json
 import re
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -151,14 +153,15 @@ def test_parm_layout_matches_the_issue(ds: dialogscript.DialogScript) -> None:
         parm = ds.parm(name)
         assert float(parm.defaults[0].value) == 0 and parm.range[0] == "0!", name
         assert "0 = the server's default" in parm.help, name
-    assert ds.parm("server_defaults").disablewhen == "{ progress >= 0 } { progress < 0 }"  # read-only
+    # Read-only displays: disabled whatever their value (no Progress parm: progress stays out of parms).
+    for read_only in ("status", "server_defaults"):
+        assert ds.parm(read_only).disablewhen == f'{{ {read_only} == "" }} {{ {read_only} != "" }}'
+    assert "progress" not in ds.names
     assert ds.parm("frame_start").defaults[0] == dialogscript.Default("$FSTART", True, "hscript-expr")
     assert ds.parm("frame_end").defaults[0] == dialogscript.Default("$FEND", True, "hscript-expr")
     assert ds.parm("outdir").defaults[0].value == "$HIP/genfx/$OS"
     assert ds.parm("camera").tags["opfilter"] == "!!OBJ/CAMERA!!"
     assert ds.parm("model").menu_kind == "menureplace"
-    for read_only in ("status", "progress"):
-        assert ds.parm(read_only).disablewhen == "{ progress >= 0 } { progress < 0 }"  # always disabled
     assert ds.input_labels[1] == "Collapse Geometry"
     # Tabs of one folder set: folder0, folder0_1, ...
     assert [f[1] for f in ds.folders] == ["folder0"] + [f"folder0_{i}" for i in range(1, len(ds.folders))]
@@ -216,3 +219,54 @@ def test_contents_pass_the_input_through_unchanged() -> None:
     definition = parts["hdaroot/output0.def"]
     # Its only input is the subnet's first input, "(0)".
     assert re.search(r"inputs\n\{\n0 \t\(0\) 0 1\n\}", definition), definition
+
+
+# ---------------------------------------------------------------------------------------------------
+# The expanded library against the rules every `hotl -x` output follows (tests/houdini/expanded_hda.py)
+
+
+def test_expanded_library_follows_the_rules_of_real_hotl_output() -> None:
+    from tests.houdini import expanded_hda
+
+    assert expanded_hda.problems(HDA) == []
+
+
+@pytest.mark.parametrize(
+    ("break_it", "expected"),
+    [
+        (lambda d: (d / "Contents.dir" / "Sections.list").unlink(), "Contents.dir has no Sections.list"),
+        (lambda d: (d / "Help").unlink(), "lists Help: missing"),
+        (
+            lambda d: (d / "Sections.list").write_text(
+                (d / "Sections.list").read_text().replace("InternalFileOptions\tInternalFileOptions\n", "")
+            ),
+            "Contents without InternalFileOptions",
+        ),
+        (
+            lambda d: (d / "Contents.dir" / "Contents.mime").write_text(
+                (d / "Contents.dir" / "Contents.mime").read_text().replace("0 \t(0) 0 1", "0 \tsim 0 1")
+            ),
+            "comes from 'sim', not a node of the asset",
+        ),
+    ],
+)
+def test_the_rule_check_catches_a_broken_copy(tmp_path: Path, break_it: Any, expected: str) -> None:
+    import shutil
+
+    from tests.houdini import expanded_hda
+
+    copy = tmp_path / HDA.name
+    shutil.copytree(HDA, copy)
+    break_it(copy / DEFINITION.name)
+    assert any(expected in p for p in expanded_hda.problems(copy)), expanded_hda.problems(copy)
+
+
+def test_the_asset_loads_its_children_and_passes_geometry_through(hou: ModuleType) -> None:
+    geo = hou.node("/obj").createNode("geo", "collapse")
+    sim = geo.createNode("file", "sim")
+    sim.parm("file").set("$HIP/sim/collapse.bgeo.sc")
+    node = geo.createNode("genfx::generate_collapse::1.0")
+    node.setInput(0, sim)
+    assert [c.name() for c in node.children()] == ["output0"]
+    assert node.geometry().attribValue("source").endswith("/sim/collapse.bgeo.sc")
+    assert node.cookCount() == 1 and node.geometry() is node.geometry()  # cooked once, then cached

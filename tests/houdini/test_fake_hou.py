@@ -125,9 +125,34 @@ def test_hdefereval_runs_calls_on_the_main_thread(hou: ModuleType, hdefereval: M
     assert seen == []
     assert hdefereval.process_events() == 1
     assert seen == [threading.main_thread().name]
+    # Waiting on the main thread for the main thread would hang Houdini: the fake raises instead.
+    with pytest.raises(RuntimeError, match="blocks Houdini forever"):
+        hdefereval.executeInMainThreadWithResult(print)
     hou._session.ui_available = False
     with pytest.raises(RuntimeError):
         hdefereval.executeDeferred(print)
+    # Without a UI the module cannot even be imported, as in hython.
+    with pytest.raises(ImportError):
+        import hdefereval as _  # noqa: F401
+    hou._session.ui_available = True
+    import hdefereval as again
+
+    assert again is hdefereval
+
+
+def test_sops_cook_lazily_and_count_their_cooks(hou: ModuleType) -> None:
+    geo = hou.node("/obj").createNode("geo")
+    sim = geo.createNode("file", "sim")
+    out = geo.createNode("null", "OUT")
+    out.setInput(0, sim)
+    out.setDisplayFlag(True)
+    assert out.geometry().attribValue("source") == "default.bgeo"
+    cooks, changes = (sim.cookCount(), out.cookCount()), hou._session.unsaved_changes
+    out.geometry()
+    assert (sim.cookCount(), out.cookCount()) == cooks  # clean: nothing cooks again
+    sim.parm("file").set("other.bgeo")  # dirties sim and OUT; the viewport re-cooks the displayed OUT
+    assert (sim.cookCount(), out.cookCount()) == (cooks[0] + 1, cooks[1] + 1)
+    assert hou._session.unsaved_changes == changes + 1 and hou.hipFile.hasUnsavedChanges()
 
 
 def test_ui_is_missing_without_a_gui(hou: ModuleType) -> None:

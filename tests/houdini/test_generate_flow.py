@@ -84,6 +84,13 @@ def status(node: Any) -> str:
     return str(node.parm("status").eval())
 
 
+def stepping(node: Any) -> bool:
+    """Denoising has started: per-step progress is in the node's progress (status bar), not a parm."""
+    from genfx_houdini.node import progress
+
+    return progress(node)[1].startswith("Frame 1001: step")
+
+
 def idle(node: Any) -> bool:
     from genfx_houdini import node as node_mod
 
@@ -130,12 +137,16 @@ def test_generate_in_the_ui_streams_frames_behind_the_camera(
     statuses: list[str] = []
 
     def done() -> bool:
-        statuses.append(status(node))
+        from genfx_houdini.node import progress
+
+        statuses.append(progress(node)[1])
         return idle(node)
 
     assert hdefereval.run_until(done, timeout=180), status(node)
     assert status(node).startswith("Done: 3 frames"), status(node)
-    assert node.parm("progress").eval() == 1.0
+    from genfx_houdini.node import progress
+
+    assert progress(node) == (1.0, status(node))
     assert any(s.startswith("Frame 1001: step") for s in statuses), statuses  # progress arrived live
     assert any(s.startswith("Frame 1002 ready") for s in statuses), statuses
     assert hou._session.messages == []  # no error dialogs
@@ -145,7 +156,8 @@ def test_generate_in_the_ui_streams_frames_behind_the_camera(
     assert job.state == pb.JOB_STATE_SUCCEEDED
     assert job.request.client_tag == "houdini:/obj/collapse/generate_collapse1"
     assert job.request.seed == 7 and job.request.model == "tiny"
-    assert job.request.shot.keyframe_step == 0  # left to the server (every frame generated)
+    # Left to the server, which filled in its default (every frame generated).
+    assert job.request.shot.keyframe_step == client.info().defaults.keyframe_step == 1
     assert [i.keyframe for i in job.frame_infos] == [True, True, True]
 
     hip = Path(hou.hipFile.path()).parent
@@ -214,9 +226,7 @@ def test_cancel_from_the_node_stops_the_job_on_the_server(
     node = scene.node
     _long_job(node)
     node.parm("generate").pressButton()
-    assert hdefereval.run_until(lambda: status(node).startswith("Frame 1001: step"), timeout=120), status(
-        node
-    )
+    assert hdefereval.run_until(lambda: stepping(node), timeout=120), status(node)
     job_id = node.parm("job_id").eval()
     node.parm("cancel").pressButton()
     assert hdefereval.run_until(lambda: idle(node), timeout=120), status(node)
@@ -235,13 +245,43 @@ def test_escape_in_hython_cancels_the_job_on_the_server(
     node = scene.node
     _long_job(node)
     # The artist presses Esc once denoising has started.
-    hou._session.interrupt = lambda op: status(node).startswith("Frame 1001: step")
+    hou._session.interrupt = lambda op: stepping(node)
     from genfx_houdini import generate
 
     result = generate(node)
     assert result is not None and result.state == "cancelled", result
     job = client.get_job(node.parm("job_id").eval())
     assert job.state == pb.JOB_STATE_CANCELLED
+
+
+def test_ctrl_c_in_hython_cancels_the_job_on_the_server(
+    hou: ModuleType, genfx_server: LocalServer, client: Client
+) -> None:
+    """hython has no Esc: Ctrl-C arrives as KeyboardInterrupt (SIGINT's default handler), not as
+    hou.OperationInterrupted. The job is cancelled on the server, then the interrupt goes on to the script."""
+    import _thread
+
+    hou._session.ui_available = False
+    scene = build_scene(hou, genfx_server.address)
+    node = scene.node
+    _long_job(node)
+    pressed: list[bool] = []
+
+    def ctrl_c_once_denoising_runs(operation: Any) -> bool:
+        if not pressed and stepping(node):
+            pressed.append(True)
+            _thread.interrupt_main()  # what SIGINT does: KeyboardInterrupt in the main thread
+        return False
+
+    hou._session.interrupt = ctrl_c_once_denoising_runs
+    from genfx_houdini import generate
+
+    with pytest.raises(KeyboardInterrupt):
+        generate(node)
+    assert pressed
+    job = client.get_job(node.parm("job_id").eval())
+    assert job.state == pb.JOB_STATE_CANCELLED, pb.JobState.Name(job.state)
+    assert status(node).startswith("Cancelled on the server"), status(node)
 
 
 def test_cancel_and_load_results_work_on_a_job_id_after_a_reload(
@@ -275,9 +315,13 @@ def test_cancel_and_load_results_work_on_a_job_id_after_a_reload(
     assert scene.cam.parm("vm_background").unexpandedString() == "$HIP/genfx/generate_collapse1/genfx.$F4.exr"
 
 
-def test_model_menu_lists_the_server_models(hou: ModuleType, genfx_server: LocalServer) -> None:
+def test_model_menu_lists_the_server_models(
+    hou: ModuleType, hdefereval: ModuleType, genfx_server: LocalServer
+) -> None:
     scene = build_scene(hou, genfx_server.address)
     model = scene.node.parm("model")
+    assert model.menuItems() == ("",)  # the first opening asks the server on a worker thread
+    assert hdefereval.run_until(lambda: scene.node.parm("server_defaults").eval().startswith("Steps"), 30)
     assert model.menuItems()[:2] == ("", "tiny")
     assert model.menuLabels()[0] == "Server default (tiny)" and model.menuLabels()[1].startswith("tiny  (")
     # Opening the menu also shows what the server uses for the settings left at 0.

@@ -160,3 +160,40 @@ def test_genfx_houdini_type_checks_against_types_houdini(tmp_path: Path) -> None
     result = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Success: no issues found" in result.stdout
+
+
+def test_installer_runs_houdinis_plain_python_not_hython(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each hython start loads Houdini (seconds, a licence check): pip and the import check run with the
+    bundled python3.11 of $HFS when there is one, and the installer starts it twice, not hython thrice."""
+    install = _install_deps()
+    hfs = tmp_path / "hfs21.0"
+    bundled = hfs / "python" / "bin" / "python3.11"
+    bundled.parent.mkdir(parents=True)
+    bundled.symlink_to(sys.executable)
+    monkeypatch.setenv("HFS", str(hfs))
+    calls: list[list[str]] = []
+
+    def run(cmd: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+        calls.append(list(cmd))
+        return subprocess.CompletedProcess(cmd, 0, "", "")
+
+    monkeypatch.setattr(install.subprocess, "run", run)
+    assert install.main(["--target", str(tmp_path / "deps")]) == 0
+    assert [c[0] for c in calls] == [str(bundled), str(bundled)], calls
+    assert calls[0][1:4] == ["-m", "pip", "install"]
+    assert "Houdini's Python" in capsys.readouterr().out
+    # Windows and macOS layouts of the same Python.
+    windows = tmp_path / "win" / "python311" / "python.exe"
+    windows.parent.mkdir(parents=True)
+    windows.write_text("")
+    assert install.bundled_python(tmp_path / "win", "win32") == windows
+    framework = tmp_path / "mac" / "Frameworks"
+    mac_python = framework / "Python.framework" / "Versions" / "3.11" / "bin" / "python3.11"
+    mac_python.parent.mkdir(parents=True)
+    mac_python.write_text("")
+    mac_hfs = framework / "Houdini.framework" / "Versions" / "21.0" / "Resources"
+    mac_hfs.mkdir(parents=True)
+    assert install.bundled_python(mac_hfs, "darwin") == mac_python
+    assert install.bundled_python(tmp_path / "nowhere", "linux") is None

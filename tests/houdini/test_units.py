@@ -270,3 +270,150 @@ def test_deps_folder_is_appended_not_prepended(tmp_path: Path, monkeypatch: pyte
     monkeypatch.setattr(sys, "path", list(sys.path))
     deps.add_to_path()
     assert sys.path[-1] == str(tmp_path)  # Houdini's own numpy and friends keep precedence
+
+
+# ---------------------------------------------------------------------------------------------------
+# What a run costs the scene, and a Model menu that never waits on the network
+
+
+class ScriptedClient(RefusingClient):
+    """A server that accepts the job, sends ``steps`` progress events, then each frame (the SDK Client's
+    interface: submit -> Job, watch -> JobEvents, fetch_frame writes the file, get_job -> the final Job)."""
+
+    def __init__(self, steps: int = 300, frames: tuple[int, ...] = (1, 2), pause: float = 0.004) -> None:
+        super().__init__("", "")
+        self.steps, self.frames, self.pause = steps, frames, pause
+
+    def _job(self, state: int) -> Any:
+        from genfx.proto import genfx_pb2 as pb
+
+        infos = [pb.FrameInfo(frame=f, file_name=f"n.{f:04d}.exr") for f in self.frames]
+        return pb.Job(
+            id="job1",
+            state=state,
+            seed=1,
+            frames_total=len(self.frames),
+            frames_done=len(infos),
+            file_pattern="n.####.exr",
+            frame_infos=infos if state == pb.JOB_STATE_SUCCEEDED else [],
+        )
+
+    def submit(self, request: Any) -> Any:
+        from genfx.proto import genfx_pb2 as pb
+
+        self.submitted.append(request)
+        return self._job(pb.JOB_STATE_QUEUED)
+
+    def watch(self, job_id: str, from_seq: int = 0) -> Any:
+        import time
+
+        from genfx.proto import genfx_pb2 as pb
+
+        total = len(self.frames)
+        for i in range(self.steps):
+            time.sleep(self.pause)
+            p = pb.Progress(frame=1, step=i % 20 + 1, steps=20, frames_total=total, fraction=i / self.steps)
+            yield pb.JobEvent(progress=p)
+        for done, f in enumerate(self.frames, 1):
+            fd = pb.FrameDone(frame=f, file_name=f"n.{f:04d}.exr", frames_done=done, frames_total=total)
+            yield pb.JobEvent(frame_done=fd)
+
+    def fetch_frame(self, job_id: str, frame: int, dest: Path) -> Path:
+        dest.write_bytes(b"frame")
+        return dest
+
+    def get_job(self, job_id: str) -> Any:
+        from genfx.proto import genfx_pb2 as pb
+
+        return self._job(pb.JOB_STATE_SUCCEEDED)
+
+
+def test_progress_does_not_recook_the_scene(
+    hou: ModuleType, hdefereval: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Parms are used for cooking: each write re-cooks the node and everything downstream and marks the
+    hip modified. Per-step progress goes to the status bar; the Status parm only sees milestones."""
+    from genfx_houdini import node as node_mod
+
+    client = ScriptedClient()
+    monkeypatch.setattr(node_mod, "client_factory", lambda address, token: client)
+    node = _scene(hou)
+    after = node.parent().createNode("null", "after_genfx")
+    after.setInput(0, node)
+    after.setDisplayFlag(True)
+    after.geometry()
+    cooks, changes = after.cookCount(), hou._session.unsaved_changes
+    node.parm("generate").pressButton()
+    assert hdefereval.run_until(lambda: not node_mod._RUNS, timeout=60)
+    assert node.parm("status").eval().startswith("Done: 2 frames"), node.parm("status").eval()
+    # Milestones only: Starting, the job id, Submitted, at most one per frame, Done.
+    assert after.cookCount() - cooks <= 6, after.cookCount() - cooks
+    assert hou._session.unsaved_changes - changes <= 6
+    assert any("step" in m for m in hou._session.status_messages)  # progress was shown, in the status bar
+    assert node.cachedUserData("genfx_progress") is not None
+
+
+def test_the_model_menu_never_waits_for_the_server(
+    hou: ModuleType, hdefereval: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Menu scripts run on Houdini's main thread: the menu answers from its cache at once and a worker
+    asks the server; the next opening (and Server Defaults) shows what came back."""
+    import threading
+    import time
+
+    from genfx_houdini import node as node_mod
+
+    from genfx.proto import genfx_pb2 as pb
+
+    release = threading.Event()
+
+    class SlowServer(RefusingClient):
+        def info(self) -> Any:
+            release.wait(3.0)  # a server that is down answers after the client's timeout
+            return pb.ServerInfo(
+                models=[pb.ModelInfo(name="sd21", family="sd2", native_width=768, native_height=768)],
+                defaults=pb.RequestDefaults(steps=30, guidance=7.5, strength=0.6, keyframe_step=1),
+            )
+
+    monkeypatch.setattr(node_mod, "client_factory", lambda address, token: SlowServer("", ""))
+    node = _scene(hou)
+    started = time.monotonic()
+    first = node.parm("model").menuItems()
+    assert time.monotonic() - started < 0.5
+    assert first == ("",)  # only the server's default until the server answers
+    release.set()
+    assert hdefereval.run_until(
+        lambda: node.parm("server_defaults").eval().startswith("Steps 30"), timeout=10
+    )
+    assert node.parm("model").menuItems() == ("", "sd21")
+    assert node.parm("model").menuLabels()[0] == "Server default (sd21)"
+
+
+def test_an_older_grpc_first_on_the_path_is_reported_with_versions_and_paths(tmp_path: Path) -> None:
+    """Another tool's older grpcio earlier on Houdini's sys.path wins over genfx_deps. The generated stubs
+    then raise RuntimeError (not ImportError) at import: the artist gets a UserError naming each copy."""
+    import subprocess
+    import sys
+
+    from tests.houdini.conftest import LIBS
+
+    old = tmp_path / "other_tool"
+    (old / "grpc").mkdir(parents=True)
+    (old / "grpc" / "__init__.py").write_text('__version__ = "1.48.2"\n')
+    (old / "grpc" / "_utilities.py").write_text("")  # 1.48 has no first_version_is_lower
+    (old / "grpcio-1.48.2.dist-info").mkdir()
+    script = (
+        "import sys\n"
+        f"sys.path.insert(0, {str(old)!r}); sys.path.insert(0, {str(LIBS)!r})\n"
+        "from genfx_houdini.deps import require_sdk\n"
+        "from genfx_houdini.errors import UserError\n"
+        "try:\n    require_sdk()\n"
+        "except UserError as exc:\n    print('USERERROR', exc.message, '||', exc.details)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("USERERROR"), out.stdout + out.stderr
+    message, details = out.stdout.split("||")
+    assert "grpc 1.48.2" in message and str(old / "grpc") in message
+    assert "GENFX_HOUDINI_DEPS_FIRST" in message
+    assert "RuntimeError" in details and "grpcio>=" in details

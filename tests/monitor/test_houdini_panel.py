@@ -23,6 +23,20 @@ from ..conftest import ROOT, small_request
 PANEL = ROOT / "houdini_hda" / "python_panels" / "genfx_monitor.pypanel"
 
 
+@pytest.fixture(autouse=True)
+def hutil_qt(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Houdini's ``hutil.Qt``: the Qt binding of the running Houdini (PySide6 here, as in Houdini 21)."""
+    from PySide6 import QtCore, QtGui, QtWidgets
+
+    hutil = types.ModuleType("hutil")
+    qt = types.ModuleType("hutil.Qt")
+    qt.QtCore, qt.QtGui, qt.QtWidgets = QtCore, QtGui, QtWidgets  # type: ignore[attr-defined]
+    qt.__binding__ = "PySide6"  # type: ignore[attr-defined]
+    hutil.Qt = qt  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "hutil", hutil)
+    monkeypatch.setitem(sys.modules, "hutil.Qt", qt)
+
+
 def load_panel() -> dict[str, Any]:
     """Parses the .pypanel and runs its script in a fresh namespace, like Houdini does per panel."""
     root = ET.parse(PANEL).getroot()
@@ -78,3 +92,24 @@ def test_panel_without_the_sdk_explains_the_install(qtbot: QtBot, monkeypatch: p
     assert isinstance(widget, QLabel)
     assert "install_deps.py" in widget.text()
     panel["onDestroyInterface"]()  # nothing to stop; must not fail
+
+
+def test_panel_on_houdini_20_5_says_it_needs_houdini_21(
+    qtbot: QtBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Houdini 20.5 ships PySide2, 21 PySide6. The monitor is PySide6, so on 20.5 the panel explains
+    itself with a label made through hutil.Qt (the binding-neutral shim SideFX's own panels import)."""
+    # Houdini 20.5's hutil.Qt is bound to PySide2 (the widgets here are PySide6 ones standing in).
+    monkeypatch.setattr(sys.modules["hutil.Qt"], "__binding__", "PySide2", raising=False)
+    monkeypatch.setitem(sys.modules, "genfx.monitor.widget", None)  # must not even be tried
+    hou = types.ModuleType("hou")
+    hou.applicationVersion = lambda: (20, 5, 487)  # type: ignore[attr-defined]
+    hou.getenv = {}.get  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "hou", hou)
+    panel = load_panel()
+    widget = panel["onCreateInterface"]()
+    qtbot.addWidget(widget)
+    assert isinstance(widget, QLabel)
+    assert "Houdini 21" in widget.text() and "genfx monitor" in widget.text()
+    assert "20.5.487" in widget.text()
+    panel["onDestroyInterface"]()

@@ -35,7 +35,7 @@ function fakeAe() {
   ae.context.$.evalFile(path.join(ROOT, 'host', 'index.jsx'));
   assert.ok(/"ok":true/.test(ae.evalScript('genfxLoad(' + JSON.stringify(ROOT) + ')')));
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'genfx-cep-node-'));
-  ae.project.file = new ae.classes.File(path.join(dir, 'smoke.aep'));
+  ae.project._file = new ae.classes.File(path.join(dir, 'smoke.aep'));
   const comp = ae.addComp({ name: 'smoke', width: 64, height: 64, frameRate: 24, duration: 1, displayStartFrame: 1001, workAreaDuration: 2 / 24 });
   const base = C.aeCameraToWorld([32, 32, -400], [32, 32, 0]);
   comp.layers._addCamera('cam', (t) => {

@@ -1,30 +1,106 @@
 'use strict';
-// A small, strict fake of the After Effects scripting DOM, enough to run host/*.jsx in Node:
-// app / Project / ItemCollection / FolderItem / CompItem / FootageItem / FootageSource /
-// LayerCollection / AVLayer / CameraLayer / effects with 3D Point Controls / ImportOptions / File /
-// Folder / $.evalFile. It behaves like AE where the host script depends on it:
+// A strict fake of the After Effects scripting DOM, enough to run host/*.jsx in Node. It follows the
+// documented rules the host script depends on (scripting guide, expression reference, types-for-adobe):
+//   - its surface is types-for-adobe's: every object it hands out is guarded (ae_types.js), so a member
+//     the AE 24.0 typings do not declare, or an assignment to a read-only one, throws; enum values
+//     (AlphaMode, ImportAsType) are the typings' real numbers;
+//   - host scripts run in a context whose ES5+ built-ins are gone (no JSON, Array.prototype.forEach,
+//     Object.keys, String.prototype.trim, Function.prototype.bind, Date.now ...), as in ExtendScript;
 //   - layer indices are 1-based and shift when layers are added, moved or removed;
-//   - LayerCollection.add/addNull put the new layer on top and select only it;
-//   - adding an effect invalidates property references fetched before (AE does; scripts must re-fetch);
-//   - an expression is really evaluated (in its own vm context, with thisComp.activeCamera and toWorld);
-//     one that throws sets expressionError and valueAtTime returns the static value, as AE does;
-//   - importFile without `sequence` gives a still, whose conformFrameRate cannot be set;
-//     with `sequence` it counts the contiguous numbered files on disk; sequences come in at 30 fps
-//     until conformFrameRate is set; Layer.outPoint follows the footage's duration;
-//   - undo groups must nest and close.
-// Camera layers get their world matrix and zoom from functions of time (the test supplies them);
-// what AE computes from parenting / auto-orient is not modelled here, only sampled through toWorld.
+//     LayerCollection.add/addNull/addShape put the new layer on top and select only it;
+//   - addNull "is the same as Layer > New > Null Object": it creates a solid item in the project (in a
+//     Solids folder) and removing the layer leaves the item; addShape creates no item;
+//   - locked layers refuse selection changes;
+//   - adding an effect invalidates property references fetched before;
+//   - an expression is evaluated when it is set, at the comp's current time; one that throws is disabled
+//     (expressionEnabled = false, expressionError set) and the property then gives its static value,
+//     at every time; thisComp.activeCamera throws where no enabled camera is active;
+//   - importFile: a numbered file imported with `sequence` whose folder holds only that one frame comes in
+//     as a still (isStill), whose conformFrameRate cannot be set; sequences come in at 30 fps until
+//     conformFrameRate is set; alphaMode cannot be set on a source without alpha;
+//   - undo groups must nest and close; each outermost group is one entry in Edit > Undo.
+// Camera layers get their world matrix (AE's square-pixel world) and zoom from functions of time that
+// the tests supply; toWorld answers in comp coordinates (x / pixel aspect). What AE computes from
+// parenting / auto-orient is not modelled here, only sampled through toWorld.
 const fs = require('fs');
 const path = require('path');
 const vm = require('vm');
+const types = require('./ae_types');
 
 const SEQUENCE_DEFAULT_FPS = 30; // AE's "Sequence Footage" import preference default
+// ES5 and later built-ins that ExtendScript (ES3) does not have: removed from the host's context.
+const ES5_BUILTINS = [
+  'JSON',
+  'Object.keys',
+  'Object.create',
+  'Object.defineProperty',
+  'Object.defineProperties',
+  'Object.getPrototypeOf',
+  'Object.getOwnPropertyNames',
+  'Object.freeze',
+  'Object.assign',
+  'Object.entries',
+  'Object.values',
+  'Array.isArray',
+  'Array.from',
+  'Array.prototype.forEach',
+  'Array.prototype.map',
+  'Array.prototype.filter',
+  'Array.prototype.reduce',
+  'Array.prototype.reduceRight',
+  'Array.prototype.some',
+  'Array.prototype.every',
+  'Array.prototype.indexOf',
+  'Array.prototype.lastIndexOf',
+  'Array.prototype.find',
+  'Array.prototype.includes',
+  'String.prototype.trim',
+  'String.prototype.startsWith',
+  'String.prototype.endsWith',
+  'String.prototype.includes',
+  'String.prototype.repeat',
+  'Function.prototype.bind',
+  'Date.now',
+  'Date.prototype.toISOString',
+  'Date.prototype.toJSON',
+];
 
 function createAe(options) {
   const opts = options || {};
-  const log = { undo: [], imports: [], adds: [], evalFiles: [], removed: [], expressions: [] };
+  const footageHasAlpha = opts.footageHasAlpha === undefined ? true : opts.footageHasAlpha;
+  const log = { undo: [], undoGroups: 0, imports: [], adds: [], evalFiles: [], removed: [], expressions: [], touched: new Set() };
   let nextId = 1;
   let undoDepth = 0;
+  const proxies = new WeakMap();
+
+  // ---- the types-for-adobe guard ----
+  function guard(obj, className) {
+    if (proxies.has(obj)) return proxies.get(obj);
+    const proxy = new Proxy(obj, {
+      get(target, prop, receiver) {
+        if (typeof prop !== 'symbol' && !internal(prop)) {
+          const decl = types.member(className, prop);
+          if (!decl && !/^\d+$/.test(prop)) throw new TypeError('mock AE: ' + className + '.' + prop + ' is not in types-for-adobe');
+          log.touched.add(className + '.' + prop);
+        }
+        return Reflect.get(target, prop, receiver);
+      },
+      set(target, prop, value, receiver) {
+        if (typeof prop !== 'symbol' && !internal(prop) && !/^\d+$/.test(prop)) {
+          const decl = types.member(className, prop);
+          if (!decl) throw new TypeError('mock AE: ' + className + '.' + prop + ' is not in types-for-adobe');
+          if (decl.readonly || decl.method) throw new Error('After Effects error: ' + className + '.' + prop + ' is read-only');
+          log.touched.add(className + '.' + prop + '=');
+        }
+        return Reflect.set(target, prop, value, receiver);
+      },
+    });
+    proxies.set(obj, proxy);
+    return proxy;
+  }
+  function internal(prop) {
+    return prop.charAt(0) === '_' || prop === 'constructor' || prop === 'then' || prop === 'toJSON' || prop === 'inspect';
+  }
 
   class File {
     constructor(p) {
@@ -69,41 +145,66 @@ function createAe(options) {
 
   class ItemCollection {
     constructor() {
-      this.length = 0;
+      this._length = 0;
+    }
+    get length() {
+      return this._length;
     }
     _push(item) {
-      this.length += 1;
-      this[this.length] = item;
+      this._length += 1;
+      this[this._length] = item;
       return item;
     }
     addFolder(name) {
-      return this._push(new FolderItem(name));
+      return this._push(guard(new FolderItem(name), 'FolderItem'));
     }
   }
 
   class FolderItem extends Item {
     constructor(name) {
       super(name);
-      this.items = new ItemCollection();
+      this.items = guard(new ItemCollection(), 'ItemCollection');
     }
   }
 
-  class AVItem extends Item {}
+  class AVItem extends Item {
+    constructor(name) {
+      super(name);
+      this.pixelAspect = 1;
+    }
+  }
 
   class FootageSource {
-    constructor(isStill, nativeFrameRate) {
-      this.isStill = isStill;
+    constructor(isStill, nativeFrameRate, hasAlpha) {
+      this._still = isStill;
       this.nativeFrameRate = nativeFrameRate;
-      this.hasAlpha = true;
-      this.alphaMode = AlphaMode.STRAIGHT;
+      this._hasAlpha = hasAlpha;
+      this._alphaMode = hasAlpha ? AlphaMode.STRAIGHT : AlphaMode.IGNORE;
       this.premulColor = [1, 1, 1];
       this._conform = 0;
+    }
+    get isStill() {
+      return this._still;
+    }
+    get hasAlpha() {
+      return this._hasAlpha;
+    }
+    set hasAlpha(v) {
+      this._hasAlpha = Boolean(v);
+    }
+    get alphaMode() {
+      return this._alphaMode;
+    }
+    set alphaMode(v) {
+      if (!this._hasAlpha) throw new Error('After Effects error: the footage has no alpha channel to interpret');
+      this._alphaMode = v;
     }
     get conformFrameRate() {
       return this._conform;
     }
     set conformFrameRate(v) {
-      if (this.isStill) throw new Error('After Effects error: can not set conformFrameRate of a still');
+      // "It is an error to set this value if FootageSource.isStill is true."
+      if (this._still) throw new Error('After Effects error: can not set conformFrameRate of a still');
       this._conform = v;
     }
     get displayFrameRate() {
@@ -111,15 +212,28 @@ function createAe(options) {
     }
   }
 
+  class SolidSource extends FootageSource {
+    constructor() {
+      super(true, 0, false);
+      this.color = [1, 1, 1];
+    }
+  }
+
   class FootageItem extends AVItem {
     constructor(file, frames, isStill) {
-      super(isStill ? path.basename(file) : sequenceName(file, frames));
-      this.file = new File(file);
-      this.frames = frames;
-      this.mainSource = new FootageSource(isStill, isStill ? 0 : SEQUENCE_DEFAULT_FPS);
+      super(file ? (isStill ? path.basename(file) : sequenceName(file, frames)) : 'Null 1');
+      this._file = file ? new File(file) : null;
+      this._frames = frames;
+      this._source = file ? guard(new FootageSource(isStill, isStill ? 0 : SEQUENCE_DEFAULT_FPS, footageHasAlpha), 'FootageSource') : guard(new SolidSource(), 'SolidSource');
+    }
+    get file() {
+      return this._file;
+    }
+    get mainSource() {
+      return this._source;
     }
     get duration() {
-      return this.mainSource.isStill ? 0 : this.frames / this.mainSource.displayFrameRate;
+      return this._source.isStill ? 0 : this._frames / this._source.displayFrameRate;
     }
   }
 
@@ -144,7 +258,7 @@ function createAe(options) {
   class Property extends PropertyBase {
     constructor(owner, state, layer) {
       super(owner);
-      this._state = state; // {value, expression, expressionError}
+      this._state = state; // {value, expression, enabled, error}
       this._layer = layer;
     }
     get value() {
@@ -157,27 +271,43 @@ function createAe(options) {
     }
     set expression(text) {
       this._check();
-      this._state.expression = String(text);
-      this._state.expressionError = '';
+      const s = this._state;
+      s.expression = String(text);
+      s.enabled = true;
+      s.error = '';
       log.expressions.push(String(text));
+      // AE evaluates a new expression at once, at the comp's current time, and disables it on error.
+      if (s.expression) this._evaluate(this._layer.containingComp.time);
+    }
+    get expressionEnabled() {
+      return this._state.enabled;
+    }
+    set expressionEnabled(v) {
+      this._state.enabled = Boolean(v);
     }
     get expressionError() {
       this._check();
-      return this._state.expressionError;
+      return this._state.error;
     }
-    valueAtTime(time, preExpression) {
-      this._check();
-      if (preExpression || !this._state.expression) return this._state.value.slice();
+    _evaluate(time) {
+      const s = this._state;
       const comp = this._layer.containingComp;
       const sandbox = { thisComp: comp._expressionView(time), time: time };
       try {
-        const v = vm.runInNewContext(this._state.expression, sandbox, { timeout: 1000 });
+        const v = vm.runInNewContext(s.expression, sandbox, { timeout: 1000 });
         if (!v || v.length !== 3) throw new Error('Expression result must be of dimension 3');
         return [Number(v[0]), Number(v[1]), Number(v[2])];
       } catch (e) {
-        this._state.expressionError = String(e.message || e);
-        return this._state.value.slice();
+        s.error = String(e.message || e);
+        s.enabled = false;
+        return s.value.slice();
       }
+    }
+    valueAtTime(time, preExpression) {
+      this._check();
+      const s = this._state;
+      if (preExpression || !s.expression || !s.enabled) return s.value.slice();
+      return this._evaluate(time);
     }
   }
 
@@ -205,12 +335,12 @@ function createAe(options) {
       this._check();
       if (!this._addable) throw new Error('After Effects error: can not add a property to this group');
       if (matchName !== 'ADBE Point3D Control') throw new Error('mock: unsupported effect ' + matchName);
-      const state = { value: [0, 0, 0], expression: '', expressionError: '' };
+      const state = { value: [0, 0, 0], expression: '', enabled: true, error: '' };
       const layer = this._layer;
-      const effectChildren = [{ matchName: 'ADBE Point3D Control-0001', make: (owner) => new Property(owner, state, layer) }];
+      const effectChildren = [{ matchName: 'ADBE Point3D Control-0001', make: (owner) => guard(new Property(owner, state, layer), 'Property') }];
       this._children.push({
         matchName: matchName,
-        make: (owner) => new PropertyGroup(owner, effectChildren, false, layer),
+        make: (owner) => guard(new PropertyGroup(owner, effectChildren, false, layer), 'PropertyGroup'),
       });
       this._generation += 1; // every reference fetched before is now invalid
       return this.property(this._children.length);
@@ -220,76 +350,100 @@ function createAe(options) {
   // ---- layers ----
   class Layer {
     constructor(comp, name) {
-      this.containingComp = comp;
+      this._comp = comp;
       this.name = name;
       this.comment = '';
       this.label = 0;
-      this.selected = false;
+      this._selected = false;
+      this.locked = false;
       this.enabled = true;
       this.startTime = 0;
+      this._outOverride = null;
       this._removed = false;
-      const parade = new PropertyGroup(null, [], true, this);
-      parade._generation = 0;
-      this._parade = parade;
+      this._parade = guard(new PropertyGroup(null, [], true, this), 'PropertyGroup');
+    }
+    get containingComp() {
+      return this._comp;
+    }
+    get selected() {
+      return this._selected;
+    }
+    set selected(v) {
+      if (this.locked && Boolean(v) !== this._selected) throw new Error('After Effects error: the layer is locked');
+      this._selected = Boolean(v);
     }
     get index() {
-      const i = this.containingComp._layers.indexOf(this);
+      const i = this._comp._layers.indexOf(this._self());
       if (i < 0) throw new Error('After Effects error: Object is invalid (layer was removed)');
       return i + 1;
+    }
+    _self() {
+      return proxies.get(this) || this;
     }
     get inPoint() {
       return this.startTime;
     }
+    set inPoint(v) {
+      this.startTime = v;
+    }
     get outPoint() {
-      return this.startTime + this._duration();
+      return this._outOverride !== null ? this._outOverride : this.startTime + this._duration();
+    }
+    set outPoint(v) {
+      this._outOverride = v;
     }
     _duration() {
-      return this.containingComp.duration;
+      return this._comp.duration;
     }
     property(name) {
       if (name === 'ADBE Effect Parade' || name === 'Effects') return this._parade;
       return null;
     }
     remove() {
-      const layers = this.containingComp._layers;
+      const layers = this._comp._layers;
       layers.splice(this.index - 1, 1);
       this._removed = true;
       log.removed.push(this.name);
     }
     moveToEnd() {
-      const layers = this.containingComp._layers;
+      const layers = this._comp._layers;
+      const self = this._self();
       layers.splice(this.index - 1, 1);
-      layers.push(this);
+      layers.push(self);
     }
     moveBefore(other) {
-      const layers = this.containingComp._layers;
+      const layers = this._comp._layers;
+      const self = this._self();
       layers.splice(this.index - 1, 1);
-      layers.splice(other.index - 1, 0, this);
+      layers.splice(other.index - 1, 0, self);
     }
   }
 
   class AVLayer extends Layer {
     constructor(comp, name, source) {
       super(comp, name);
-      this.source = source;
+      this._source = source;
       this.threeDLayer = false;
     }
+    get source() {
+      return this._source;
+    }
     _duration() {
-      return this.source && this.source.duration ? this.source.duration : this.containingComp.duration;
+      const src = this._source;
+      return src && src.duration ? src.duration : this._comp.duration; // stills last the comp
     }
   }
 
+  class ShapeLayer extends AVLayer {}
+
   class CameraLayer extends Layer {
-    /** worldAt(t) -> 16 numbers (AE world, row-major, column-vector); zoomAt(t) -> px. */
+    /** worldAt(t) -> 16 numbers (AE square-pixel world, row-major, column-vector); zoomAt(t) -> px. */
     constructor(comp, name, worldAt, zoomAt, inPoint, outPoint) {
       super(comp, name);
       this._worldAt = worldAt;
       this._zoomAt = zoomAt;
       this.startTime = inPoint || 0;
-      this._out = outPoint;
-    }
-    get outPoint() {
-      return this._out === undefined ? this.containingComp.duration : this._out;
+      if (outPoint !== undefined) this._outOverride = outPoint;
     }
   }
 
@@ -303,33 +457,46 @@ function createAe(options) {
     _addOnTop(layer) {
       this._comp._layers.unshift(layer);
       this._comp._layers.forEach((l) => {
-        l.selected = l === layer;
+        l._selected = l === layer; // AE selects the new layer only (locked ones included: AE does it)
       });
       return layer;
     }
     add(item, duration) {
       if (!(item instanceof AVItem)) throw new Error('After Effects error: add() needs an AVItem');
       log.adds.push({ item: item, duration: duration });
-      return this._addOnTop(new AVLayer(this._comp, item.name, item));
+      return this._addOnTop(guard(new AVLayer(this._comp, item.name, item), 'AVLayer'));
     }
     addNull(duration) {
-      return this._addOnTop(new AVLayer(this._comp, 'Null 1', null));
+      // Layer > New > Null Object: a solid item in the project's Solids folder backs the layer.
+      const project = this._comp._project;
+      const n = project._nulls = (project._nulls || 0) + 1;
+      const solid = guard(new FootageItem(null, 1, true), 'FootageItem');
+      solid.name = 'Null ' + n;
+      solid.parentFolder = project._solidsFolder();
+      project.items._push(solid);
+      const layer = guard(new AVLayer(this._comp, 'Null ' + n, solid), 'AVLayer');
+      return this._addOnTop(layer);
+    }
+    addShape() {
+      const n = (this._comp._shapes = (this._comp._shapes || 0) + 1);
+      return this._addOnTop(guard(new ShapeLayer(this._comp, 'Shape Layer ' + n, null), 'ShapeLayer'));
     }
     _addCamera(name, worldAt, zoomAt, inPoint, outPoint) {
-      const cam = new CameraLayer(this._comp, name, worldAt, zoomAt, inPoint, outPoint);
+      const cam = guard(new CameraLayer(this._comp, name, worldAt, zoomAt, inPoint, outPoint), 'CameraLayer');
       this._comp._layers.unshift(cam);
       return cam;
     }
     _addSolid(name) {
-      const layer = new AVLayer(this._comp, name, null);
+      const layer = guard(new AVLayer(this._comp, name, null), 'AVLayer');
       this._comp._layers.unshift(layer);
       return layer;
     }
   }
 
   class CompItem extends AVItem {
-    constructor(o) {
+    constructor(o, project) {
       super(o.name || 'Comp 1');
+      this._project = project;
       this.width = o.width;
       this.height = o.height;
       this.pixelAspect = o.pixelAspect || 1;
@@ -341,7 +508,10 @@ function createAe(options) {
       this.workAreaDuration = o.workAreaDuration || this.duration;
       this.time = o.time || 0;
       this._layers = [];
-      this.layers = new LayerCollection(this);
+      this._layerCollection = guard(new LayerCollection(this), 'LayerCollection');
+    }
+    get layers() {
+      return this._layerCollection;
     }
     get numLayers() {
       return this._layers.length;
@@ -350,33 +520,43 @@ function createAe(options) {
       return this._layers[i - 1];
     }
     get selectedLayers() {
-      return this._layers.filter((l) => l.selected);
+      return hostArray(this._layers.filter((l) => l._selected));
     }
     _activeCameraAt(t) {
-      return this._layers.filter((l) => l instanceof CameraLayer && l.enabled && l.inPoint <= t && t < l.outPoint)[0] || null;
+      const eps = 1e-9; // AE's times sit on frames; k * frameDuration and k / fps may differ in the last bit
+      return this._layers.filter((l) => l instanceof CameraLayer && l.enabled && l.inPoint <= t + eps && t + eps < l.outPoint)[0] || null;
     }
     get activeCamera() {
       return this._activeCameraAt(this.time);
     }
     /** What an expression sees as thisComp at time t. */
     _expressionView(t) {
-      const cam = this._activeCameraAt(t);
-      const view = { width: this.width, height: this.height, activeCamera: null };
-      if (cam) {
-        const m = cam._worldAt(t);
-        view.activeCamera = {
-          name: cam.name,
-          zoom: cam._zoomAt(t),
-          toWorld: (p) => [0, 1, 2].map((i) => m[i * 4] * p[0] + m[i * 4 + 1] * p[1] + m[i * 4 + 2] * p[2] + m[i * 4 + 3]),
-        };
-      }
-      return view;
+      const comp = this;
+      const pa = this.pixelAspect;
+      return {
+        width: this.width,
+        height: this.height,
+        pixelAspect: pa,
+        get activeCamera() {
+          const cam = comp._activeCameraAt(t);
+          if (!cam) throw new Error('thisComp.activeCamera: there is no active camera at this time');
+          const m = cam._worldAt(t);
+          return {
+            name: cam.name,
+            zoom: cam._zoomAt(t),
+            toWorld: (p) => {
+              const q = [0, 1, 2].map((i) => m[i * 4] * p[0] + m[i * 4 + 1] * p[1] + m[i * 4 + 2] * p[2] + m[i * 4 + 3]);
+              return [q[0] / pa, q[1], q[2]]; // comp coordinates: x in the comp's pixels
+            },
+          };
+        },
+      };
     }
   }
 
   // ---- import ----
-  const ImportAsType = { COMP_CROPPED_LAYERS: 1, FOOTAGE: 2, COMP: 3, PROJECT: 4 };
-  const AlphaMode = { IGNORE: 1, STRAIGHT: 2, PREMULTIPLIED: 3 };
+  const AlphaMode = Object.assign({}, types.surface().enums.AlphaMode);
+  const ImportAsType = Object.assign({}, types.surface().enums.ImportAsType);
 
   class ImportOptions {
     constructor(file) {
@@ -384,6 +564,7 @@ function createAe(options) {
       this.sequence = false;
       this.forceAlphabetical = false;
       this.importAs = ImportAsType.FOOTAGE;
+      return guard(this, 'ImportOptions');
     }
     canImportAs(type) {
       return type === ImportAsType.FOOTAGE;
@@ -406,38 +587,59 @@ function createAe(options) {
 
   class Project {
     constructor() {
-      this.items = new ItemCollection();
-      this.activeItem = null;
+      this._items = guard(new ItemCollection(), 'ItemCollection');
+      this._active = null;
       this.bitsPerChannel = 8;
       this.workingSpace = '';
       this.linearizeWorkingSpace = false;
       this.linearBlending = false;
-      this.file = null;
+      this._file = null;
+    }
+    get items() {
+      return this._items;
+    }
+    get activeItem() {
+      return this._active;
+    }
+    get file() {
+      return this._file;
+    }
+    _solidsFolder() {
+      for (let i = 1; i <= this._items.length; i++) {
+        const it = this._items[i];
+        if (it instanceof FolderItem && it.name === 'Solids') return it;
+      }
+      return this._items.addFolder('Solids');
     }
     importFile(io) {
       if (!(io instanceof ImportOptions)) throw new Error('After Effects error: importFile needs ImportOptions');
       if (!io.file || !io.file.exists) throw new Error('After Effects error: file does not exist');
       log.imports.push({ file: io.file.fsName, sequence: io.sequence, forceAlphabetical: io.forceAlphabetical, importAs: io.importAs });
       const frames = io.sequence ? countSequence(io.file.fsName) : 1;
-      const item = new FootageItem(io.file.fsName, frames, !io.sequence);
-      this.items._push(item);
+      // A "sequence" of one file comes in as a still.
+      const item = guard(new FootageItem(io.file.fsName, frames, frames <= 1), 'FootageItem');
+      this._items._push(item);
       return item;
     }
   }
 
-  const project = new Project();
-  const app = {
-    project: project,
+  const project = guard(new Project(), 'Project');
+  class Application {
+    get project() {
+      return project;
+    }
     beginUndoGroup(name) {
       undoDepth += 1;
       log.undo.push('begin:' + name);
-    },
+    }
     endUndoGroup() {
       if (undoDepth <= 0) throw new Error('After Effects error: endUndoGroup without beginUndoGroup');
       undoDepth -= 1;
+      if (undoDepth === 0) log.undoGroups += 1;
       log.undo.push('end');
-    },
-  };
+    }
+  }
+  const app = guard(new Application(), 'Application');
 
   const sandbox = {
     app,
@@ -450,6 +652,7 @@ function createAe(options) {
     Item,
     Layer,
     AVLayer,
+    ShapeLayer,
     CameraLayer,
     Property,
     PropertyGroup,
@@ -458,6 +661,16 @@ function createAe(options) {
     AlphaMode,
   };
   const context = vm.createContext(sandbox);
+  // ExtendScript is ES3: take away what came later, so a host script that uses it fails here too.
+  vm.runInContext(
+    ES5_BUILTINS.map((name) => 'delete ' + name + ';').join('\n'),
+    context
+  );
+  function hostArray(items) {
+    const a = vm.runInContext('[]', context);
+    for (let i = 0; i < items.length; i++) a[i] = items[i];
+    return a;
+  }
   sandbox.$ = {
     global: context,
     evalFile(file) {
@@ -468,15 +681,22 @@ function createAe(options) {
   };
 
   function addComp(o) {
-    const comp = new CompItem(o);
+    const comp = guard(new CompItem(o, project), 'CompItem');
     project.items._push(comp);
-    project.activeItem = comp;
+    project._active = comp;
     return comp;
   }
 
   /** Like CSInterface.evalScript: run a script in the host context, return its value as a string. */
   function evalScript(script) {
     return String(vm.runInContext(script, context));
+  }
+
+  /** Items in the project of a class (e.g. FootageItem), by walking project.items. */
+  function itemsOf(cls) {
+    const out = [];
+    for (let i = 1; i <= project.items.length; i++) if (project.items[i] instanceof cls) out.push(project.items[i]);
+    return out;
   }
 
   return {
@@ -486,10 +706,12 @@ function createAe(options) {
     log,
     addComp,
     evalScript,
+    itemsOf,
     undoDepth: () => undoDepth,
-    classes: { File, Folder, CompItem, FootageItem, FolderItem, AVLayer, CameraLayer, ImportOptions },
+    classes: { File, Folder, CompItem, FootageItem, FolderItem, AVLayer, ShapeLayer, CameraLayer, ImportOptions },
     ImportAsType,
     AlphaMode,
+    ES5_BUILTINS,
   };
 }
 

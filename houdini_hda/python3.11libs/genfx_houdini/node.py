@@ -11,6 +11,11 @@ work and sends Updates back:
 
 Errors reach the artist through ``hou.ui.displayMessage`` when there is a UI, as ``hou.NodeError``
 otherwise, and always in the node's Status parameter.
+
+Parameters are used for cooking: each write re-cooks the node and everything downstream and marks the
+hip file modified. So the Status parm gets milestones only (submitted, a frame, the end), at most one
+per STATUS_INTERVAL_S; per-step progress goes to the status bar and the node's cached user data
+(``genfx_progress``: (fraction, text), neither saved nor cooked).
 """
 
 from __future__ import annotations
@@ -51,7 +56,12 @@ _RUNS: dict[int, Run] = {}
 client_factory: ClientFactory = default_client_factory
 # Modal runs wait this long for the server to confirm a cancel before giving the node back.
 CANCEL_WAIT_S = 60.0
+# The Status parm is written at most this often (the end and errors always get through).
+STATUS_INTERVAL_S = 1.0
+PROGRESS_KEY = "genfx_progress"
 _LABELS = {P.PLATE: "Plate", P.MASK: "Mask", P.DEPTH: "Depth"}
+# When each node's Status was last written, by hou.Node.sessionId(). Main thread only.
+_STATUS_WRITTEN: dict[int, float] = {}
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -93,10 +103,31 @@ def _set(node: hou.OpNode, name: str, value: str | int | float) -> None:
         parm.set(value)
 
 
-def _set_status(node: hou.OpNode, text: str, fraction: float | None = None) -> None:
+def _set_status(node: hou.OpNode, text: str, *, milestone: bool = True) -> None:
+    """Writes Status (a cooking parm): always for a milestone, else only STATUS_INTERVAL_S after the
+    last write."""
+    now = time.monotonic()
+    last = _STATUS_WRITTEN.get(node.sessionId())
+    if not milestone and last is not None and now - last < STATUS_INTERVAL_S:
+        return
+    _STATUS_WRITTEN[node.sessionId()] = now
     _set(node, P.STATUS, text)
-    if fraction is not None:
-        _set(node, P.PROGRESS, max(0.0, min(1.0, float(fraction))))
+
+
+def _show_progress(node: hou.OpNode, text: str, fraction: float | None) -> None:
+    """Progress outside the cooking parms: the node's cached user data and Houdini's status bar."""
+    fraction = None if fraction is None else max(0.0, min(1.0, float(fraction)))
+    node.setCachedUserData(PROGRESS_KEY, (fraction, text))
+    if hou.isUIAvailable():
+        hou.ui.setStatusMessage(f"GenFX {node.name()}: {text}")
+
+
+def progress(node: hou.OpNode) -> tuple[float | None, str]:
+    """The node's latest progress: (fraction 0..1 or None, text)."""
+    value = node.cachedUserData(PROGRESS_KEY)
+    if isinstance(value, tuple) and len(value) == 2:
+        return value[0], str(value[1])
+    return None, _str(node, P.STATUS)
 
 
 def _report(node: hou.OpNode | None, error: UserError) -> None:
@@ -227,24 +258,25 @@ def point_camera_background(camera_path: str, out_dir: Path, file_pattern: str) 
 def _apply_to_node(node: hou.OpNode, camera_path: str, update: Update) -> None:
     """Shows one Update on the node. Failed updates are the caller's to report."""
     if isinstance(update, Status):
-        _set_status(node, update.text, update.fraction)
+        _show_progress(node, update.text, update.fraction)
+        if update.fraction is None:  # a state change or an upload, not a denoising step
+            _set_status(node, update.text, milestone=False)
     elif isinstance(update, Submitted):
         _set(node, P.JOB_ID, update.job_id)
-        _set_status(node, f"Submitted job {update.job_id} (seed {update.seed}, {update.frames_total} frames)")
+        text = f"Submitted job {update.job_id} (seed {update.seed}, {update.frames_total} frames)"
+        _show_progress(node, text, 0.0)
+        _set_status(node, text)
     elif isinstance(update, FrameReady):
         fraction = update.frames_done / update.frames_total if update.frames_total else None
-        if fraction is not None:
-            fraction = max(fraction, _float(node, P.PROGRESS))
-        _set_status(
-            node, f"Frame {update.frame} ready ({update.frames_done}/{update.frames_total})", fraction
-        )
+        text = f"Frame {update.frame} ready ({update.frames_done}/{update.frames_total})"
+        _show_progress(node, text, fraction)
+        _set_status(node, text, milestone=False)
         if _int(node, P.SET_BACKGROUND):
             point_camera_background(camera_path, update.path.parent, update.file_pattern)
     elif isinstance(update, Finished):
-        if update.state == "failed":
-            _set_status(node, "Error: " + update.message.splitlines()[0])
-        else:
-            _set_status(node, update.message, 1.0 if update.state == "succeeded" else None)
+        text = "Error: " + update.message.splitlines()[0] if update.state == "failed" else update.message
+        _show_progress(node, text, 1.0 if update.state == "succeeded" else None)
+        _set_status(node, text)
 
 
 def _apply(node_id: int, run: Run, camera_path: str, update: Update) -> None:
@@ -305,6 +337,18 @@ def _start(
             except queue.Empty:
                 return
 
+    def cancel_and_wait() -> None:
+        """Cancels on the server and waits (bounded) for the run to confirm it; a second Ctrl-C stops
+        the wait, not the cancel, which is already on its way."""
+        run.cancel()
+        _set_status(node, "Interrupted: cancelling the job on the server")
+        deadline = time.monotonic() + CANCEL_WAIT_S
+        try:
+            while finished is None and time.monotonic() < deadline:
+                drain(0.1)
+        except KeyboardInterrupt:
+            pass
+
     try:
         with (
             hou.undos.disabler(),
@@ -317,13 +361,13 @@ def _start(
                 while finished is None:
                     drain(0.1)
                     if finished is None:
-                        operation.updateLongProgress(_float(node, P.PROGRESS), _str(node, P.STATUS))
-            except hou.OperationInterrupted:
-                run.cancel()
-                _set_status(node, "Interrupted: cancelling the job on the server")
-                deadline = time.monotonic() + CANCEL_WAIT_S
-                while finished is None and time.monotonic() < deadline:
-                    drain(0.1)
+                        fraction, text = progress(node)
+                        operation.updateLongProgress(-1.0 if fraction is None else fraction, text)
+            except hou.OperationInterrupted:  # Esc in graphical Houdini's interrupt dialog
+                cancel_and_wait()
+            except KeyboardInterrupt:  # hython has no Esc: Ctrl-C arrives here, as in any Python
+                cancel_and_wait()
+                raise
     finally:
         if _RUNS.get(node_id) is run:
             del _RUNS[node_id]
@@ -352,7 +396,8 @@ def generate(node: hou.OpNode, *, modal: bool | None = None) -> Finished | None:
         _report(node, exc)
         return None
     _set(node, P.JOB_ID, "")
-    _set_status(node, "Starting", 0.0)
+    _show_progress(node, "Starting", 0.0)
+    _set_status(node, "Starting")
 
     def make_run(sink: Callable[[Update], None]) -> Run:
         return Run(address=spec.server, token=spec.token, spec=spec, sink=sink, client_factory=client_factory)
@@ -382,7 +427,8 @@ def load_results(node: hou.OpNode, *, modal: bool | None = None) -> Finished | N
         _report(node, exc)
         return None
     server, token = _str(node, P.SERVER).strip(), _str(node, P.TOKEN).strip()
-    _set_status(node, f"Loading the results of job {job_id}", 0.0)
+    _show_progress(node, f"Loading the results of job {job_id}", 0.0)
+    _set_status(node, f"Loading the results of job {job_id}")
 
     def make_run(sink: Callable[[Update], None]) -> Run:
         return Run(
@@ -450,39 +496,82 @@ def cancel(node: hou.OpNode) -> None:
 # ---------------------------------------------------------------------------------------------------
 # Model menu
 
-# (server, token) -> (when, Model menu items, Server Defaults text)
+# (server, token) -> (when, Model menu items, Server Defaults text). Filled by worker threads.
 _MODEL_CACHE: dict[tuple[str, str], tuple[float, list[str], str]] = {}
+_ASKING: set[tuple[str, str]] = set()  # keys a worker is asking the server about
+_MODEL_LOCK = threading.Lock()
 MODEL_CACHE_S = 30.0
+_UNKNOWN_MENU = ["", "Server default"]
 
 
-def _server_menu(server: str, token: str) -> tuple[list[str], str]:
-    """One GetServerInfo (cached): the Model menu's items and the text for Server Defaults."""
-    key = (server, token)
-    cached = _MODEL_CACHE.get(key)
-    if cached is not None and time.monotonic() - cached[0] < MODEL_CACHE_S:
-        return cached[1], cached[2]
+def _ask_server(server: str, token: str) -> tuple[list[str], str]:
+    """Worker thread: one GetServerInfo -> the Model menu's items and the text for Server Defaults."""
     try:
         require_sdk()
         from genfx.client import GenFXError
 
         try:
             with client_factory(server, token) as client:
-                client.timeout = 3.0  # the menu opens on the main thread: keep it short
+                client.timeout = 3.0
                 info = client.info()
             default = f" ({info.models[0].name})" if info.models else ""
             items = ["", f"Server default{default}"]
             for model in info.models:
                 label = f"{model.name}  ({model.family}, {model.native_width}x{model.native_height})"
                 items += [model.name, label]
-            text = server_defaults_text(info.defaults)
+            return items, server_defaults_text(info.defaults)
         except GenFXError as exc:
-            items = ["", f"Server default (models unavailable: {exc.code})"]
-            text = f"Unknown: the server did not answer ({exc.code})"
+            return ["", f"Server default (models unavailable: {exc.code})"], (
+                f"Unknown: the server did not answer ({exc.code})"
+            )
     except UserError:
-        items = ["", "Server default (GenFX client not installed)"]
-        text = "Unknown: the GenFX client is not installed"
-    _MODEL_CACHE[key] = (time.monotonic(), items, text)
-    return items, text
+        return [
+            "",
+            "Server default (GenFX client not installed)",
+        ], "Unknown: the GenFX client is not installed"
+
+
+def _refresh_server_menu(key: tuple[str, str], node_id: int, ui: bool) -> None:
+    """Worker thread: asks the server, caches the answer, and (with a UI) shows Server Defaults."""
+    try:
+        items, text = _ask_server(*key)
+        with _MODEL_LOCK:
+            _MODEL_CACHE[key] = (time.monotonic(), items, text)
+    finally:
+        with _MODEL_LOCK:
+            _ASKING.discard(key)
+    if ui:
+        import hdefereval
+
+        hdefereval.executeDeferred(_show_server_defaults, node_id, text)
+
+
+def _show_server_defaults(node_id: int, text: str) -> None:
+    found = hou.nodeBySessionId(node_id)
+    if isinstance(found, hou.OpNode):
+        with hou.undos.disabler():
+            _set(found, P.SERVER_DEFAULTS, text)
+
+
+def _server_menu(server: str, token: str, node_id: int) -> tuple[list[str], str]:
+    """Main thread, never blocks: what the cache holds for (server, token), and a worker to refresh it
+    when it is missing or older than MODEL_CACHE_S. The next opening shows the answer."""
+    key = (server, token)
+    with _MODEL_LOCK:
+        cached = _MODEL_CACHE.get(key)
+        stale = cached is None or time.monotonic() - cached[0] >= MODEL_CACHE_S
+        ask = stale and key not in _ASKING
+        if ask:
+            _ASKING.add(key)
+    if ask:
+        ui = hou.isUIAvailable()
+        worker = threading.Thread(
+            target=_refresh_server_menu, args=(key, node_id, ui), name="genfx-models", daemon=True
+        )
+        worker.start()
+    if cached is None:
+        return list(_UNKNOWN_MENU), "Asking the server (open the Model menu again in a moment)"
+    return cached[1], cached[2]
 
 
 def server_defaults_text(defaults: pb.RequestDefaults) -> str:
@@ -493,9 +582,9 @@ def server_defaults_text(defaults: pb.RequestDefaults) -> str:
     )
 
 
-def model_menu_items(server: str, token: str) -> list[str]:
+def model_menu_items(server: str, token: str, node_id: int = 0) -> list[str]:
     """Token/label pairs, flattened, for the Model menu: the server default, then GetServerInfo's models."""
-    return _server_menu(server, token)[0]
+    return _server_menu(server, token, node_id)[0]
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -529,9 +618,11 @@ def on_camera_changed(kwargs: Mapping[str, object]) -> None:
 
 
 def model_menu(kwargs: Mapping[str, object]) -> list[str]:
-    """The Model menu; opening it also refreshes Server Defaults (one GetServerInfo for both)."""
+    """The Model menu, from the cache (menu scripts run on the main thread: no network here); opening
+    it also refreshes Server Defaults (one GetServerInfo for both, on a worker thread)."""
     node = _node(kwargs)
-    items, defaults_text = _server_menu(_str(node, P.SERVER).strip(), _str(node, P.TOKEN).strip())
+    server, token = _str(node, P.SERVER).strip(), _str(node, P.TOKEN).strip()
+    items, defaults_text = _server_menu(server, token, node.sessionId())
     with hou.undos.disabler():
         _set(node, P.SERVER_DEFAULTS, defaults_text)
     return items

@@ -10,8 +10,7 @@ from typing import Final
 GENERATE: Final = "generate"
 CANCEL: Final = "cancel"
 LOAD_RESULTS: Final = "load_results"
-STATUS: Final = "status"
-PROGRESS: Final = "progress"
+STATUS: Final = "status"  # milestones only: progress is kept out of cooking parms (node.py)
 JOB_ID: Final = "job_id"
 
 CAMERA: Final = "camera"
@@ -46,7 +45,6 @@ TYPES: Final[dict[str, str]] = {
     CANCEL: "button",
     LOAD_RESULTS: "button",
     STATUS: "string",
-    PROGRESS: "float",
     JOB_ID: "string",
     CAMERA: "oppath",
     FRAME_START: "integer",

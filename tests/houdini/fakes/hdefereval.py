@@ -1,7 +1,10 @@
 """A fake of Houdini's ``hdefereval``: calls handed over from any thread run on the main thread when the
 (fake) event loop is idle, i.e. when a test calls ``process_events`` or ``run_until``.
 
-As in Houdini, it only exists with a graphical UI: calling it while ``hou.isUIAvailable()`` is False raises.
+As in Houdini, it only exists with a graphical UI: without one ``import hdefereval`` fails (the fake ``hou``
+keeps ``sys.modules["hdefereval"]`` in step with ``hou.isUIAvailable()``), and a call made anyway raises.
+``executeInMainThreadWithResult`` called from the main thread would wait for itself forever in Houdini;
+here it raises, so code that does it fails its test instead of hanging.
 Exceptions raised by deferred callbacks are collected and re-raised from ``process_events`` so that a
 broken callback fails the test instead of vanishing into a console.
 """
@@ -50,7 +53,7 @@ def executeDeferredAfterWaiting(
 def executeInMainThreadWithResult(code: Callable[..., object], *args: Any, **kwargs: Any) -> object:
     _require_ui()
     if threading.current_thread() is threading.main_thread():
-        return _call(code, args, kwargs)
+        raise RuntimeError("executeInMainThreadWithResult from the main thread blocks Houdini forever")
     done = threading.Event()
     box: list[object] = []
     with _lock:

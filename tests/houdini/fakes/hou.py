@@ -19,6 +19,12 @@ from Houdini 21.0.512) say the real one does:
   ``OperationInterrupted`` when the test's interrupt policy says the artist pressed Esc.
 * Every call that touches the scene must come from the main thread (Houdini's rule for hou); a call from
   another thread is recorded in ``_session.thread_violations`` and raises.
+* Parameters are "used for cooking" (HDK, Dependencies): setting one on a SOP dirties it and everything
+  downstream, the viewport (with a UI) re-cooks the displayed SOP, and the hip file is marked modified.
+  SOPs count their cooks (``cookCount``); ``geometry()`` cooks what is dirty, inputs first.
+* The asset's children come from its expanded definition the way Houdini reads it: through the
+  ``Sections.list`` files to ``Contents.dir/Contents.mime`` (tests/houdini/expanded_hda.py). A definition
+  whose lists do not lead there loads with no children, and the asset then outputs empty geometry.
 """
 
 from __future__ import annotations
@@ -133,9 +139,24 @@ class _Session:
     undo_disabled: int = 0
     undo_log: list[str] = field(default_factory=list)
     root: Node | None = None
+    unsaved_changes: int = 0  # how often the hip file was marked modified
+
+    def __setattr__(self, name: str, value: object) -> None:
+        super().__setattr__(name, value)
+        if name == "ui_available" and "_sync_hdefereval" in globals():
+            _sync_hdefereval(bool(value))
 
 
 _session = _Session()
+
+
+def _sync_hdefereval(ui: bool) -> None:
+    """hdefereval cannot be imported without a UI (Houdini's own module raises ImportError there)."""
+    import sys
+
+    from tests.houdini.fakes import hdefereval
+
+    sys.modules["hdefereval"] = hdefereval if ui else None  # type: ignore[assignment]
 
 
 def _main_thread(api: str) -> None:
@@ -419,6 +440,10 @@ class hipFile:
     def basename() -> str:
         return _session.hip.name
 
+    @staticmethod
+    def hasUnsavedChanges() -> bool:
+        return _session.unsaved_changes > 0
+
 
 def getenv(name: str, default_value: str | None = None) -> str | None:
     return os.environ.get(name, default_value)
@@ -566,6 +591,7 @@ class Parm:
         self._value = value
         if not _session.undo_disabled:
             _session.undo_log.append(f"set {self.path()}")
+        self._node._parm_changed()
 
     def setExpression(
         self, expression: str, language: EnumValue | None = None, replace_expression: bool = True
@@ -573,6 +599,7 @@ class Parm:
         _main_thread("Parm.setExpression")
         self._expression = expression
         self._language = language or exprLanguage.Hscript
+        self._node._parm_changed()
 
     def expression(self) -> str:
         if self._expression is None:
@@ -654,6 +681,7 @@ class NodeType:
     parms: list[ParmDef]
     python_module: str = ""
     default_name: str = ""
+    definition: Path | None = None  # an asset's expanded definition folder: its children come from there
     _module: types.ModuleType | None = None
 
     def name(self) -> str:
@@ -744,6 +772,7 @@ def _register_types() -> None:
         NodeType("Object", "geo", ObjNode, list(_XFORM_PARMS)),
         NodeType("Sop", "null", SopNode, []),
         NodeType("Sop", "file", SopNode, [_p("file", "geometry", "default.bgeo")]),
+        NodeType("Sop", "output", SopNode, [_p("outputidx", "integer", "0")]),
     ):
         _TYPES[(t.category_name, t.type_name)] = t
     ds = dialogscript.load(HDA_DIR / "DialogScript")
@@ -754,10 +783,33 @@ def _register_types() -> None:
         ds.parms,
         python_module=(HDA_DIR / "PythonModule").read_text(encoding="utf-8"),
         default_name=ds.name.split("::")[1],
+        definition=HDA_DIR,
     )
 
 
 _CHILD_CATEGORY = {"root": "Manager", "obj": "Object", "geo": "Sop"}
+
+
+class Geometry:
+    """hou.Geometry, as far as the tests look: detail attributes (``attribValue``)."""
+
+    def __init__(self, detail: dict[str, str] | None = None) -> None:
+        self._detail = dict(detail or {})
+
+    def attribValue(self, name: str) -> str:
+        if name not in self._detail:
+            raise OperationFailed(f"no detail attribute {name!r}")
+        return self._detail[name]
+
+    def isEmpty(self) -> bool:  # our own shorthand: no attributes = nothing came through
+        return not self._detail
+
+
+@dataclass(frozen=True)
+class _SubnetInput:
+    """``(n)`` in an asset's Contents: the asset's own input n."""
+
+    index: int
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -780,6 +832,10 @@ class Node(NetworkMovableItem):
         self._position = (0.0, 0.0)
         self._display = False
         self._destroyed = False
+        self._dirty = True
+        self._cooks = 0
+        self._geometry: Geometry | None = None
+        self._cached_user_data: dict[str, object] = {}
         _session.next_id += 1
         _session.nodes_by_id[self._id] = self
 
@@ -857,6 +913,8 @@ class Node(NetworkMovableItem):
             isinstance(c, SopNode) and c._display for c in self._children.values()
         ):
             child._display = True  # the first SOP of a network gets the display flag
+        if isinstance(child, SopNode) and node_type.definition is not None:
+            child._load_contents(node_type.definition)
         return child
 
     def createNode(
@@ -888,6 +946,8 @@ class Node(NetworkMovableItem):
         while len(self._inputs) <= input_index:
             self._inputs.append(None)
         self._inputs[input_index] = item_to_become_input  # type: ignore[assignment]
+        _session.unsaved_changes += 1
+        self._dirty_downstream()
 
     def destroy(self) -> None:
         _main_thread("Node.destroy")
@@ -936,12 +996,111 @@ class Node(NetworkMovableItem):
     def hm(self) -> types.ModuleType:
         return self.hdaModule()
 
+    # ---- user data that is neither saved nor cooked (hou.Node.setCachedUserData)
+
+    def setCachedUserData(self, name: str, value: object) -> None:
+        _main_thread("Node.setCachedUserData")
+        self._cached_user_data[name] = value
+
+    def cachedUserData(self, name: str) -> object:
+        _main_thread("Node.cachedUserData")
+        return self._cached_user_data.get(name)
+
+    # ---- cooking
+
+    def _parm_changed(self) -> None:
+        """Parms are used for cooking: the node and its dependents go dirty, the hip file is modified,
+        and with a UI the viewport re-cooks what it displays."""
+        _session.unsaved_changes += 1
+        self._dirty_downstream()
+        if _session.ui_available and self._parent is not None:
+            shown = self._parent._displayed_sop()
+            if shown is not None and shown._dirty:
+                shown._cook()
+
+    def _dirty_downstream(self) -> None:
+        self._dirty = True
+        if self._parent is None:
+            return
+        for sibling in self._parent._children.values():
+            if any(i is self for i in sibling._inputs) and not sibling._dirty:
+                sibling._dirty_downstream()
+        if isinstance(self._parent, SopNode):  # a node inside an asset dirties the asset
+            self._parent._dirty_downstream()
+
+    def _displayed_sop(self) -> SopNode | None:
+        return next((c for c in self._children.values() if isinstance(c, SopNode) and c._display), None)
+
+    def _cook(self) -> Geometry:
+        return Geometry()
+
 
 class OpNode(Node):
     pass
 
 
 class SopNode(OpNode):
+    def cookCount(self) -> int:
+        return self._cooks
+
+    def geometry(self) -> Geometry:
+        _main_thread("SopNode.geometry")
+        return self._cook()
+
+    def _input_geometry(self, index: int) -> Geometry:
+        source = self._inputs[index] if index < len(self._inputs) else None
+        if isinstance(source, _SubnetInput):  # inside an asset: the asset's own input
+            parent = self._parent
+            assert isinstance(parent, SopNode)
+            return parent._input_geometry(source.index)
+        return source._cook() if isinstance(source, SopNode) else Geometry()
+
+    def _cook(self) -> Geometry:
+        if not self._dirty and self._geometry is not None:
+            return self._geometry
+        kind = self._type.type_name
+        if kind == "file":
+            geometry = Geometry({"source": self._parms["file"].evalAsString()})
+        elif self._type.definition is not None or kind == "subnet":
+            inner = self._output_child()
+            geometry = inner._cook() if inner is not None else Geometry()  # no children: nothing
+        else:  # null, output and the like pass their first input through
+            geometry = self._input_geometry(0)
+        self._geometry, self._dirty = geometry, False
+        self._cooks += 1
+        return geometry
+
+    def _output_child(self) -> SopNode | None:
+        outputs = [
+            c
+            for c in self._children.values()
+            if isinstance(c, SopNode) and c._type.type_name == "output" and c._parms["outputidx"].eval() == 0
+        ]
+        return outputs[0] if outputs else self._displayed_sop()
+
+    def _load_contents(self, definition: Path) -> None:
+        """The asset's children, read through the definition's Sections.list files as Houdini does."""
+        from tests.houdini import expanded_hda
+
+        parts = expanded_hda.load_contents(definition)
+        if parts is None:
+            return
+        made = {}
+        for child in expanded_hda.children(parts):
+            node = self._create_child(child.name, "Sop", child.type_name)
+            node._display = child.display
+            made[child.name] = node
+            value = child.parm_value("outputidx")
+            if value is not None and "outputidx" in node._parms:
+                node._parms["outputidx"]._value = int(value)
+        for child in expanded_hda.children(parts):
+            node = made[child.name]
+            for index, source in sorted(child.inputs.items()):
+                while len(node._inputs) <= index:
+                    node._inputs.append(None)
+                indirect = re.fullmatch(r"\((\d+)\)", source)
+                node._inputs[index] = _SubnetInput(int(indirect.group(1))) if indirect else made[source]  # type: ignore[assignment]
+
     def setDisplayFlag(self, on: bool) -> None:
         if on and self._parent is not None:
             for sibling in self._parent._children.values():

@@ -1,0 +1,1 @@
+"""GenFX training: procedural collapse data, ETL to webdataset shards, LoRA / sim-pass ControlNet training."""

@@ -1,0 +1,95 @@
+"""Decode one frame's files with OpenImageIO and bring them into the model's spaces.
+
+- beauty: float files (EXR, HDR) are scene-linear with primaries from the EXR ``chromaticities``
+  (linear Rec.709 when absent) and go to the model's display sRGB through OpenColorIO
+  (genfx.colour.scene_to_model: the exact inverse of what the server writes, highlights clip at
+  display white); integer files (PNG, DPX, TIFF) are display sRGB already. RGB is used as stored
+  (premultiplied over black).
+- depth / motion / mask: channels found by the aliases in training/passes.py.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from genfx.colour import colorspace_for_chromaticities, scene_to_model
+from training.passes import DEPTH_READ_ALIASES, MASK_READ_ALIASES, MOTION_READ_ALIASES
+
+F32 = npt.NDArray[np.float32]
+
+
+class DecodeError(ValueError):
+    """A file that cannot be used; the message starts with the file's path."""
+
+
+def _oiio() -> Any:
+    return importlib.import_module("OpenImageIO")
+
+
+def read_image(path: Path) -> tuple[F32, list[str], Any]:
+    """(H, W, C) float32 pixels, channel names and the OIIO spec; DecodeError naming ``path``."""
+    oiio = _oiio()
+    config = oiio.ImageSpec()
+    config.attribute("oiio:UnassociatedAlpha", 1)  # keep values as stored
+    inp = oiio.ImageInput.open(str(path), config)
+    if inp is None:
+        raise DecodeError(f"{path}: unreadable image ({oiio.geterror() or 'unknown format'})")
+    try:
+        spec = inp.spec()
+        pixels = inp.read_image(0, 0, 0, spec.nchannels, "float")
+        if pixels is None:
+            raise DecodeError(f"{path}: unreadable pixels ({inp.geterror() or oiio.geterror()})")
+        data = np.asarray(pixels, dtype=np.float32).reshape(spec.height, spec.width, spec.nchannels)
+        return np.ascontiguousarray(data), list(spec.channelnames), spec
+    finally:
+        inp.close()
+
+
+def read_beauty(path: Path) -> F32:
+    """(H, W, 3) display sRGB in [0, 1]."""
+    data, names, spec = read_image(path)
+    if all(c in names for c in "RGB"):
+        rgb = data[..., [names.index(c) for c in "RGB"]]
+    elif data.shape[2] >= 3:
+        rgb = data[..., :3]
+    else:
+        rgb = np.repeat(data[..., :1], 3, axis=2)
+    if str(spec.format) in ("half", "float", "double"):
+        chroma = spec.getattribute("chromaticities")
+        rgb = np.nan_to_num(rgb, nan=0.0, posinf=1.0, neginf=0.0)
+        return scene_to_model(rgb, colorspace_for_chromaticities(chroma))
+    return np.clip(rgb, 0.0, 1.0).astype(np.float32)
+
+
+def _channel(data: F32, names: list[str], aliases: tuple[str, ...], path: Path, what: str) -> F32:
+    for alias in aliases:
+        if alias in names:
+            return np.ascontiguousarray(data[..., names.index(alias)])
+    raise DecodeError(
+        f"{path}: no {what} channel (looked for {', '.join(aliases)}; found {', '.join(names)})"
+    )
+
+
+def read_depth(path: Path) -> F32:
+    data, names, _ = read_image(path)
+    return _channel(data, names, DEPTH_READ_ALIASES, path, "depth")
+
+
+def read_motion(path: Path) -> F32:
+    """(H, W, 2) pixels, +X right, +Y up."""
+    data, names, _ = read_image(path)
+    for x, y in MOTION_READ_ALIASES:
+        if x in names and y in names:
+            return np.ascontiguousarray(data[..., [names.index(x), names.index(y)]])
+    wanted = ", ".join(f"{x}/{y}" for x, y in MOTION_READ_ALIASES)
+    raise DecodeError(f"{path}: no motion vector channels (looked for {wanted}; found {', '.join(names)})")
+
+
+def read_mask(path: Path) -> F32:
+    data, names, _ = read_image(path)
+    return np.clip(_channel(data, names, MASK_READ_ALIASES, path, "mask"), 0.0, 1.0)
