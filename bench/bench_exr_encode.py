@@ -3,9 +3,11 @@ the same pixels and the same header, interleaved in one run; prints the ratios.
 
 - "SDK, half in": what the server's frame writer does (its colour step writes half pixels straight).
   Target: within 1.05x of raw.
-- "SDK, float32 in": the same frame handed over as float32 (the SDK casts it to half first): the old
-  comparison of this bench (float32 into the SDK against float16 into raw, 1.35x), shown for where the
-  time went. Raw with a minimal header shows what the full header costs (nothing measurable).
+- "SDK, float32 in": the same frame handed over as float32 (the SDK casts it to half first). Against
+  raw half pixels this was the old comparison of this bench (1.35x): the difference is the cast, not
+  the SDK. Its fair baseline is raw OpenEXR given the same float32 array and casting it to half itself
+  (the file is half either way); that ratio is printed too. Raw with a minimal header shows what the
+  full header costs (nothing measurable).
 
     python -m bench.bench_exr_encode [--repeats 9] [--compression zip]
 """
@@ -58,6 +60,7 @@ def main() -> int:
         "SDK encode_frame, half in": lambda: len(encode_frame(half, meta, args.compression)),
         "SDK encode_frame, float32 in": lambda: len(encode_frame(rgba, meta, args.compression)),
         "raw OpenEXR, half in, minimal header": lambda: _raw(minimal, half),
+        "raw OpenEXR, float32 in, cast to half": lambda: _raw(header, rgba.astype(np.float16)),
     }
     wall: dict[str, list[float]] = {k: [] for k in cases}
     cpu: dict[str, list[float]] = {k: [] for k in cases}
@@ -81,6 +84,10 @@ def main() -> int:
             f"  {name:<37} {mw:6.3f} s {mw / base_wall:5.2f}x   CPU {mc:6.3f} s {mc / base_cpu:5.2f}x"
             f"   {sizes[name] / 1e6:.1f} MB"
         )
+    med = statistics.median
+    sdk_half = med(wall["SDK encode_frame, half in"]) / base_wall
+    sdk_f32 = med(wall["SDK encode_frame, float32 in"]) / med(wall["raw OpenEXR, float32 in, cast to half"])
+    print(f"  SDK / raw on the same input: half {sdk_half:.2f}x, float32 {sdk_f32:.2f}x (target <= 1.05)")
     return 0
 
 
