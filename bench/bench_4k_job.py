@@ -169,7 +169,7 @@ def _bench(args: argparse.Namespace, data: DataDir, w: int, h: int) -> int:
         for label, threads, settings in variants:
             torch.set_num_threads(threads)
             totals = _Totals()
-            worker = Worker("cpu", store, registry, data, settings, totals)
+            worker = Worker("cpu", store, registry, data, writers=settings, step_times=totals)
             job_id = store.create(req, args.frames)
             assert store.claim_next() == job_id
             with _PeakRss() as rss:

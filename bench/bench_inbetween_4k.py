@@ -17,6 +17,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from genfx.exr import FrameMetadata, write_frame
+from inference_server.engine.motion import ShotFlow
 from inference_server.engine.reproject import View
 from inference_server.engine.temporal import inbetween
 from inference_server.frame_output import encode_rgba
@@ -34,12 +35,12 @@ def main() -> int:
     views = {s.frame: View(s, w, h) for s in t.samples}
     first, last = t.samples[0].frame, t.samples[-1].frame
     scenes = {f: render(views[f].sample, w, h) for f in views}
-    keys = tuple((f, scenes[f][0], scenes[f][1], views[f]) for f in (first, last))
+    flow = ShotFlow(w, h, views, lambda f: scenes[f][1], None, depth_test=True)
 
     t0 = time.perf_counter()
     outs = {}
     for f in range(first + 1, last):
-        outs[f], coverage = inbetween(f, scenes[f][1], views[f], keys)  # type: ignore[arg-type]
+        outs[f], coverage = inbetween(f, (first, scenes[first][0]), (last, scenes[last][0]), flow)
     warp_s = (time.perf_counter() - t0) / n
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -78,9 +78,13 @@ def main() -> int:
     from training.etl.buckets import parse_bucket
 
     bucket = [parse_bucket(args.bucket)]
+    from training.etl.shot_ranges import depth_files, range_of_files
+
+    ranges = {key: range_of_files(paths) for key, paths in depth_files(plan, [0]).items()}
     t = time.perf_counter()
     for item in plan.shards[0] if plan.shards else []:
-        build_sample(plan.sources[item.source], item.frame, bucket)
+        near_far = ranges.get(f"{item.source}/{item.frame.shot}")
+        build_sample(plan.sources[item.source], item.frame, bucket, near_far)
     per_core = min(n, len(plan.shards[0])) / (time.perf_counter() - t)
     print(f"raw OpenEXR read (baseline):      {raw:8.2f} frames/s/core")
     print(

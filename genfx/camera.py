@@ -96,6 +96,13 @@ class CameraTrack:
 # Validation
 
 
+# Plausible lens and scene values. Beyond them a camera is a typo or an attack, and past float32's range
+# the EXR header (M44f, float attributes) would hold inf: refused here rather than written.
+LENS_MM_RANGE = (1e-3, 1e5)  # focal length and film apertures, millimetres
+PIXEL_ASPECT_RANGE = (0.1, 10.0)  # anamorphic 2.0 is the widest in use
+MAX_SCENE_COORDINATE = 1e12  # |camera_to_world| entries and clip distances, scene units
+
+
 def _check_positive(value: float, path: str, *, allow_zero: bool = False) -> None:
     if not math.isfinite(value):
         raise CameraError(f"{path}: must be a finite number (got {value})")
@@ -105,12 +112,22 @@ def _check_positive(value: float, path: str, *, allow_zero: bool = False) -> Non
         raise CameraError(f"{path}: must be > 0 (got {value:g})")
 
 
-def validate_sample(s: CameraSample, field: str = "camera") -> None:
-    """Raise CameraError naming ``field``.<attribute> when ``s`` cannot drive a projection."""
+def _check_range(value: float, path: str, low: float, high: float, unit: str = "") -> None:
+    if not low <= value <= high:
+        raise CameraError(f"{path}: must be in [{low:g}, {high:g}]{unit} (got {value:g})")
+
+
+def validate_sample(
+    s: CameraSample, field: str = "camera", resolution: tuple[int, int] | None = None
+) -> None:
+    """Raise CameraError naming ``field``.<attribute> when ``s`` cannot drive a projection. With the
+    image ``resolution`` (width, height), also when the frame's EXR header could not hold it."""
     path = f"{field}.camera_to_world"
     m = s.camera_to_world
     if len(m) != 16 or not all(math.isfinite(v) for v in m):
         raise CameraError(f"{path}: must hold 16 finite numbers")
+    if any(abs(v) > MAX_SCENE_COORDINATE for v in m):
+        raise CameraError(f"{path}: values must be within ±{MAX_SCENE_COORDINATE:g} (scene units)")
     mat = s.matrix()
     if not np.allclose(mat[3], (0.0, 0.0, 0.0, 1.0), rtol=0.0, atol=1e-9):
         raise CameraError(f"{path}: last row must be (0, 0, 0, 1) (column-vector convention, row-major)")
@@ -124,6 +141,32 @@ def validate_sample(s: CameraSample, field: str = "camera") -> None:
     _check_positive(s.far_clip, f"{field}.far_clip")
     if s.far_clip <= s.near_clip:
         raise CameraError(f"{field}.far_clip: must be > near_clip ({s.near_clip:g}) (got {s.far_clip:g})")
+    for name in ("focal_length_mm", "horizontal_aperture_mm"):
+        _check_range(getattr(s, name), f"{field}.{name}", *LENS_MM_RANGE, " mm")
+    if s.vertical_aperture_mm:
+        _check_range(s.vertical_aperture_mm, f"{field}.vertical_aperture_mm", *LENS_MM_RANGE, " mm")
+    _check_range(s.pixel_aspect, f"{field}.pixel_aspect", *PIXEL_ASPECT_RANGE)
+    _check_range(s.far_clip, f"{field}.far_clip", 0.0, MAX_SCENE_COORDINATE, " scene units")
+    if resolution is not None:
+        _check_exr_header(s, *resolution, field)
+
+
+def _check_exr_header(s: CameraSample, width: int, height: int, field: str) -> None:
+    """Every camera value the frame's EXR header stores as float32 must be finite there."""
+    with np.errstate(all="ignore"):
+        vertical = np.float32(s.vertical_aperture(width, height))
+        if not (np.isfinite(vertical) and vertical > 0):
+            problem = "vertical aperture"
+        elif not np.isfinite(world_to_camera_exr(s)).all():
+            problem = "worldToCamera"
+        elif not np.isfinite(world_to_ndc_exr(s, width, height)).all():
+            problem = "worldToNDC"
+        else:
+            return
+    raise CameraError(
+        f"{field}: the EXR header's {problem} (float32) would not be finite; bring the lens and matrix"
+        " values into a plausible range"
+    )
 
 
 def validate_track(track: CameraTrack, field: str = "camera") -> None:

@@ -20,7 +20,7 @@ from genfx import __version__
 from genfx.client import Client, GenFXError, state_name
 from genfx.frames import local_path
 from genfx.proto import genfx_pb2 as pb
-from genfx.request import COLORSPACES, COMPRESSIONS, TEMPORAL_MODES, build_request
+from genfx.request import COLORSPACES, COMPRESSIONS, TEMPORAL_MODES, build_request, parse_lora
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 SAMPLE_SHOT = EXAMPLES / "shots" / "building_orbit.json"
@@ -192,7 +192,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
     shot = load_shot(args.shot)
     start, end = args.frames or (shot.frame_start, shot.frame_end)
-    patterns = {"plate": args.plate, "mask": args.mask, "depth": args.depth}
+    patterns = {"plate": args.plate, "mask": args.mask, "depth": args.depth, "motion": args.motion}
     out_dir = Path(args.out)
     with _client(args) as client:
         passes: dict[int, dict[str, str]] = {}
@@ -217,6 +217,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
             steps=args.steps,
             guidance=args.guidance,
             model=args.model,
+            loras=args.lora or [],
             width=args.width,
             height=args.height,
             compression=args.compression,
@@ -225,6 +226,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
             passes=passes,
             strength=args.strength,
             plane_distance=args.plane_distance,
+            controlnet_scale=args.controlnet_scale,
             temporal=args.temporal,
             priority=args.priority,
             client_tag=f"cli:{shot.name}",
@@ -244,6 +246,14 @@ def cmd_info(args: argparse.Namespace) -> int:
         print(
             f"  model {m.name:<12} {m.family:<6} native {m.native_width}x{m.native_height}"
             f"  modes: {', '.join(m.capabilities)}  hash {m.hash[:12]}"
+        )
+        if m.HasField("sim_controlnet"):
+            cn = m.sim_controlnet
+            print(f"        sim ControlNet {cn.hash[:12]}  dataset {cn.dataset_hash[:12] or '-'}")
+    for lora in info.loras:
+        print(
+            f"  lora  {lora.name:<12} hash {lora.hash[:12]}  base {lora.base_model_hash[:12] or '-'}"
+            f"  dataset {lora.dataset_hash[:12] or '-'}  models: {', '.join(lora.models) or 'none here'}"
         )
     for d in info.devices:
         busy = f"running {d.running_job_id}" if d.running_job_id else "idle"
@@ -272,7 +282,8 @@ def describe_defaults(d: pb.RequestDefaults) -> str:
     """What the server fills in for settings left unset, in the words `genfx generate --help` uses."""
     return (
         f"{d.steps} steps, guidance {d.guidance:g}, strength {d.strength:g}, "
-        f"keyframe step {d.keyframe_step}, output name {d.output_name!r}"
+        f"keyframe step {d.keyframe_step}, output name {d.output_name!r}, "
+        f"controlnet scale {d.controlnet_conditioning_scale:g}"
     )
 
 
@@ -297,6 +308,13 @@ def cmd_cancel(args: argparse.Namespace) -> int:
         f"job {job.id}: {state_name(job.state)}"
         + (f" ({job.message})" if job.message else " (stops after the current step)")
     )
+    return 0
+
+
+def cmd_delete(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        reply = client.delete_job(args.job)
+    print(f"job {reply.job_id}: deleted with its {reply.frames_deleted} frame(s)")
     return 0
 
 
@@ -369,6 +387,13 @@ def _connection_args(p: argparse.ArgumentParser) -> None:
 SERVER_DEFAULT = "default: the server's (see genfx info)"
 
 
+def _lora_arg(text: str) -> tuple[str, float]:
+    try:
+        return parse_lora(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
 def _names(table: Mapping[str, object]) -> list[str]:
     """A request option table's names, without "" (unset)."""
     return [name for name in table if name]
@@ -388,6 +413,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--negative-prompt", default="")
     p.add_argument("--frames", type=parse_frames, help="A-B (default: the shot's range)")
     p.add_argument("--model", default="", help="model name (default: the server's default)")
+    p.add_argument(
+        "--lora",
+        action="append",
+        type=_lora_arg,
+        metavar="NAME[=WEIGHT]",
+        help="apply a LoRA the server lists (genfx info) at WEIGHT (default 1); repeatable",
+    )
     p.add_argument("--seed", type=int, help="job seed (default: the server picks one and reports it)")
     p.add_argument("--steps", type=int, default=0, help=f"denoising steps ({SERVER_DEFAULT})")
     p.add_argument("--guidance", type=float, help=f"guidance scale ({SERVER_DEFAULT})")
@@ -404,6 +436,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("plate", "live-action plate (img2img init)"),
         ("mask", "where to generate (inpaint) and the output alpha"),
         ("depth", "camera Z depth in scene units (depth conditioning, reprojection)"),
+        ("motion", "motion vectors in pixels to the next frame, +Y up (moving debris; needs --depth)"),
     ):
         p.add_argument(
             f"--{kind}", metavar="PATTERN", help=f"{what}: one file per frame, e.g. {kind}.####.exr"
@@ -413,6 +446,11 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=0.0,
         help=f"img2img strength in (0, 1] over the plate or a reprojected keyframe ({SERVER_DEFAULT})",
+    )
+    p.add_argument(
+        "--controlnet-scale",
+        type=float,
+        help=f"sim mode (--depth + --motion, a model with a sim ControlNet): its strength ({SERVER_DEFAULT})",
     )
     p.add_argument(
         "--keyframe-step",
@@ -449,6 +487,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("job")
     _connection_args(p)
     p.set_defaults(func=cmd_cancel)
+
+    p = sub.add_parser("delete", help="delete a job that has ended, with its frames on the server")
+    p.add_argument("job")
+    _connection_args(p)
+    p.set_defaults(func=cmd_delete)
 
     p = sub.add_parser("fetch", help="download a job's frames")
     p.add_argument("job")

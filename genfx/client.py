@@ -125,12 +125,39 @@ class Client:
     def get_job(self, job_id: str) -> pb.Job:
         return self._unary(self._stub.GetJob, pb.GetJobRequest(job_id=job_id))
 
-    def list_jobs(self, states: Sequence[int] = (), limit: int = 100) -> list[pb.Job]:
-        request = pb.ListJobsRequest(states=[pb.JobState.ValueType(s) for s in states], limit=limit)
-        return list(self._unary(self._stub.ListJobs, request).jobs)
+    def list_jobs(
+        self, states: Sequence[int] = (), limit: int = 100, *, full_requests: bool = False
+    ) -> list[pb.Job]:
+        """The newest `limit` jobs (in `states`, if given), newest first, over as many pages as that
+        takes. Without `full_requests` each request leaves out its camera samples and per-frame passes
+        (`job.request_abridged`); `get_job` has them."""
+        jobs: list[pb.Job] = []
+        for job in self.iter_jobs(states, full_requests=full_requests, page_size=min(limit, 1000)):
+            jobs.append(job)
+            if len(jobs) >= limit:
+                break
+        return jobs
+
+    def iter_jobs(
+        self, states: Sequence[int] = (), *, full_requests: bool = False, page_size: int = 100
+    ) -> Iterator[pb.Job]:
+        """Every job (in `states`, if given), newest first, a page at a time (ListJobs page tokens)."""
+        request = pb.ListJobsRequest(
+            states=[pb.JobState.ValueType(s) for s in states], limit=page_size, full_requests=full_requests
+        )
+        while True:
+            page = self._unary(self._stub.ListJobs, request)
+            yield from page.jobs
+            if not page.next_page_token:
+                return
+            request.page_token = page.next_page_token
 
     def cancel(self, job_id: str) -> pb.Job:
         return self._unary(self._stub.CancelJob, pb.CancelJobRequest(job_id=job_id))
+
+    def delete_job(self, job_id: str) -> pb.DeleteJobResponse:
+        """Deletes a job that has ended, with its frames on the server (FAILED_PRECONDITION otherwise)."""
+        return self._unary(self._stub.DeleteJob, pb.DeleteJobRequest(job_id=job_id))
 
     # ---- assets -----------------------------------------------------------------------------------
 

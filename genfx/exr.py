@@ -60,6 +60,7 @@ class FrameMetadata:
     model: str = ""
     model_hash: str = ""
     loras: str = ""  # JSON text
+    controlnet: str = ""  # JSON text; "" = no ControlNet
     keyframe: bool = True
     colorspace: str = "linear_rec709"
     owner: str = ""
@@ -123,6 +124,7 @@ def header_attributes(meta: FrameMetadata, compression: str = "zip") -> dict[str
         "genfx/model": meta.model,
         "genfx/modelHash": meta.model_hash,
         "genfx/loras": meta.loras,
+        "genfx/controlnet": meta.controlnet,
         "genfx/keyframe": int(bool(meta.keyframe)),
         "genfx/colorspace": meta.colorspace,
         "genfx/version": __version__,

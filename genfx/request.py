@@ -40,7 +40,12 @@ TEMPORAL_MODES = {
     "reproject": pb.TEMPORAL_MODE_REPROJECT,
 }
 # Conditioning pass kinds -> their FrameAssets field.
-PASS_FIELDS = {"plate": "plate_asset_id", "mask": "mask_asset_id", "depth": "depth_asset_id"}
+PASS_FIELDS = {
+    "plate": "plate_asset_id",
+    "mask": "mask_asset_id",
+    "depth": "depth_asset_id",
+    "motion": "motion_asset_id",
+}
 
 MAX_NAME_CHARS = 64  # Output.name
 MAX_CLIENT_TAG_CHARS = 256  # GenerateRequest.client_tag
@@ -67,7 +72,7 @@ def output_name(text: str) -> str:
 
 
 def frame_assets(passes: Mapping[int, Mapping[str, str]]) -> list[pb.FrameAssets]:
-    """{frame: {"plate" | "mask" | "depth": asset id}} -> FrameAssets, in frame order."""
+    """{frame: {"plate" | "mask" | "depth" | "motion": asset id}} -> FrameAssets, in frame order."""
     out = []
     for frame, kinds in sorted(passes.items()):
         entry = pb.FrameAssets(frame=frame)
@@ -77,6 +82,20 @@ def frame_assets(passes: Mapping[int, Mapping[str, str]]) -> list[pb.FrameAssets
             setattr(entry, PASS_FIELDS[kind], asset_id)
         out.append(entry)
     return out
+
+
+def parse_lora(text: str) -> tuple[str, float]:
+    """'NAME' or 'NAME=WEIGHT' (a CLI or DCC field) -> (name, weight); weight 0 = the server's 1.0."""
+    name, sep, weight = text.partition("=")
+    name = name.strip()
+    if not name:
+        raise ValueError(f"LoRA: expected NAME or NAME=WEIGHT, got {text!r}")
+    if not sep:
+        return name, 0.0
+    try:
+        return name, float(weight)
+    except ValueError:
+        raise ValueError(f"LoRA {name!r}: weight {weight!r} is not a number") from None
 
 
 def _choice(table: Mapping[str, E], value: str, field: str) -> E:
@@ -108,13 +127,16 @@ def build_request(
     passes: Mapping[int, Mapping[str, str]] | None = None,
     strength: float = 0.0,
     plane_distance: float = 0.0,
+    controlnet_scale: float | None = None,
     temporal: str = "",
     priority: int = 0,
     client_tag: str = "",
 ) -> pb.GenerateRequest:
     """A GenerateRequest; 0 / "" / None leaves a field to the server (its default, the camera's size,
     its default model, a seed it picks). ``name`` goes through output_name(); ``passes`` maps a frame to
-    its {"plate" | "mask" | "depth": asset id}; ``loras`` are (name, weight) pairs or a mapping."""
+    its {"plate" | "mask" | "depth" | "motion": asset id}; ``loras`` are (name, weight) pairs or a
+    mapping (weight 0 = 1.0; parse_lora reads "NAME=WEIGHT"); ``controlnet_scale`` is the sim mode's
+    ControlNet strength (None = the server's default, ServerInfo.defaults)."""
     pairs = loras.items() if isinstance(loras, Mapping) else loras
     req = pb.GenerateRequest(
         prompt=prompt,
@@ -145,4 +167,6 @@ def build_request(
         req.conditioning.frames.extend(frame_assets(passes or {}))
         req.conditioning.strength = strength
         req.conditioning.plane_distance = plane_distance
+    if controlnet_scale is not None:
+        req.conditioning.controlnet_conditioning_scale = controlnet_scale
     return req

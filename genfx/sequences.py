@@ -1,4 +1,5 @@
-"""Per-frame pass sequences (plate / mask / depth) on disk -> uploaded assets -> request conditioning.
+"""Per-frame pass sequences (plate / mask / depth / motion) on disk -> uploaded assets -> request
+conditioning.
 
 Patterns name one file per frame: ``plate.####.exr`` (one ``#`` per digit, zero padded), ``plate.%04d.exr``
 (printf style) or Houdini's ``plate.$F4.exr``. Uploads are deduplicated by the server (sha256), so

@@ -26,7 +26,7 @@ class Acceleration:
 
     dtype: str = "auto"  # auto: fp16 on CUDA, fp32 elsewhere
     channels_last: bool = True  # CUDA only
-    fuse_qkv: bool = True  # CUDA only; LoRAs must be loaded before fusing (none are loaded today)
+    fuse_qkv: bool = True  # CUDA only; a job's LoRAs unfuse it while they are on (engine/loras.py)
     compile: str = "off"  # CUDA only: "blocks" = unet.compile_repeated_blocks, "unet" = the whole UNet
 
     def __post_init__(self) -> None:
@@ -67,9 +67,19 @@ def apply(pipe: Any, settings: Acceleration) -> Any:
         for name in ("unet", "vae"):
             module = getattr(pipe, name, None)
             if module is not None:
-                module.to(memory_format=torch.channels_last)
+                apply_to_module(module, settings)
     if settings.compile == "blocks":
         pipe.unet.compile_repeated_blocks(fullgraph=True)
     elif settings.compile == "unet":
         pipe.unet = torch.compile(pipe.unet, fullgraph=True)
     return pipe
+
+
+def apply_to_module(module: Any, settings: Acceleration) -> Any:
+    """One conv model loaded on its own (the sim ControlNet, which joins a pipeline later): its memory
+    layout as ``settings`` say. Returns the module."""
+    import torch
+
+    if settings.channels_last:
+        module.to(memory_format=torch.channels_last)
+    return module

@@ -32,7 +32,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # Heavy imports (torch, diffusers) only once we know the command line is good.
     from inference_server.acceleration import Acceleration
     from inference_server.logs import configure_logging
-    from inference_server.models import load_model_config
+    from inference_server.models import ModelsConfig, load_model_config
     from inference_server.ray_executor import RayOptions
     from inference_server.server import ServerConfig, run
     from inference_server.validation import Limits
@@ -46,15 +46,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
         )
         if value is not None
     }
-    models: dict[str, Path] = {}
-    if args.models_config:
-        models.update(load_model_config(Path(args.models_config)))
-    models.update(dict(args.model or []))
+    loaded = load_model_config(Path(args.models_config)) if args.models_config else ModelsConfig()
+    models = {**loaded.models, **dict(args.model or [])}
     config = ServerConfig(
         host=args.host,
         port=args.port,
         data_dir=Path(args.data_dir),
         models=models,
+        sim_controlnets=loaded.sim_controlnets,
+        loras=loaded.loras,
         token=args.token or "",
         insecure=args.insecure,
         devices=args.device or [],
@@ -63,6 +63,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         tls_key=_path(args.tls_key),
         tls_client_ca=_path(args.tls_client_ca),
         metrics_port=args.metrics_port,
+        metrics_host=args.metrics_host,
+        job_retention_hours=args.job_retention_hours,
+        upload_idle_timeout_s=args.upload_idle_timeout,
         frame_writers=args.frame_writers,
         acceleration=Acceleration(
             dtype=args.dtype,
@@ -93,7 +96,12 @@ def add_serve_arguments(p: argparse.ArgumentParser) -> None:
         metavar="NAME=PATH",
         help="serve a local diffusers model directory under NAME (repeatable)",
     )
-    p.add_argument("--models-config", metavar="FILE", help='JSON: {"models": {"NAME": "PATH", ...}}')
+    p.add_argument(
+        "--models-config",
+        metavar="FILE",
+        help='JSON: {"models": {"NAME": "PATH" | {"path": "PATH", "sim_controlnet": "PATH"}},'
+        ' "loras": {"NAME": "PATH" | {"path": "PATH", "base_model": "MODEL"}}}',
+    )
     p.add_argument(
         "--token",
         default=os.environ.get("GENFX_TOKEN"),
@@ -112,6 +120,23 @@ def add_serve_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tls-key", help="server private key (PEM), with --tls-cert")
     p.add_argument("--tls-client-ca", help="PEM CA for client certificates: require mutual TLS")
     p.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on this port (0 = a free one)")
+    p.add_argument(
+        "--metrics-host",
+        default="127.0.0.1",
+        help="address for the metrics port; it has no auth, so loopback unless you say (default %(default)s)",
+    )
+    p.add_argument(
+        "--job-retention-hours",
+        type=float,
+        default=0.0,
+        help="delete jobs (record and frames) this many hours after they end; 0 = keep (default)",
+    )
+    p.add_argument(
+        "--upload-idle-timeout",
+        type=float,
+        default=60.0,
+        help="end an upload that sends nothing for this many seconds (default %(default)s)",
+    )
     p.add_argument(
         "--max-queued-jobs",
         type=int,

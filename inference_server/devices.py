@@ -42,7 +42,7 @@ def detect_devices() -> list[str]:
 
 def device_problem(device: str) -> str:
     """Why a worker cannot run jobs on ``device`` ("" when it can). CUDA devices are checked with torch
-    (imported by the caller's thread: the worker's, off the server's start-up path)."""
+    (importing torch: seconds, paid once, when the worker starts)."""
     if device == "cpu":
         return ""
     kind, _, index = device.partition(":")

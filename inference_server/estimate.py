@@ -30,7 +30,7 @@ def estimate(req: pb.GenerateRequest, model: ModelInfo, times: StepTimes) -> pb.
     plates = {f.frame for f in req.conditioning.frames if f.plate_asset_id}
     # How far each keyframe is noised (engine/shot_renderer.py, the mode files): a keyframe carried over
     # from the previous one runs strength x steps, so does one over a plate (not in inpaint mode).
-    plate_strength = modes.shot_mode(shot_passes(req.conditioning)).name != "inpaint"
+    plate_strength = modes.shot_mode(shot_passes(req.conditioning), model.capabilities).name != "inpaint"
     strength = req.conditioning.strength or defaults.STRENGTH
     diffusion_steps = sum(
         steps_run(

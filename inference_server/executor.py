@@ -6,14 +6,14 @@ is ray_executor.py. Both claim jobs from the job store by priority, run the same
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from typing import Protocol
 
 from genfx.proto import genfx_pb2 as pb
-from inference_server.devices import detect_devices, device_description, device_memory
+from inference_server.devices import device_description, device_memory
 from inference_server.frame_writer import WriterSettings
+from inference_server.health import Health
 from inference_server.jobs import JobStore
 from inference_server.models import ModelRegistry
 from inference_server.step_times import StepTimes
@@ -46,40 +46,28 @@ class Executor(Protocol):
 
 
 class LocalExecutor:
-    """One worker thread per local device (the default). ``devices`` None: found in ``start`` (which the
-    server calls off its start-up path: finding CUDA devices imports torch)."""
+    """One worker thread per local device (the default)."""
 
     def __init__(
         self,
-        devices: list[str] | None,
+        devices: list[str],
         store: JobStore,
         registry: ModelRegistry,
         data: DataDir,
+        health: Health | None = None,
+        *,
         writers: WriterSettings | None = None,
         step_times: StepTimes | None = None,
     ) -> None:
-        self._devices = devices
-        self._args = (store, registry, data, writers, step_times)
-        self.workers: list[Worker] = []
-        self._lock = threading.Lock()
-        self._state: dict[str, bool] = {}  # device -> its worker can run now
-        self._callbacks: list[Callable[[bool], None]] = []
+        """Each worker reports to ``health`` whether it can run jobs (it cannot on a device torch does
+        not see, nor while storage fails); ``writers``: each worker's frame writer pool."""
+        self.workers = [
+            Worker(d, store, registry, data, health, writers=writers, step_times=step_times) for d in devices
+        ]
 
     def start(self) -> None:
-        devices = self._devices if self._devices else detect_devices()
-        for device in devices:
-            worker = Worker(device, *self._args, on_state=self._on_state)
-            self.workers.append(worker)
+        for worker in self.workers:
             worker.start()
-
-    def _on_state(self, device: str, can_run: bool, reason: str) -> None:
-        with self._lock:
-            before = any(self._state.values())
-            self._state[device] = can_run
-            now = any(self._state.values())
-        if now != before:
-            for callback in self._callbacks:
-                callback(now)
 
     def drain(self) -> None:
         for worker in self.workers:
@@ -96,11 +84,10 @@ class LocalExecutor:
         return not any(w.is_alive() for w in self.workers)
 
     def can_run(self) -> bool:
-        with self._lock:
-            return any(self._state.values())
+        return bool(self.workers)
 
     def on_capacity_change(self, callback: Callable[[bool], None]) -> None:
-        self._callbacks.append(callback)
+        pass  # worker threads don't come and go; each reports to Health when storage stops it
 
     def devices(self) -> list[pb.DeviceInfo]:
         return [
@@ -114,4 +101,4 @@ class LocalExecutor:
         ]
 
     def describe(self) -> str:
-        return "devices: " + (", ".join(w.device for w in self.workers) or "starting")
+        return "devices: " + ", ".join(w.device for w in self.workers)

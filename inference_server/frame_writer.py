@@ -35,6 +35,7 @@ from genfx.wire import camera_track_from_proto, fraction_from_proto
 from inference_server.frame_output import COLORSPACE_NAMES
 from inference_server.jobs import JobStore
 from inference_server.ordered_pool import OrderedPool
+from inference_server.storage import storage_failure
 
 PADDING = 4
 COMPRESSION_NAMES = {
@@ -94,11 +95,15 @@ class JobHeader:
     fps: Fraction
     model_hash: str
     colorspace: str
-    loras: str = "[]"  # JSON text
+    loras: str = "[]"  # JSON text: name, weight, sha256, base_model_sha256, dataset_sha256 per LoRA
+    controlnet: str = ""  # JSON text: the sim ControlNet's sha256, scale, ...; "" when none was used
 
 
-def job_header(job_id: str, req: pb.GenerateRequest, model_hash: str) -> JobHeader:
-    """A job's shared header facts, from its (validated) request: the same on the head and on actors."""
+def job_header(
+    job_id: str, req: pb.GenerateRequest, model_hash: str, loras: str = "[]", controlnet: str = ""
+) -> JobHeader:
+    """A job's shared header facts, from its (validated) request and the provenance of its trained
+    weights (shot_job.provenance, JSON): the same on the head and on actors."""
     track = camera_track_from_proto(req.camera, req.output.width, req.output.height)
     return JobHeader(
         job_id,
@@ -107,6 +112,8 @@ def job_header(job_id: str, req: pb.GenerateRequest, model_hash: str) -> JobHead
         fraction_from_proto(req.shot.fps),
         model_hash,
         COLORSPACE_NAMES[req.output.colorspace],
+        loras,
+        controlnet,
     )
 
 
@@ -142,6 +149,7 @@ class FrameEncoder:
             model=req.model,
             model_hash=h.model_hash,
             loras=h.loras,
+            controlnet=h.controlnet,
             keyframe=keyframe,
             colorspace=h.colorspace,
             owner=req.client_tag,
@@ -188,6 +196,8 @@ class FrameWriter:
             try:
                 return self._put(make())
             except BaseException as exc:
+                if storage_failure(exc) is not None:
+                    raise  # as it is: the worker requeues the job and waits for storage (worker.py)
                 raise FrameWriteError(frame, exc) from exc
 
         def record(info: pb.FrameInfo) -> None:

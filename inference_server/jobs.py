@@ -6,20 +6,34 @@ picks up exactly where it was: running jobs are requeued, WatchJob replays the e
 Durable: jobs, frames, state changes and frame-done events (rows). Live, in memory only: the latest
 denoising-step progress of each running job and the cancel flags the workers check between steps, so
 a step costs no SQL at all (a cancel is still stored, for a restart to honour).
+
+Each job's record is also mirrored beside its frames (job_records.py), written before its row and again
+when it ends, so start-up can rebuild what a damaged database lost (recovery.py).
+
+Two locks: ``_lock`` serialises the database connection (a statement may take milliseconds);
+``_live`` guards only the in-memory dictionaries, so the server's event loop can read live progress
+without ever waiting on SQL.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import shutil
 import sqlite3
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from genfx.proto import genfx_pb2 as pb
+from inference_server.job_records import JobRecords
+
+log = logging.getLogger("genfx.jobs")
 
 TERMINAL_STATES = frozenset({pb.JOB_STATE_SUCCEEDED, pb.JOB_STATE_FAILED, pb.JOB_STATE_CANCELLED})
 
@@ -40,6 +54,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     last_seq INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS jobs_queue ON jobs (state, priority DESC, created_at);
+CREATE INDEX IF NOT EXISTS jobs_newest ON jobs (created_at DESC, id DESC);
 CREATE TABLE IF NOT EXISTS frames (
     job_id TEXT NOT NULL,
     frame INTEGER NOT NULL,
@@ -55,7 +70,14 @@ CREATE TABLE IF NOT EXISTS events (
     payload BLOB NOT NULL,
     PRIMARY KEY (job_id, seq)
 );
+CREATE TABLE IF NOT EXISTS write_probe (id INTEGER PRIMARY KEY, at REAL NOT NULL);
 """
+_JOB_COLUMNS = (
+    "id, state, request, frames_total, progress, message, model_hash, created_at, started_at, finished_at,"
+    " last_seq"
+)
+# Rows read per query while filling a page: a page stops at its byte budget without reading the rest.
+_PAGE_BATCH = 25
 
 
 _FRAME_COLUMNS = "frame, file_name, sha256, size_bytes, keyframe"
@@ -77,25 +99,58 @@ class JobNotFound(KeyError):
         return f"job_id: no job {self.job_id!r} on this server"
 
 
+class QueueFull(Exception):
+    """Creating the job would pass the limit of queued + running jobs."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"queue full: {limit} jobs queued or running (max_queued_jobs); retry later")
+        self.limit = limit
+
+
+class JobNotEnded(Exception):
+    """The job must have ended for this (DeleteJob)."""
+
+    def __init__(self, job_id: str, state: int) -> None:
+        name = pb.JobState.Name(pb.JobState.ValueType(state)).removeprefix("JOB_STATE_").lower()
+        super().__init__(f"job_id: job {job_id} is {name}; cancel it and wait for it to end first")
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where a listing page ended: the last job's (created_at, id); the next page starts after it."""
+
+    created_at: float
+    job_id: str
+
+
+def abridge(request: pb.GenerateRequest) -> None:
+    """Leaves out the request's per-frame lists (what makes a 1000-frame job's request large)."""
+    request.camera.ClearField("samples")
+    request.conditioning.ClearField("frames")
+
+
 class JobStore:
     """Thread-safe access to the jobs database. One connection, one lock: writes are tiny."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, records: JobRecords | None = None) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
+        self.records = records
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
-        # WAL + NORMAL survives a killed process (the case that matters); frames are fsynced files and
-        # are re-recorded from disk at start-up, so a power cut loses no frame either.
+        # WAL + NORMAL survives a killed process (the case that matters). A power cut may lose the last
+        # commits, never corrupt the file: frames are fsynced files and job records are mirrored to
+        # fsynced job.json files, and start-up rebuilds both (recovery.py; FULL's cost: bench_sync).
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
         self._lock = threading.RLock()
-        # Notified on every new event and every newly queued job (watchers and workers wait on it).
+        # Notified on every new event and every newly queued job (workers wait on it).
         self.changed = threading.Condition(self._lock)
-        # Called with each new event after it is committed (metrics, logs); must be quick.
+        # Called with each new event after it is committed (metrics, watchers); must be quick.
         self._listeners: list[Callable[[pb.JobEvent], None]] = []
         self._pending: list[pb.JobEvent] = []  # events of the open transaction, for the listeners
-        # Live state (see the module doc), guarded by the same lock.
-        self._last_seq: dict[str, int] = {}  # job -> seq of its latest stored event
+        # Live state (see the module doc), guarded by ``_live``.
+        self._live = threading.Lock()
+        self._last_seq: dict[str, int] = {}  # job -> seq of its latest stored event (when known)
         self._progress: dict[str, pb.JobEvent] = {}  # running job -> its latest progress event
         self._cancel = {
             str(job_id) for (job_id,) in self._db.execute("SELECT id FROM jobs WHERE cancel_requested = 1")
@@ -110,15 +165,23 @@ class JobStore:
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction. When anything fails (a full disk can fail the COMMIT itself) it is
+        rolled back, and the live seqs it advanced are forgotten (re-read from the database)."""
         with self._lock:
             self._pending = []
-            self._db.execute("BEGIN IMMEDIATE")
             try:
+                self._db.execute("BEGIN IMMEDIATE")
                 yield self._db
+                self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                if self._db.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        self._db.execute("ROLLBACK")
+                with self._live:
+                    for event in self._pending:
+                        self._last_seq.pop(event.job_id, None)
+                self._pending = []
                 raise
-            self._db.execute("COMMIT")
             self.changed.notify_all()
             events, self._pending = self._pending, []
         for event in events:
@@ -137,7 +200,8 @@ class JobStore:
             "INSERT INTO events (job_id, seq, payload) VALUES (?, ?, ?)",
             (job_id, seq, event.SerializeToString()),
         )
-        self._last_seq[job_id] = seq
+        with self._live:
+            self._last_seq[job_id] = seq
         self._pending.append(event)
         return event
 
@@ -149,9 +213,29 @@ class JobStore:
         return [pb.JobEvent.FromString(r[0]) for r in rows]
 
     def latest_progress(self, job_id: str) -> pb.JobEvent | None:
-        """The job's latest denoising-step progress while it runs (live; never stored)."""
-        with self._lock:
+        """The job's latest denoising-step progress while it runs (live; never stored). Never waits on
+        the database."""
+        with self._live:
             return self._progress.get(job_id)
+
+    def stored_up_to(self, job_id: str) -> int | None:
+        """The seq of the job's latest stored event when known in memory (None: ask the database).
+        Never waits on the database: a watcher that has seen this seq needs no query to wait on."""
+        with self._live:
+            return self._last_seq.get(job_id)
+
+    def watch_snapshot(self, job_id: str, from_seq: int) -> tuple[int, list[pb.JobEvent]]:
+        """(state, stored events from ``from_seq``), read together; JobNotFound for an unknown job."""
+        with self._lock:
+            row = self._db.execute("SELECT state, last_seq FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            if row is None:
+                raise JobNotFound(job_id)
+            events = self.events_since(job_id, from_seq)
+            state, last_seq = int(row[0]), int(row[1])
+            if state not in TERMINAL_STATES:
+                with self._live:
+                    self._last_seq.setdefault(job_id, last_seq)
+        return state, events
 
     def wait_for_change(self, timeout: float) -> None:
         with self.changed:
@@ -159,22 +243,43 @@ class JobStore:
 
     # ---- jobs -------------------------------------------------------------------------------------
 
-    def create(self, request: pb.GenerateRequest, frames_total: int) -> str:
+    def create(self, request: pb.GenerateRequest, frames_total: int, max_active: int | None = None) -> str:
+        """Queues a job. With ``max_active``, raises QueueFull when that many jobs are already queued or
+        running: counted and inserted in one transaction, so concurrent submits cannot pass the limit.
+        The job's record file is written first; nothing of the job is left when this raises."""
+        if max_active is not None and self.count_active() >= max_active:
+            raise QueueFull(max_active)  # the common refusal, before any file is written
         job_id = uuid.uuid4().hex
-        with self._tx() as db:
-            db.execute(
-                "INSERT INTO jobs (id, state, priority, request, frames_total, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    job_id,
-                    pb.JOB_STATE_QUEUED,
-                    request.priority,
-                    request.SerializeToString(),
-                    frames_total,
-                    time.time(),
-                ),
-            )
-            self._append_event(db, job_id, pb.JobEvent(state=pb.StateChange(state=pb.JOB_STATE_QUEUED)))
+        now = time.time()
+        try:
+            if self.records is not None:
+                record = pb.Job(id=job_id, state=pb.JOB_STATE_QUEUED, request=request, created_at=now)
+                self.records.write(record)
+            with self._tx() as db:
+                if max_active is not None:
+                    (active,) = db.execute(
+                        "SELECT COUNT(*) FROM jobs WHERE state IN (?, ?)",
+                        (pb.JOB_STATE_QUEUED, pb.JOB_STATE_RUNNING),
+                    ).fetchone()
+                    if active >= max_active:
+                        raise QueueFull(max_active)
+                db.execute(
+                    "INSERT INTO jobs (id, state, priority, request, frames_total, created_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    (
+                        job_id,
+                        pb.JOB_STATE_QUEUED,
+                        request.priority,
+                        request.SerializeToString(),
+                        frames_total,
+                        now,
+                    ),
+                )
+                self._append_event(db, job_id, pb.JobEvent(state=pb.StateChange(state=pb.JOB_STATE_QUEUED)))
+        except BaseException:
+            if self.records is not None:
+                shutil.rmtree(self.records.folder(job_id), ignore_errors=True)
+            raise
         return job_id
 
     def count_active(self) -> int:
@@ -183,6 +288,11 @@ class JobStore:
                 "SELECT COUNT(*) FROM jobs WHERE state IN (?, ?)", (pb.JOB_STATE_QUEUED, pb.JOB_STATE_RUNNING)
             ).fetchone()
         return int(n)
+
+    def probe_write(self) -> None:
+        """A tiny write transaction: raises what a real write would raise (disk full, damaged file)."""
+        with self._tx() as db:
+            db.execute("INSERT OR REPLACE INTO write_probe (id, at) VALUES (1, ?)", (time.time(),))
 
     def request(self, job_id: str) -> pb.GenerateRequest:
         with self._lock:
@@ -204,30 +314,66 @@ class JobStore:
             raise JobNotFound(job_id)
         return jobs[0]
 
-    def list_jobs(
-        self, states: Sequence[int], limit: int, output_dir_for: Callable[[str], str] | None = None
-    ) -> list[pb.Job]:
-        where = ""
-        args: tuple[int, ...] = ()
-        if states:
-            where = f"WHERE state IN ({','.join('?' * len(states))})"
-            args = tuple(states)
-        return self._jobs(f"{where} ORDER BY created_at DESC LIMIT {int(limit)}", args, output_dir_for)
+    def list_page(
+        self,
+        states: Sequence[int],
+        limit: int,
+        after: Cursor | None = None,
+        *,
+        abridged: bool = True,
+        budget_bytes: int = 4 << 20,
+        output_dir_for: Callable[[str], str] | None = None,
+    ) -> tuple[list[pb.Job], Cursor | None]:
+        """Up to ``limit`` jobs, newest first, after ``after``; the page also stops once its jobs
+        pass ``budget_bytes`` serialised (never before its first job). Returns the jobs and where the
+        next page starts (None: no more). ``abridged`` requests leave out their per-frame lists."""
+        wanted = sorted(set(states))
+        page: list[pb.Job] = []
+        size = 0
+        cursor = after
+        while len(page) < limit:
+            where = [f"state IN ({','.join('?' * len(wanted))})"] if wanted else []
+            args: list[object] = list(wanted)
+            if cursor is not None:
+                where.append("(created_at < ? OR (created_at = ? AND id < ?))")
+                args += [cursor.created_at, cursor.created_at, cursor.job_id]
+            clause = ("WHERE " + " AND ".join(where)) if where else ""
+            batch = min(_PAGE_BATCH, limit - len(page))
+            jobs = self._jobs(
+                f"{clause} ORDER BY created_at DESC, id DESC LIMIT {batch + 1}",
+                tuple(args),
+                output_dir_for,
+                abridged=abridged,
+            )
+            for job in jobs[:batch]:
+                job_size = job.ByteSize()
+                if page and size + job_size > budget_bytes:
+                    return page, cursor
+                page.append(job)
+                size += job_size
+                cursor = Cursor(job.created_at, job.id)
+            if len(jobs) <= batch:
+                return page, None
+        return page, cursor
 
     def _jobs(
-        self, clause: str, args: tuple[object, ...], output_dir_for: Callable[[str], str] | None
+        self,
+        clause: str,
+        args: tuple[object, ...],
+        output_dir_for: Callable[[str], str] | None,
+        *,
+        abridged: bool = False,
     ) -> list[pb.Job]:
         with self._lock:
-            rows = self._db.execute(
-                "SELECT id, state, request, frames_total, progress, message, model_hash, created_at,"
-                f" started_at, finished_at, last_seq FROM jobs {clause}",
-                args,
-            ).fetchall()
+            rows = self._db.execute(f"SELECT {_JOB_COLUMNS} FROM jobs {clause}", args).fetchall()
             frames = self._frame_infos([r[0] for r in rows])
+        with self._live:
             live = {r[0]: self._progress[r[0]].progress.fraction for r in rows if r[0] in self._progress}
         result = []
         for r in rows:
             req = pb.GenerateRequest.FromString(r[2])
+            if abridged:
+                abridge(req)
             infos = frames.get(r[0], [])
             result.append(
                 pb.Job(
@@ -247,6 +393,7 @@ class JobStore:
                     frames=[i.frame for i in infos],
                     frame_infos=infos,
                     output_dir=output_dir_for(r[0]) if output_dir_for else "",
+                    request_abridged=abridged,
                 )
             )
         return result
@@ -302,14 +449,15 @@ class JobStore:
 
         The event carries the seq of the job's latest stored event, so a watcher that reattaches from
         seq + 1 misses no stored event."""
-        with self._lock:
-            seq = self._last_seq.get(job_id)
+        with self._lock:  # no writer in between: the seq read is the latest stored one
+            with self._live:
+                seq = self._last_seq.get(job_id)
             if seq is None:
                 (seq,) = self._db.execute("SELECT last_seq FROM jobs WHERE id = ?", (job_id,)).fetchone()
-                self._last_seq[job_id] = seq
             event = pb.JobEvent(seq=seq, job_id=job_id, time=time.time(), progress=progress)
-            self._progress[job_id] = event
-            self.changed.notify_all()
+            with self._live:
+                self._last_seq[job_id] = seq
+                self._progress[job_id] = event
         for listener in self._listeners:
             listener(event)
         return event
@@ -352,7 +500,6 @@ class JobStore:
 
     def finish(self, job_id: str, state: int, message: str = "") -> None:
         with self._tx() as db:
-            self._forget_live(job_id)
             progress_sql = ", progress = 1" if state == pb.JOB_STATE_SUCCEEDED else ""
             db.execute(
                 f"UPDATE jobs SET state = ?, message = ?, finished_at = ?{progress_sql} WHERE id = ?",
@@ -363,15 +510,50 @@ class JobStore:
                 job_id,
                 pb.JobEvent(state=pb.StateChange(state=pb.JobState.ValueType(state), message=message)),
             )
+        self._forget_live(job_id)
+        self._write_record(job_id)
 
     def requeue(self, job_id: str, message: str) -> None:
         with self._tx() as db:
-            self._progress.pop(job_id, None)
             db.execute(
                 "UPDATE jobs SET state = ?, message = ? WHERE id = ?", (pb.JOB_STATE_QUEUED, message, job_id)
             )
             self._append_event(
                 db, job_id, pb.JobEvent(state=pb.StateChange(state=pb.JOB_STATE_QUEUED, message=message))
+            )
+        with self._live:
+            self._progress.pop(job_id, None)
+
+    def write_record(self, job_id: str) -> None:
+        """Mirrors the job's row to its record file (recovery.py fills in records that are missing)."""
+        self._write_record(job_id)
+
+    def _write_record(self, job_id: str) -> None:
+        """Mirrors a job that ended to its record file. The database already holds the state: a record
+        that cannot be written (full disk) is logged and left behind, not an error."""
+        if self.records is None:
+            return
+        with self._lock:
+            row = self._db.execute(
+                "SELECT state, request, message, model_hash, created_at, finished_at FROM jobs WHERE id = ?",
+                (job_id,),
+            ).fetchone()
+        if row is None:
+            return
+        job = pb.Job(
+            id=job_id,
+            state=row[0],
+            request=pb.GenerateRequest.FromString(row[1]),
+            message=row[2],
+            model_hash=row[3],
+            created_at=row[4],
+            finished_at=row[5],
+        )
+        try:
+            self.records.write(job)
+        except OSError as exc:
+            log.warning(
+                "job %s: could not update its record file (%s)", job_id, exc, extra={"job_id": job_id}
             )
 
     def note_queued(self, message: str) -> None:
@@ -403,21 +585,134 @@ class JobStore:
                         )
                     ),
                 )
-                return False
-            if state == pb.JOB_STATE_RUNNING:
+            elif state == pb.JOB_STATE_RUNNING:
                 db.execute("UPDATE jobs SET cancel_requested = 1 WHERE id = ?", (job_id,))
+        if state == pb.JOB_STATE_QUEUED:
+            self._forget_live(job_id)
+            self._write_record(job_id)
+        elif state == pb.JOB_STATE_RUNNING:
+            with self._live:
                 self._cancel.add(job_id)
-                return True
-            return False
+            return True
+        return False
 
     def cancel_requested(self, job_id: str) -> bool:
         """Checked by workers between denoising steps: a set lookup, no SQL."""
         return job_id in self._cancel
 
     def _forget_live(self, job_id: str) -> None:
-        self._progress.pop(job_id, None)
-        self._cancel.discard(job_id)
-        self._last_seq.pop(job_id, None)
+        with self._live:
+            self._progress.pop(job_id, None)
+            self._cancel.discard(job_id)
+            self._last_seq.pop(job_id, None)
+
+    # ---- deletion ---------------------------------------------------------------------------------
+
+    def delete(self, job_id: str) -> int:
+        """Deletes a job that has ended: rows, events and its folder together; returns the frames it had.
+        The folder is renamed to a tombstone inside the transaction (the commit point: see
+        job_records.py), put back if the database refuses, and removed after the commit."""
+        marked = False
+        with self._tx() as db:
+            row = db.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            if row is None:
+                raise JobNotFound(job_id)
+            if int(row[0]) not in TERMINAL_STATES:
+                raise JobNotEnded(job_id, int(row[0]))
+            (frames,) = db.execute("SELECT COUNT(*) FROM frames WHERE job_id = ?", (job_id,)).fetchone()
+            marked = self.records is not None and self.records.mark_deleted(job_id)
+            try:
+                self._delete_rows(db, job_id)
+            except BaseException:
+                if marked and self.records is not None:
+                    self.records.unmark_deleted(job_id)
+                raise
+        self._forget_live(job_id)
+        if marked and self.records is not None:
+            self.records.purge(job_id)
+        return int(frames)
+
+    @staticmethod
+    def _delete_rows(db: sqlite3.Connection, job_id: str) -> None:
+        for table, column in (("events", "job_id"), ("frames", "job_id"), ("jobs", "id")):
+            db.execute(f"DELETE FROM {table} WHERE {column} = ?", (job_id,))
+
+    def finish_deletions(self) -> list[str]:
+        """At start-up: deletions a crash cut off after their commit point are completed."""
+        if self.records is None:
+            return []
+        done = self.records.pending_deletions()
+        for job_id in done:
+            with self._tx() as db:
+                self._delete_rows(db, job_id)
+            self.records.purge(job_id)
+        return done
+
+    def ended_before(self, cutoff: float, limit: int = 100) -> list[str]:
+        """Jobs that ended before ``cutoff`` (Unix time), oldest first: the retention sweep's work."""
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT id FROM jobs WHERE state IN ({','.join('?' * len(TERMINAL_STATES))})"
+                " AND finished_at > 0 AND finished_at < ? ORDER BY finished_at LIMIT ?",
+                (*sorted(TERMINAL_STATES), cutoff, limit),
+            ).fetchall()
+        return [str(r[0]) for r in rows]
+
+    # ---- rebuilding from record files (recovery.py) -----------------------------------------------
+
+    def job_ids(self, *states: int) -> set[str]:
+        """Every job's id, or those in ``states``."""
+        where = f" WHERE state IN ({','.join('?' * len(states))})" if states else ""
+        with self._lock:
+            return {str(r[0]) for r in self._db.execute(f"SELECT id FROM jobs{where}", states)}
+
+    def restore(self, record: pb.Job, frames: Sequence[pb.FrameInfo], message: str) -> int:
+        """Puts back a job the database lost, from its record file: in the record's final state if it
+        had ended, else QUEUED (it resumes at its first missing frame); ``frames`` as found on disk.
+        Its events are rebuilt in order: queued (with ``message``), each frame, the final state."""
+        req = record.request
+        total = max(1, req.shot.frame_end - req.shot.frame_start + 1)
+        ended = record.state in TERMINAL_STATES
+        state = record.state if ended else pb.JOB_STATE_QUEUED
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO jobs (id, state, priority, request, frames_total, progress, message, model_hash,"
+                " created_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    record.id,
+                    state,
+                    req.priority,
+                    req.SerializeToString(),
+                    total,
+                    len(frames) / total,
+                    record.message if ended else "",
+                    record.model_hash,
+                    record.created_at,
+                    record.finished_at if ended else 0.0,
+                ),
+            )
+            queued = pb.JobEvent(state=pb.StateChange(state=pb.JOB_STATE_QUEUED, message=message))
+            self._append_event(db, record.id, queued)
+            for done, info in enumerate(sorted(frames, key=lambda f: f.frame), start=1):
+                db.execute(
+                    "INSERT INTO frames (job_id, frame, file_name, sha256, size_bytes, keyframe)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    (record.id, info.frame, info.file_name, info.sha256, info.size_bytes, int(info.keyframe)),
+                )
+                frame_done = pb.FrameDone(
+                    frame=info.frame,
+                    file_name=info.file_name,
+                    size_bytes=info.size_bytes,
+                    sha256=info.sha256,
+                    keyframe=info.keyframe,
+                    frames_done=done,
+                    frames_total=total,
+                )
+                self._append_event(db, record.id, pb.JobEvent(frame_done=frame_done))
+            if ended:
+                final = pb.StateChange(state=record.state, message=record.message)
+                self._append_event(db, record.id, pb.JobEvent(state=final))
+        return state
 
     def count_by_state(self) -> dict[int, int]:
         with self._lock:

@@ -20,8 +20,14 @@ from inference_server.models import ModelInfo
 SEED_DERIVATION = "inference_server.engine.common.frame_seed(job seed, frame)"
 WARPING_ERROR_DEFINITION = (
     "mean over consecutive pairs of sum((I_t - warp(I_t+1))^2) over channels and non-occluded pixels"
-    " / non-occluded pixels; exact flow from the camera matrices and depth"
+    " / non-occluded pixels; exact flow from the camera matrices and depth, and from the motion vectors"
+    " for pixels the simulation moves when the shot has motion passes"
 )
+METHODS = {
+    "independent": "every frame made by diffusion, each from its own noise",
+    "camera_only": "keyframes by diffusion; in-betweens and keyframe inits reprojected with depth + camera",
+    "motion_aware": "as camera_only, but pixels the simulation moves follow their motion vectors",
+}
 
 
 @dataclass(frozen=True)
@@ -41,6 +47,8 @@ class ShotFacts:
     colorspace: str
     notes: Sequence[str] = ()
     coverage: Mapping[int, float] = field(default_factory=dict)  # in-between/keyframe reprojection cover
+    loras: Sequence[Mapping[str, Any]] = ()  # as in each frame's genfx/loras header
+    controlnet: Mapping[str, Any] | None = None  # as in each frame's genfx/controlnet header
 
 
 def _finite_or_none(value: float) -> float | None:
@@ -48,9 +56,21 @@ def _finite_or_none(value: float) -> float | None:
 
 
 def consistency(
-    value: float, pairs: Sequence[float], resolution: tuple[int, int], depth_source: str
+    value: float,
+    pairs: Sequence[float],
+    resolution: tuple[int, int],
+    depth_source: str,
+    motion: bool = False,
+    method: str = "independent",
+    compared: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
-    """The warping error over the whole written shot (docs/temporal.md)."""
+    """The warping error over the whole written shot (docs/temporal.md). ``method``: how this job made
+    its frames (METHODS); ``compared``: the same keyframes with in-betweens re-made by each method at
+    the metric's size (jobs with in-betweens and motion passes)."""
+    side_by_side: dict[str, float | None] = {name: None for name in METHODS}
+    side_by_side.update({k: _finite_or_none(v) for k, v in (compared or {}).items()})
+    if method == "independent":
+        side_by_side["independent"] = _finite_or_none(value)
     return {
         "metric": "warping_error",
         "value": _finite_or_none(value),
@@ -59,6 +79,15 @@ def consistency(
         "resolution": list(resolution),
         "space": "written RGB (premultiplied), resized in linear light, in display sRGB encoding, [0, 1]",
         "depth": depth_source,
+        "flow": "camera + depth + motion vectors (moving pixels)" if motion else "camera + depth",
+        "method": method,
+        "methods": {
+            "values": side_by_side,
+            "definitions": METHODS,
+            "how": "independent: the job's own value when it diffused every frame (else null: run it with"
+            " keyframe_step 1 to compare); camera_only / motion_aware: this job's keyframes with the"
+            " in-betweens re-made by each method at the metric's size (needs motion passes)",
+        },
     }
 
 
@@ -79,6 +108,8 @@ def build(
         "seed_derivation": SEED_DERIVATION,
         "mode": facts.mode,
         "passes": sorted(facts.passes),
+        "loras": [dict(lora) for lora in facts.loras],
+        "controlnet": dict(facts.controlnet) if facts.controlnet else None,
         "conditioning": {
             "strength": facts.strength,
             "depth_range": list(facts.depth_range) if facts.depth_range else None,

@@ -1,4 +1,6 @@
-"""Model registry: named local diffusers model folders plus the built-in tiny model.
+"""Model registry: named local diffusers model folders plus the built-in tiny model, the sim-pass
+ControlNet configured for a model, and the LoRAs the server applies per job (adapters.py checks their
+folders and model cards).
 
 Nothing here reaches the network: every folder is local and loaded with ``local_files_only=True``.
 """
@@ -16,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from . import third_party
-from .acceleration import Acceleration
+from .acceleration import Acceleration, apply_to_module
 from .acceleration import apply as apply_acceleration
+from .adapters import AdapterError, CardFacts, LoraSpec, check_lora, check_sim_controlnet
 from .engine import modes
 from .engine.mode import ModelFacts
 from .tiny_model import VARIANTS_FILE, ensure_tiny_model
@@ -26,6 +29,28 @@ TINY_NAME = "tiny"
 HASH_CACHE_NAME = ".genfx_hash.json"
 _HASH_BLOCK = 1 << 20
 _HASH_CACHE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ControlNetInfo:
+    """A sim-pass ControlNet: its folder, hash and model card facts."""
+
+    path: Path
+    hash: str
+    base_model_hash: str
+    dataset_hash: str
+
+
+@dataclass(frozen=True)
+class LoraInfo:
+    """A LoRA the server serves; ``models``: the configured models it applies to (same base hash)."""
+
+    name: str
+    path: Path
+    hash: str
+    base_model_hash: str
+    dataset_hash: str
+    models: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -40,6 +65,21 @@ class ModelInfo:
     # Folder of each companion pipeline (a mode's PipelineSpec.variant: "depth", "inpaint",
     # "upscale_x4"); the model's own folder when the main UNet is itself a depth or inpainting UNet.
     variants: Mapping[str, Path] = field(default_factory=dict)
+    sim_controlnet: ControlNetInfo | None = None
+    # Modes that run the model's own UNet (no companion folder): where LoRAs apply.
+    lora_modes: tuple[str, ...] = ()
+
+
+class UnknownLoraError(KeyError):
+    """A LoRA name the registry doesn't know; the message lists the known names."""
+
+    def __init__(self, name: str, known: list[str]) -> None:
+        super().__init__(name)
+        self.name = name
+        self.known = known
+
+    def __str__(self) -> str:
+        return f"unknown LoRA {self.name!r}; this server has: {', '.join(self.known) or 'no LoRAs'}"
 
 
 class UnknownModelError(KeyError):
@@ -108,6 +148,11 @@ def _variants(name: str, path: Path, main_channels: int) -> dict[str, Path]:
     return out
 
 
+def _runs_main_unet(mode: str, variants: Mapping[str, Path]) -> bool:
+    spec = modes.get(mode).pipeline
+    return spec is not None and not (spec.variant and spec.variant in variants)
+
+
 def _native_size(unet_cfg: Mapping[str, Any], vae_cfg: Mapping[str, Any]) -> tuple[int, int]:
     scale = 2 ** (len(vae_cfg["block_out_channels"]) - 1)
     sample = unet_cfg["sample_size"]
@@ -117,13 +162,21 @@ def _native_size(unet_cfg: Mapping[str, Any], vae_cfg: Mapping[str, Any]) -> tup
 
 
 class ModelRegistry:
-    """Named models: the configured local folders, plus the built-in "tiny" model (built lazily)."""
+    """Named models: the configured local folders, plus the built-in "tiny" model (built lazily); the
+    sim ControlNet of a model (``sim_controlnets``: model name -> folder) and the LoRAs (``loras``).
+
+    Adapter folders and their model cards are checked here (ValueError naming them); ``check_adapters``
+    also compares each sim ControlNet's base model hash with its model's (hashing those models).
+    ``acceleration``: how pipelines run on CUDA devices (acceleration.py)."""
 
     def __init__(
         self,
         models: Mapping[str, Path],
         cache_dir: Path,
         include_tiny: bool = True,
+        *,
+        sim_controlnets: Mapping[str, Path] | None = None,
+        loras: Mapping[str, LoraSpec] | None = None,
         acceleration: Acceleration | None = None,
     ) -> None:
         self._paths: dict[str, Path] = {}
@@ -142,6 +195,20 @@ class ModelRegistry:
         self._lock = threading.RLock()
         self._infos: dict[str, ModelInfo] = {}
         self._pipelines: dict[tuple[str, str, str], Any] = {}
+        self._controlnets: dict[str, tuple[Path, CardFacts]] = {}
+        for model, folder in (sim_controlnets or {}).items():
+            if model not in self._paths:
+                raise ValueError(f"sim ControlNet {folder}: for model {model!r}, which is not configured")
+            self._controlnets[model] = (Path(folder).expanduser(), check_sim_controlnet(model, Path(folder)))
+        self._lora_specs: dict[str, tuple[LoraSpec, CardFacts]] = {}
+        for name, spec in (loras or {}).items():
+            if spec.base_model and spec.base_model not in self.names():
+                known = ", ".join(self.names())
+                raise ValueError(
+                    f"LoRA {name!r}: base_model {spec.base_model!r} is not a model here ({known})"
+                )
+            self._lora_specs[name] = (spec, check_lora(name, spec))
+        self._loras: dict[str, LoraInfo] | None = None
 
     def names(self) -> list[str]:
         names = list(self._paths)
@@ -174,18 +241,68 @@ class ModelRegistry:
             width, height = _native_size(unet_cfg, vae_cfg)
             main_channels = int(unet_cfg.get("in_channels", 4))
             variants = _variants(name, path, main_channels)
+            controlnet = None
+            if name in self._controlnets:
+                folder, facts = self._controlnets[name]
+                controlnet = ControlNetInfo(
+                    folder, model_hash(folder), facts.base_model_hash, facts.dataset_hash
+                )
+            capabilities = modes.capabilities(
+                ModelFacts(main_channels, frozenset(variants), controlnet is not None)
+            )
             info = ModelInfo(
                 name=name,
                 family=_family(index, unet_cfg),
                 path=path,
                 native_width=width,
                 native_height=height,
-                capabilities=modes.capabilities(ModelFacts(main_channels, frozenset(variants))),
+                capabilities=capabilities,
                 hash=model_hash(path),
                 variants=variants,
+                sim_controlnet=controlnet,
+                lora_modes=tuple(m for m in capabilities if _runs_main_unet(m, variants)),
             )
             self._infos[name] = info
             return info
+
+    def check_adapters(self) -> None:
+        """Each sim ControlNet was trained on its model (hashes the models that have one)."""
+        for name in self._controlnets:
+            info = self.info(name)
+            assert info.sim_controlnet is not None
+            if info.sim_controlnet.base_model_hash != info.hash:
+                raise AdapterError(
+                    f"model {name!r}: its sim ControlNet {info.sim_controlnet.path} was trained on base model"
+                    f" {info.sim_controlnet.base_model_hash[:12]}, not on this model ({info.hash[:12]})"
+                )
+
+    def loras(self) -> list[LoraInfo]:
+        """Every LoRA, in configuration order, with the models it applies to (hashes every model once)."""
+        if not self._lora_specs:
+            return []  # and no model needs hashing (the built-in tiny one is not built for nothing)
+        with self._lock:
+            if self._loras is None:
+                hashes = {name: self.info(name).hash for name in self.names()}
+                found: dict[str, LoraInfo] = {}
+                for name, (spec, facts) in self._lora_specs.items():
+                    base = hashes[spec.base_model] if spec.base_model else facts.base_model_hash
+                    folder = Path(spec.path).expanduser()
+                    found[name] = LoraInfo(
+                        name=name,
+                        path=folder,
+                        hash=model_hash(folder),
+                        base_model_hash=base,
+                        dataset_hash=facts.dataset_hash,
+                        models=tuple(m for m, h in hashes.items() if h == base),
+                    )
+                self._loras = found
+            return list(self._loras.values())
+
+    def lora(self, name: str) -> LoraInfo:
+        found = {lora.name: lora for lora in self.loras()}
+        if name not in found:
+            raise UnknownLoraError(name, list(found))
+        return found[name]
 
     def load(self, name: str, device: str, mode: str = "txt2img") -> Any:
         """The diffusers pipeline that runs ``mode`` for ``name`` on ``device``, loaded once and cached.
@@ -211,10 +328,21 @@ class ModelRegistry:
                 pipe = self._from_pretrained(cls, variant, device, **spec.load_kwargs)
             elif mode == "txt2img":
                 pipe = self._from_pretrained(cls, info.path, device)
+            elif spec.controlnet:
+                assert info.sim_controlnet is not None  # the mode is among the capabilities
+                settings = self.acceleration.on(device)
+                controlnet_cls: Any = diffusers.ControlNetModel
+                controlnet = controlnet_cls.from_pretrained(
+                    info.sim_controlnet.path, local_files_only=True, dtype=settings.torch_dtype()
+                )
+                controlnet = apply_to_module(controlnet.to(device), settings)
+                # The model's own modules plus the ControlNet: no second copy of the UNet.
+                main = self.load(name, device, "txt2img")
+                pipe = cls.from_pipe(main, controlnet=controlnet, dtype=main.dtype)
             else:
-                base = self.load(name, device, "txt2img")
-                # from_pipe casts the shared components to its dtype argument (default fp32): keep theirs.
-                pipe = cls.from_pipe(base, dtype=base.dtype)
+                # dtype passed on: from_pipe casts the shared modules to float32 otherwise (fp16 on GPUs).
+                main = self.load(name, device, "txt2img")
+                pipe = cls.from_pipe(main, dtype=main.dtype)
             pipe.set_progress_bar_config(disable=True)
             # Engages only when a latent side exceeds the VAE's tile size: large (4K-path) decodes stay
             # bounded, native-size frames are untouched.
@@ -286,19 +414,67 @@ def model_hash(path: Path) -> str:
     return digest
 
 
-def load_model_config(path: Path) -> dict[str, Path]:
-    """Read ``{"models": {"name": "dir", ...}}``; relative dirs resolve against the file's folder."""
+@dataclass(frozen=True)
+class ModelsConfig:
+    """What a models config file lists: model folders, a sim ControlNet per model, LoRAs."""
+
+    models: dict[str, Path] = field(default_factory=dict)
+    sim_controlnets: dict[str, Path] = field(default_factory=dict)
+    loras: dict[str, LoraSpec] = field(default_factory=dict)
+
+
+def _entry(path: Path, what: str, raw: Any, keys: tuple[str, ...]) -> dict[str, str]:
+    """A config entry: "folder" or {"path": "folder", ...}; strings only."""
+    entry = {"path": raw} if isinstance(raw, str) else raw
+    bad = (
+        not isinstance(entry, dict)
+        or not isinstance(entry.get("path"), str)
+        or not entry["path"]
+        or any(k not in keys or not isinstance(v, str) for k, v in entry.items())
+    )
+    if bad:
+        fields = ", ".join(f'"{k}": "..."' for k in keys)
+        raise ValueError(f"model config {path}: {what} must be a folder path or {{{fields}}}, got {raw!r}")
+    return dict(entry)
+
+
+def load_model_config(path: Path) -> ModelsConfig:
+    """Read a models config; relative folders resolve against the file's folder::
+
+    {"models": {"sd21": "/models/sd21",
+                "collapse": {"path": "models/tiny-v3", "sim_controlnet": "runs/collapse/controlnet"}},
+     "loras": {"collapse": "runs/collapse/lora",
+               "legacy": {"path": "loras/legacy", "base_model": "sd21"}}}
+    """
     path = Path(path)
     try:
         data = _read_json(path)
     except (OSError, ValueError) as exc:
         raise ValueError(f"model config {path}: cannot read JSON object: {exc}") from exc
     models = data.get("models")
-    if not isinstance(models, dict):
-        raise ValueError(f'model config {path}: expected {{"models": {{"name": "path", ...}}}}')
-    out: dict[str, Path] = {}
+    loras = data.get("loras", {})
+    if not isinstance(models, dict) or not isinstance(loras, dict):
+        raise ValueError(
+            f'model config {path}: expected {{"models": {{"name": "path", ...}}, "loras": {{...}}}}'
+        )
+    unknown = sorted(set(data) - {"models", "loras"})
+    if unknown:
+        raise ValueError(f"model config {path}: unknown key(s) {', '.join(unknown)} (known: models, loras)")
+
+    def resolve(raw: str) -> Path:
+        return path.parent / Path(raw).expanduser()
+
+    out = ModelsConfig()
     for name, raw in models.items():
-        if not isinstance(name, str) or not name or not isinstance(raw, str) or not raw:
-            raise ValueError(f"model config {path}: model {name!r} must map a name to a folder path string")
-        out[name] = path.parent / Path(raw).expanduser()
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"model config {path}: model names must be non-empty strings (got {name!r})")
+        entry = _entry(path, f"model {name!r}", raw, ("path", "sim_controlnet"))
+        out.models[name] = resolve(entry["path"])
+        if entry.get("sim_controlnet"):
+            out.sim_controlnets[name] = resolve(entry["sim_controlnet"])
+    for name, raw in loras.items():
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"model config {path}: LoRA names must be non-empty strings (got {name!r})")
+        entry = _entry(path, f"LoRA {name!r}", raw, ("path", "base_model"))
+        out.loras[name] = LoraSpec(resolve(entry["path"]), entry.get("base_model", ""))
     return out

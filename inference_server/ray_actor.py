@@ -27,13 +27,15 @@ import numpy.typing as npt
 
 from genfx.proto import genfx_pb2 as pb
 from genfx.wire import camera_track_from_proto
+from inference_server.adapters import LoraSpec
 from inference_server.devices import device_description, device_memory
+from inference_server.engine.loras import applied_loras
 from inference_server.engine.shot_renderer import ShotRenderer
 from inference_server.engine.temporal import FramePlan
 from inference_server.frame_loop import LoopSettings, render_frames
 from inference_server.frame_writer import FrameEncoder, job_header
 from inference_server.models import ModelRegistry
-from inference_server.shot_job import shot_spec
+from inference_server.shot_job import lora_pipeline, lora_uses, provenance, shot_mode_of, shot_spec
 from inference_server.storage import AssetStore
 from inference_server.validation import is_temporal
 
@@ -53,9 +55,22 @@ class ChunkTask:
     job_id: str
     request: bytes  # the job's GenerateRequest, serialized
     model_hash: str  # what the head's copy of the model hashes to; the actor's must match
+    # The head's record of the job's trained weights (shot_job.provenance, JSON): every frame header
+    # carries it, and the actor's own LoRA / ControlNet files must hash the same.
+    loras: str
+    controlnet: str
     items: list[FramePlan]
     known_keys: dict[int, npt.NDArray[np.float32]]  # keyframes the items read but don't make (from disk)
     assets: dict[str, Any] = field(default_factory=dict)  # asset id -> ObjectRef of the file's bytes
+
+
+@dataclass(frozen=True)
+class ActorAdapters:
+    """The server's trained weights (models config), as plain paths every node has: model name -> sim
+    ControlNet folder; LoRA name -> (folder, declared base model)."""
+
+    sim_controlnets: dict[str, str] = field(default_factory=dict)
+    loras: dict[str, tuple[str, str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -87,7 +102,7 @@ _END = object()
 
 
 class RenderActor:
-    def __init__(self, models: dict[str, str], cache_dir: str) -> None:
+    def __init__(self, models: dict[str, str], cache_dir: str, adapters: ActorAdapters | None = None) -> None:
         import diffusers
         import OpenEXR
         import ray
@@ -112,7 +127,13 @@ class RenderActor:
             f" actor {(context.get_actor_id() or '')[:8]} ({self.device})"
         )
         cache = Path(cache_dir)
-        self.registry = ModelRegistry({name: Path(path) for name, path in models.items()}, cache / "models")
+        adapters = adapters or ActorAdapters()
+        self.registry = ModelRegistry(
+            {name: Path(path) for name, path in models.items()},
+            cache / "models",
+            sim_controlnets={name: Path(path) for name, path in adapters.sim_controlnets.items()},
+            loras={name: LoraSpec(Path(path), base) for name, (path, base) in adapters.loras.items()},
+        )
         self.assets = AssetStore(cache / "assets")
         self._lock = threading.Lock()
         self._stops: dict[str, StopAt] = {}
@@ -142,8 +163,13 @@ class RenderActor:
                 def keys(frame: int) -> npt.NDArray[np.float32]:
                     return np.array(task.known_keys[frame])  # writable: Ray's arrays are read-only views
 
-                for rendered in render_frames(renderer, task.items, settings, keys, hooks, encoder):
-                    out.put(rendered)
+                req = encoder.header.request
+                uses = lora_uses(req, self.registry)
+                pipeline = lora_pipeline(self.registry, req.model, self.device, renderer.spec, uses)
+                # The job's LoRAs for this chunk only: the actor's cached pipelines serve other jobs next.
+                with applied_loras(pipeline, uses):
+                    for rendered in render_frames(renderer, task.items, settings, keys, hooks, encoder):
+                        out.put(rendered)
             except _Stopped:
                 pass
             except BaseException as exc:  # handed to the generator, which raises it to the head
@@ -173,6 +199,13 @@ class RenderActor:
                 f" {model.hash[:12]}, the head's copy to {task.model_hash[:12]}:"
                 " every node needs the same model files"
             )
+        loras, controlnet = provenance(req, self.registry, model, shot_mode_of(req, model))
+        if (loras, controlnet) != (task.loras, task.controlnet):
+            raise ValueError(
+                f"the LoRA or sim ControlNet files on node {self.facts.node_ip} differ from the head's"
+                f" (node: {loras} {controlnet}; head: {task.loras} {task.controlnet}):"
+                " every node needs the same trained weights"
+            )
         renderer = self._renderers.get(task.job_id)
         if renderer is None:
             self._fetch_assets(task.assets)
@@ -186,7 +219,7 @@ class RenderActor:
             while len(self._renderers) > _RENDERERS_KEPT:
                 self._renderers.popitem(last=False)
         self._renderers.move_to_end(task.job_id)
-        header = job_header(task.job_id, req, task.model_hash)
+        header = job_header(task.job_id, req, task.model_hash, task.loras, task.controlnet)
         settings = LoopSettings(req.seed, is_temporal(req), header.colorspace, self.label)
         return renderer, settings, FrameEncoder(header)
 

@@ -26,18 +26,27 @@ import time
 import traceback
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from genfx.proto import genfx_pb2 as pb
+from inference_server.adapters import LoraSpec
 from inference_server.engine.passes import PASSES
 from inference_server.engine.temporal import FramePlan
 from inference_server.frame_loop import RenderedFrame, needed_keys
 from inference_server.jobs import JobStore
 from inference_server.models import ModelRegistry
-from inference_server.ray_actor import CONTROL_GROUP, ActorFacts, ChunkTask, RenderActor, StepProgress, StopAt
+from inference_server.ray_actor import (
+    CONTROL_GROUP,
+    ActorAdapters,
+    ActorFacts,
+    ChunkTask,
+    RenderActor,
+    StepProgress,
+    StopAt,
+)
 from inference_server.shot_job import ShotJob
 from inference_server.storage import DataDir
 
@@ -105,6 +114,9 @@ class RayExecutor:
         store: JobStore,
         registry: ModelRegistry,
         data: DataDir,
+        *,
+        sim_controlnets: Mapping[str, Path] | None = None,
+        loras: Mapping[str, LoraSpec] | None = None,
     ) -> None:
         import ray
 
@@ -119,6 +131,11 @@ class RayExecutor:
         self.registry = registry
         self.data = data
         self._models = {name: str(Path(path).resolve()) for name, path in models.items()}
+        # Trained weights, by the same paths on every node (like the models): plain data for the actors.
+        self._adapters = ActorAdapters(
+            {name: str(Path(path).resolve()) for name, path in (sim_controlnets or {}).items()},
+            {name: (str(Path(spec.path).resolve()), spec.base_model) for name, spec in (loras or {}).items()},
+        )
         self._cache_dir = str((options.cache_dir or data.root / "ray-cache").resolve())
         if not ray.is_initialized():
             try:
@@ -242,7 +259,7 @@ class RayExecutor:
                 for _ in range(self._wanted(node.get("Resources", {})) - have):
                     actor = self._actor_class.options(
                         scheduling_strategy=NodeAffinitySchedulingStrategy(node_id, soft=False), **resources
-                    ).remote(self._models, self._cache_dir)
+                    ).remote(self._models, self._cache_dir, self._adapters)
                     slot = _Slot(actor, node_id)
                     self._slots.append(slot)
                     thread = threading.Thread(
@@ -398,6 +415,8 @@ class RayExecutor:
                 job_id=job.id,
                 request=job.shot.request.SerializeToString(),
                 model_hash=job.shot.model.hash,
+                loras=job.shot.loras_json,
+                controlnet=job.shot.controlnet_json,
                 items=chunk.items,
                 known_keys={k: job.shot.key_image(k) for k in needed_keys(chunk.items, job.shot.temporal)},
                 assets=job.assets,

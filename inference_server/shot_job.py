@@ -8,6 +8,7 @@ seed, frame), so the frames it makes are the ones it would have made.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from pathlib import Path
@@ -18,13 +19,15 @@ import numpy as np
 from genfx.camera import CameraTrack
 from genfx.exr import write_atomic
 from genfx.proto import genfx_pb2 as pb
+from genfx.wire import camera_track_from_proto
 from inference_server import defaults, manifest
 from inference_server.engine import modes
+from inference_server.engine.loras import LoraUse, applied_loras
 from inference_server.engine.metrics import warping_error
 from inference_server.engine.passes import PASSES
 from inference_server.engine.reproject import View, default_plane_distance
 from inference_server.engine.shot_renderer import ShotRenderer, ShotSpec
-from inference_server.engine.temporal import FramePlan, plan_frames
+from inference_server.engine.temporal import FramePlan, inbetween, plan_frames
 from inference_server.frame_loop import FrameHooks, LazyFrame, LoopSettings, RenderedFrame, frames
 from inference_server.frame_output import metric_image, metric_size, written_display
 from inference_server.frame_writer import EncodedFrame, FrameEncoder, FrameWriter, WriterSettings, job_header
@@ -32,13 +35,13 @@ from inference_server.jobs import JobStore
 from inference_server.models import ModelInfo, ModelRegistry
 from inference_server.step_times import StepTimes
 from inference_server.storage import AssetStore
-from inference_server.validation import is_temporal
+from inference_server.validation import is_temporal, shot_passes
 
 log = logging.getLogger("genfx.worker")
 
 
 def shot_spec(req: pb.GenerateRequest, model: ModelInfo, track: CameraTrack, assets: AssetStore) -> ShotSpec:
-    """What the engine needs to know about a (validated) request."""
+    """What the engine needs to know about a (validated, defaults filled in) request."""
     passes: dict[int, dict[str, Path]] = {}
     for f in req.conditioning.frames:
         for kind in PASSES:
@@ -57,11 +60,65 @@ def shot_spec(req: pb.GenerateRequest, model: ModelInfo, track: CameraTrack, ass
         height=req.output.height,
         native_width=model.native_width,
         native_height=model.native_height,
-        mode=modes.shot_mode({k for p in passes.values() for k in p}).name,
+        mode=shot_mode_of(req, model),
         views=views,
         passes=passes,
         plane_distance=req.conditioning.plane_distance or default_plane_distance(views[req.shot.frame_start]),
+        controlnet_scale=req.conditioning.controlnet_conditioning_scale,
     )
+
+
+def shot_mode_of(req: pb.GenerateRequest, model: ModelInfo) -> str:
+    """The diffusion mode of a (validated) request on ``model``: from the passes it carries."""
+    return modes.shot_mode(shot_passes(req.conditioning), model.capabilities).name
+
+
+def lora_uses(req: pb.GenerateRequest, registry: ModelRegistry) -> list[LoraUse]:
+    """The request's LoRAs (validated: known, for this model, weights filled in) with their folders."""
+    out = []
+    for ref in req.loras:
+        info = registry.lora(ref.name)
+        out.append(LoraUse(ref.name, info.path, info.hash, ref.weight))
+    return out
+
+
+def provenance(
+    req: pb.GenerateRequest, registry: ModelRegistry, model: ModelInfo, mode: str
+) -> tuple[str, str]:
+    """What every frame header and the manifest record of the trained weights that made the frames, as
+    JSON text: each LoRA (name, weight, hashes), and the sim ControlNet (hashes, scale) when the mode
+    uses it ("" otherwise)."""
+    loras = []
+    for ref in req.loras:
+        info = registry.lora(ref.name)
+        loras.append(
+            {
+                "name": ref.name,
+                "weight": ref.weight,
+                "sha256": info.hash,
+                "base_model_sha256": info.base_model_hash,
+                "dataset_sha256": info.dataset_hash,
+            }
+        )
+    controlnet = ""
+    if mode == "sim" and model.sim_controlnet is not None:
+        cn = model.sim_controlnet
+        facts = {
+            "sha256": cn.hash,
+            "scale": req.conditioning.controlnet_conditioning_scale,
+            "base_model_sha256": cn.base_model_hash,
+            "dataset_sha256": cn.dataset_hash,
+        }
+        controlnet = json.dumps(facts, sort_keys=True)
+    return json.dumps(loras, sort_keys=True), controlnet
+
+
+def lora_pipeline(
+    registry: ModelRegistry, model: str, device: str, spec: ShotSpec, uses: list[LoraUse]
+) -> Any:
+    """The pipeline a job's LoRAs go on: its mode's (its UNet and text encoder are the model's own,
+    shared by every pipeline of the model), None without LoRAs."""
+    return registry.load(model, device, spec.mode) if uses else None
 
 
 class _MetricImages:
@@ -108,14 +165,18 @@ class ShotJob:
         self.request = req = store.request(job_id)
         self.model = model = registry.info(req.model)
         store.set_model_hash(job_id, model.hash)
-        header = job_header(job_id, req, model.hash)
-        track, self.colorspace = header.track, header.colorspace
+        track = camera_track_from_proto(req.camera, req.output.width, req.output.height)
+        self.spec = shot_spec(req, model, track, assets)
+        self.loras_json, self.controlnet_json = provenance(req, registry, model, self.spec.mode)
+        header = job_header(job_id, req, model.hash, self.loras_json, self.controlnet_json)
+        self.colorspace = header.colorspace
         self.encoder = FrameEncoder(header)
         self.writer = FrameWriter(store, out_dir, header, writers)
         self.frames = list(range(req.shot.frame_start, req.shot.frame_end + 1))
         self.done = self.writer.reconcile(self.frames)
+        self._lora_uses = lora_uses(req, registry)
+        self._registry, self._device = registry, device
 
-        self.spec = shot_spec(req, model, track, assets)
         # Head-side renderer: the local worker renders with it; under Ray it only answers the manifest's
         # questions (depth, sizes), and pipelines load on the actors.
         self.renderer = ShotRenderer(
@@ -197,10 +258,15 @@ class ShotJob:
 
     def run(self, hooks: FrameHooks) -> None:
         """The whole job on this process's device (the local worker): each frame's device part here, the
-        rest on the frame writer's threads beside the next one."""
+        rest on the frame writer's threads beside the next one. The job's LoRAs are on the pipeline for
+        these frames only: whatever happens, they come off again (the writers never touch a pipeline)."""
+        pipeline = lora_pipeline(self._registry, self.request.model, self._device, self.spec, self._lora_uses)
         try:
-            for lazy in frames(self.renderer, self.todo, self.settings, self.key_image, hooks, self.encoder):
-                self.write_later(lazy)
+            with applied_loras(pipeline, self._lora_uses):
+                for lazy in frames(
+                    self.renderer, self.todo, self.settings, self.key_image, hooks, self.encoder
+                ):
+                    self.write_later(lazy)
         finally:
             # Whatever stopped the loop (the end, a cancel, a drain): every frame handed over is
             # written and recorded before the worker records how the job ended.
@@ -233,6 +299,8 @@ class ShotJob:
             colorspace=self.colorspace,
             notes=notes,
             coverage=dict(sorted(self._coverage.items())),
+            loras=json.loads(self.loras_json),
+            controlnet=json.loads(self.controlnet_json) if self.controlnet_json else None,
         )
         measured = self._consistency(depth_source)
         doc = manifest.build(
@@ -241,10 +309,24 @@ class ShotJob:
         write_atomic(self.out_dir / "manifest.json", manifest.encode(doc))
 
     def _consistency(self, depth_source: str) -> dict[str, Any]:
-        """Warping error over the whole written shot (docs/temporal.md)."""
-        spec, renderer, frames = self.spec, self.renderer, self.frames
+        """Warping error over the whole written shot (docs/temporal.md), with the exact flow (motion
+        vectors included when the shot has them); with in-betweens and motion passes, also the same
+        keyframes with in-betweens re-made camera-only and motion-aware, side by side."""
+        spec, frames, step = self.spec, self.frames, self.keyframe_step
         mw, mh = metric_size(spec.width, spec.height)
+        flow = self.renderer.flow(mw, mh)
         images = [self._metric.get(f) for f in frames]
-        depths = [renderer.depth_at(f, mw, mh) for f in frames]
-        value, pairs = warping_error(images, depths, [spec.views[f] for f in frames], spec.has_depth)
-        return manifest.consistency(value, pairs, (mw, mh), depth_source)
+        value, pairs = warping_error(images, frames, flow)
+        method = "independent" if step == 1 else "motion_aware" if spec.has_motion else "camera_only"
+        compared: dict[str, float] = {}
+        if step > 1 and spec.has_motion:
+            small = dict(zip(frames, images, strict=True))
+            plan = [p for p in plan_frames(frames, step) if not p.keyframe]
+            for name, use_motion in (("camera_only", False), ("motion_aware", True)):
+                remade = dict(small)
+                for p in plan:
+                    assert p.prev_key is not None and p.next_key is not None
+                    left, right = (p.prev_key, small[p.prev_key]), (p.next_key, small[p.next_key])
+                    remade[p.frame], _ = inbetween(p.frame, left, right, flow, use_motion=use_motion)
+                compared[name], _ = warping_error([remade[f] for f in frames], frames, flow)
+        return manifest.consistency(value, pairs, (mw, mh), depth_source, spec.has_motion, method, compared)

@@ -48,6 +48,16 @@ def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
 
 
 @pytest.fixture(scope="session")
+def collapse_shot(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A procedural collapse (genfx-train synth) with falling debris: beauty, exact depth, exact motion
+    vectors and mask for 7 frames at 96x64, and its camera.json. Seed 1's first shot is mid-collapse."""
+    from training.synth.generate import SynthSettings, synthesize
+
+    root = tmp_path_factory.mktemp("collapse") / "source"
+    return synthesize(root, SynthSettings(shots=1, frames=7, width=96, height=64, seed=1))[0]
+
+
+@pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
     with LocalServer(tmp_path_factory.mktemp("server-data")) as srv:
         yield srv

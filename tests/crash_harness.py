@@ -10,15 +10,24 @@ restarts it on the same port and checks the invariants:
   progress event after the stored event whose seq it carries, and ended on the final state;
 - an interrupted upload leaves no partial asset, and the same bytes upload again to their sha256.
 
+Damage trials kill the server the same way, then damage its database before the restart: the
+write-ahead log cut to a random length (0-90%), or junk over the database header. The job must still
+end SUCCEEDED with every frame (rebuilt from its job.json and the frames on disk when the database lost
+it); junk over the header must be logged with what was rebuilt. A watcher's replay position does not
+survive the loss of the database (the rebuilt event log is shorter), so there the watcher need only end
+on the final state.
+
 Used by tests/test_crash.py (a few trials) and scripts/crash_suite.py (20+ trials).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import random
 import socket
+import sqlite3
 import threading
 import time
 from dataclasses import dataclass, field
@@ -33,7 +42,8 @@ from genfx.shot import Shot
 
 from .event_order import event_order_problems
 
-KINDS = ("mid-step", "mid-frame-write", "mid-upload")
+KINDS = ("mid-step", "mid-frame-write", "mid-upload", "wal-truncated", "junk-over-header")
+DAMAGE = frozenset({"wal-truncated", "junk-over-header"})
 WRITER_THREADS = 2
 
 
@@ -106,14 +116,16 @@ def run_trial(seed: int, workdir: Path, shot: Shot, kind: str | None = None) -> 
                 _wait_for_file(data / "assets", ".upload-*.tmp")  # bytes are arriving right now
             else:
                 _wait_for_first_step(c, job.id)
-            if kind == "mid-step":
+            if kind == "mid-step" or kind in DAMAGE:
                 time.sleep(rng.uniform(0.0, 0.5))
             elif kind == "mid-frame-write":
-                _wait_for_file(data / "jobs" / job.id, "*.tmp")  # an EXR is being written right now
+                _wait_for_file(data / "jobs" / job.id, "*.exr.*.tmp")  # an EXR is being written right now
             result.in_flight = _in_flight(data / "jobs" / job.id, data / "assets")
             server.kill()
         if f"{WRITER_THREADS} frame writer thread(s)" not in server.log_path.read_text():
             result.problems.append("the server did not run the frame writer pool")
+        if kind in DAMAGE:
+            result.in_flight.append(_damage(data / "jobs.sqlite", kind, rng))
         server = LocalServer(data, port=port, extra_args=args).start()
         with Client(server.address, timeout=60) as c:
             final = c.wait(job.id)
@@ -121,13 +133,37 @@ def run_trial(seed: int, workdir: Path, shot: Shot, kind: str | None = None) -> 
             result.frames = len(final.frame_infos)
             watcher.join(120)
             result.problems += _check_job(data / "jobs" / job.id, final, req)
-            result.problems += event_order_problems(seen, final)
+            if kind in DAMAGE:
+                if not seen or seen[-1].WhichOneof("kind") != "state" or seen[-1].state.state != final.state:
+                    result.problems.append("watcher did not end on the final state")
+                log = server.log_path.read_text()
+                if kind == "junk-over-header" and not ("damaged" in log and "rebuilt" in log):
+                    result.problems.append("the restart did not log the damage and what it rebuilt")
+            else:
+                result.problems += event_order_problems(seen, final)
             if kind == "mid-upload":
                 result.problems += _check_upload(c, data / "assets", upload_file)
     finally:
         server.kill()
     result.seconds = time.monotonic() - started
     return result
+
+
+def _damage(db: Path, kind: str, rng: random.Random) -> str:
+    """Damages the database of a killed server; returns what was done."""
+    if kind == "wal-truncated":
+        wal = Path(f"{db}-wal")
+        keep = rng.choice([0.0, rng.uniform(0.0, 0.9)])
+        data = wal.read_bytes() if wal.exists() else b""
+        wal.write_bytes(data[: int(len(data) * keep)])
+        return f"wal-cut-to-{keep:.0%}"
+    # A checkpoint first: with the log still there, SQLite reads page 1 from the log and never sees junk
+    # over the file's header.
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    with db.open("r+b") as f:
+        f.write(rng.randbytes(100))
+    return "junk-header"
 
 
 def _watch(address: str, job_id: str, seen: list[pb.JobEvent]) -> None:
@@ -185,7 +221,7 @@ def _check_job(job_dir: Path, job: pb.Job, req: pb.GenerateRequest) -> list[str]
     if len(entries) != len(manifest["frames"]) or sorted(entries) != expected:
         problems.append(f"manifest frames {[e['frame'] for e in manifest['frames']]}")
     names = {i.file_name for i in infos}
-    files = {p.name for p in job_dir.iterdir()} - {"manifest.json"}
+    files = {p.name for p in job_dir.iterdir()} - {"manifest.json", "job.json"}
     if len(names) != len(infos) or files != names:
         problems.append(f"unexpected files: {sorted(files ^ names)}")
     for info in infos:

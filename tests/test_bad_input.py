@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import math
 import os
+import struct
 import subprocess
 import sys
+import zlib
 from collections.abc import Callable
 
 import grpc
@@ -41,6 +43,21 @@ def _drop_sample(r: pb.GenerateRequest) -> None:
     del r.camera.samples[1]
 
 
+def _duplicate_sample(r: pb.GenerateRequest) -> None:
+    """A second sample for frame 1001: which one would win was never said (the last did, silently)."""
+    extra = r.camera.samples.add()
+    extra.CopyFrom(r.camera.samples[0])
+    extra.focal_length_mm = 85.0
+
+
+def _set_lens(name: str, value: float) -> Mutation:
+    def mutate(r: pb.GenerateRequest) -> None:
+        for sample in r.camera.samples:
+            setattr(sample, name, value)
+
+    return mutate
+
+
 CASES: list[tuple[str, Mutation, str, str]] = [
     ("empty prompt", lambda r: setattr(r, "prompt", "   "), "INVALID_ARGUMENT", "prompt"),
     ("huge prompt", lambda r: setattr(r, "prompt", "x" * 5000), "INVALID_ARGUMENT", "prompt"),
@@ -67,6 +84,27 @@ CASES: list[tuple[str, Mutation, str, str]] = [
     ),
     ("no camera", lambda r: r.ClearField("camera"), "INVALID_ARGUMENT", "camera.samples"),
     ("missing frame sample", _drop_sample, "INVALID_ARGUMENT", "camera.samples"),
+    ("duplicate frame sample", _duplicate_sample, "INVALID_ARGUMENT", "frame 1001 already has a sample"),
+    # Values the float32 EXR header cannot hold (they were accepted, then written as inf or failed).
+    ("huge pixel aspect", _set_lens("pixel_aspect", 1e308), "INVALID_ARGUMENT", "pixel_aspect"),
+    ("tiny pixel aspect", _set_lens("pixel_aspect", 1e-308), "INVALID_ARGUMENT", "pixel_aspect"),
+    ("huge focal", _set_lens("focal_length_mm", 1e308), "INVALID_ARGUMENT", "focal_length_mm"),
+    (
+        "huge aperture",
+        _set_lens("horizontal_aperture_mm", 1e308),
+        "INVALID_ARGUMENT",
+        "horizontal_aperture_mm",
+    ),
+    ("huge translation", _set_matrix(3, 1e308), "INVALID_ARGUMENT", "camera_to_world"),
+    ("only NUL prompt", lambda r: setattr(r, "prompt", "\x00"), "INVALID_ARGUMENT", "prompt"),
+    ("zero-width prompt", lambda r: setattr(r, "prompt", "\u200b\u200b"), "INVALID_ARGUMENT", "prompt"),
+    ("control char in tag", lambda r: setattr(r, "client_tag", "a\x1bb"), "INVALID_ARGUMENT", "client_tag"),
+    (
+        "fps 1/(2^63-1)",
+        lambda r: r.shot.fps.CopyFrom(pb.Rational(numerator=1, denominator=2**63 - 1)),
+        "INVALID_ARGUMENT",
+        "shot.fps",
+    ),
     ("negative width", lambda r: setattr(r.output, "width", -5), "INVALID_ARGUMENT", "output.width"),
     ("oversize width", lambda r: setattr(r.output, "width", 10000), "INVALID_ARGUMENT", "output.width"),
     ("oversize height", lambda r: setattr(r.output, "height", 5000), "INVALID_ARGUMENT", "output.height"),
@@ -213,8 +251,24 @@ def _header(size: int, sha256: str = "") -> pb.UploadAssetChunk:
     return pb.UploadAssetChunk(header=pb.AssetHeader(filename="plate.exr", size=size, sha256=sha256))
 
 
+def _png_header(width: int, height: int) -> bytes:
+    """A PNG that declares ``width`` x ``height`` in a few dozen bytes (a decompression bomb's header)."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    rows = zlib.compress(b"\x00" * (1 + 3 * width) * 8)  # the first rows only
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", rows) + chunk(b"IEND", b"")
+
+
+BOMB = _png_header(10000, 10000)
+SEVEN_MB = 7 << 20
+
 UPLOAD_CASES = [
     ("no header", [pb.UploadAssetChunk(data=b"abc")], "header"),
+    ("7 MB chunk (1 MiB documented)", [_header(SEVEN_MB), pb.UploadAssetChunk(data=bytes(SEVEN_MB))], "data"),
+    ("decompression bomb", [_header(len(BOMB)), pb.UploadAssetChunk(data=BOMB)], "100000000 pixels"),
     ("empty stream", [], "header"),
     ("zero size", [_header(0)], "header.size"),
     ("oversize", [_header(10**15)], "header.size"),

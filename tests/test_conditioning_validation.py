@@ -11,6 +11,7 @@ import pytest
 
 from genfx.client import build_request
 from genfx.proto import genfx_pb2 as pb
+from inference_server.engine.passes import PASSES
 from inference_server.storage import AssetStore
 from inference_server.validation import Limits, RequestError, validate_generate
 
@@ -136,3 +137,58 @@ def test_depth_pass_reader_takes_z_and_marks_sky_far(tmp_path: Path) -> None:
     assert read_mask(write_png(tmp_path / "m.png", rgba), 7).tolist() == [[0, 1], [1, 0]]
     with pytest.raises(PassError, match=r"frame 7, depth pass"):
         read_depth(tmp_path / "nothing.exr", 7)
+
+
+def test_a_pass_declaring_too_many_pixels_is_refused_before_any_read(tmp_path: Path) -> None:
+    """A 97 KB PNG declaring 10000x10000 was accepted as a plate and took the server to 4.2 GB."""
+    from .test_bad_input import BOMB
+
+    (tmp_path / ("b" * 64)).write_bytes(BOMB)  # stored before uploads were checked
+    err = refused(request(plate=["b" * 64] * 2), tmp_path)
+    assert err.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert "frame 1001, plate pass): 10000x10000 (100000000 pixels) exceeds the limit" in err.message
+
+
+def _largest_request(limits: Limits) -> pb.GenerateRequest:
+    """The biggest request the other limits allow: every frame with its own camera and four passes,
+    the most LoRAs (longest names), prompts at their limit in 4-byte characters."""
+    frames = range(1001, 1001 + limits.max_frames_per_job)
+    loras = [(f"{i}" + "l" * 63, 1.0) for i in range(limits.max_loras_per_job)]
+    return build_request(
+        prompt="\U0001f525" * limits.max_prompt_chars,
+        negative_prompt="\U0001f525" * limits.max_prompt_chars,
+        camera=track(frames, limits.max_width, limits.max_height),
+        frame_start=frames[0],
+        frame_end=frames[-1],
+        model="tiny",
+        loras=loras,
+        passes={f: {k: f"{i % 16:x}" * 64 for i, k in enumerate(PASSES)} for f in frames},
+        client_tag="t" * 200,
+    )
+
+
+def _validate_largest(limits: Limits) -> pb.GenerateRequest:
+    req = _largest_request(limits)
+    return validate_generate(
+        req,
+        limits,
+        ["tiny"],
+        "tiny",
+        {"tiny": ("sim", "depth", "temporal")},
+        loras={lora.name: ("tiny",) for lora in req.loras},
+        lora_modes={"tiny": ("sim", "depth")},
+    )
+
+
+def test_the_stored_size_cap_leaves_room_for_every_request_the_other_limits_allow() -> None:
+    stored = _validate_largest(Limits())
+    assert stored.ByteSize() < Limits().max_request_bytes
+
+
+def test_a_request_over_the_stored_size_cap_is_refused_naming_the_limit() -> None:
+    """ListJobs and every GetJob echo the stored request: its size is what a listing page costs."""
+    limits = Limits(max_request_bytes=200_000)
+    with pytest.raises(RequestError) as info:
+        _validate_largest(limits)
+    assert info.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert "exceeds the limit of 200000 bytes (Limits.max_request_bytes)" in info.value.message

@@ -1,4 +1,6 @@
-"""Reduced crash suite: one trial of each kind (the full one is scripts/crash_suite.py)."""
+"""Reduced crash suite: one trial of each kind (the full one is scripts/crash_suite.py), but the cut
+write-ahead log, which tests/test_recovery.py covers in process (70% and 0% of the log, deterministic and
+faster than another two server starts)."""
 
 from pathlib import Path
 
@@ -13,7 +15,7 @@ from .event_order import event_order_problems
 pytestmark = pytest.mark.slow
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", [k for k in KINDS if k != "wal-truncated"])
 def test_kill_9_loses_nothing(kind: str, tmp_path: Path, shot: Shot) -> None:
     result = run_trial(KINDS.index(kind) + 100, tmp_path, shot, kind)
     assert result.ok, result.problems

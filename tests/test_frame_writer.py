@@ -114,13 +114,13 @@ def test_a_failed_frame_fails_the_job_and_nothing_after_it_is_recorded(tmp_path:
     writer, store, job_id = _writer(tmp_path, threads=2)
 
     def broken() -> EncodedFrame:
-        raise OSError(28, "No space left on device")
+        raise ValueError("colour conversion failed")
 
     writer.write_later(1001, _make(writer, 1001))
     writer.write_later(1002, broken)
     writer.write_later(1003, _make(writer, 1003, 0.2))
     time.sleep(0.5)
-    with pytest.raises(FrameWriteError, match=r"frame 1002: OSError: .*No space left") as info:
+    with pytest.raises(FrameWriteError, match=r"frame 1002: ValueError: colour conversion failed") as info:
         writer.write_later(1004, _make(writer, 1004))  # the pool has failed: the worker hears of it
     assert info.value.frame == 1002
     with pytest.raises(FrameWriteError):
@@ -128,6 +128,21 @@ def test_a_failed_frame_fails_the_job_and_nothing_after_it_is_recorded(tmp_path:
     assert _recorded(store, job_id) == [1001]
     assert not writer.path(1002).exists() and not writer.path(1004).exists()
     assert not list(writer.out_dir.glob(f"*{TEMP_SUFFIX}"))
+
+
+def test_a_storage_failure_reaches_the_worker_as_it_is(tmp_path: Path) -> None:
+    """A full disk is not the frame's fault: the worker must see the OSError itself to requeue the job
+    and wait for storage (worker.py, tests/test_disk_full.py), not a failed frame."""
+    writer, store, job_id = _writer(tmp_path, threads=2)
+
+    def full() -> EncodedFrame:
+        raise OSError(28, "No space left on device")
+
+    writer.write_later(1001, full)
+    with pytest.raises(OSError, match="No space left") as info:
+        writer.close()
+    assert not isinstance(info.value, FrameWriteError) and info.value.errno == 28
+    assert _recorded(store, job_id) == []
 
 
 def test_closing_settles_every_frame_handed_over(tmp_path: Path) -> None:

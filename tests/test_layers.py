@@ -1,7 +1,14 @@
 """The import layers, read from the source (every import statement, at any depth, lazy ones included):
 
     genfx (SDK, DCC plug-ins)  ->  genfx shared layer  <-  inference_server, training
-                                   (camera, colour, exr, wire, hashing, proto, shot)
+                                   (camera, colour, exr, wire, hashing, proto, shot,
+                                    passes, resample, sim_condition)
+
+passes, resample, sim_condition and model_card joined the shared layer (issue 12): the server must read
+motion and depth passes with the trainer's channel names and motion-vector sign, build the sim
+ControlNet's conditioning exactly as the trainer's ETL did, and read the model cards it writes; small
+numpy/json-only modules both import keep one owner per rule without letting the server import the
+trainer (or the reverse).
 
 - the SDK and the DCC code never import the server, the trainer or the GPU stack;
 - the shared layer never imports the client side of the SDK (client, CLI, monitor, ...);
@@ -31,6 +38,10 @@ SHARED = (
     "genfx.hashing",
     "genfx.proto",
     "genfx.shot",
+    "genfx.passes",
+    "genfx.resample",
+    "genfx.sim_condition",
+    "genfx.model_card",
 )
 GPU_STACK = ("torch", "diffusers", "transformers", "accelerate", "peft", "ray", "safetensors")
 SERVING = (

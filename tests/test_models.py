@@ -195,7 +195,7 @@ def test_load_model_config(tmp_path: Path) -> None:
     cfg = tmp_path / "conf" / "models.json"
     cfg.parent.mkdir()
     cfg.write_text(json.dumps({"models": {"sd21": "/models/sd21", "local": "weights/sd2"}}))
-    assert load_model_config(cfg) == {
+    assert load_model_config(cfg).models == {
         "sd21": Path("/models/sd21"),
         "local": tmp_path / "conf" / "weights/sd2",
     }
@@ -203,7 +203,17 @@ def test_load_model_config(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "content",
-    ["not json", "[]", "{}", '{"models": []}', '{"models": {"a": 3}}', '{"models": {"a": ""}}'],
+    [
+        "not json",
+        "[]",
+        "{}",
+        '{"models": []}',
+        '{"models": {"a": 3}}',
+        '{"models": {"a": ""}}',
+        '{"models": {}, "loras": []}',
+        '{"models": {}, "lora": {}}',
+        '{"models": {}, "loras": {"x": {"path": "p", "weight": 1}}}',
+    ],
 )
 def test_load_model_config_rejects_bad_content(tmp_path: Path, content: str) -> None:
     cfg = tmp_path / "models.json"

@@ -39,14 +39,28 @@ def test_each_mode_has_one_name_and_each_variant_one_mode() -> None:
     ],
 )
 def test_the_shot_mode_follows_the_passes(passes: tuple[str, ...], mode: str) -> None:
-    assert modes.shot_mode(passes).name == mode
+    assert modes.shot_mode(passes, modes.NAMES).name == mode
+
+
+def test_motion_asks_for_sim_only_on_a_model_that_has_it() -> None:
+    """Depth + motion is the sim mode where a sim ControlNet is configured; elsewhere motion vectors only
+    steer reprojection and depth still asks for depth mode (refused on a model without it)."""
+    sim = modes.capabilities(ModelFacts(4, frozenset({"depth"}), sim_controlnet=True))
+    plain = modes.capabilities(ModelFacts(4, frozenset({"depth"})))
+    assert "sim" in sim and "sim" not in plain
+    assert modes.shot_mode(("depth", "motion"), sim).name == "sim"
+    assert modes.shot_mode(("depth", "motion", "mask", "plate"), sim).name == "sim"
+    assert modes.shot_mode(("depth", "motion"), plain).name == "depth"
+    assert modes.shot_mode(("depth",), sim).name == "depth"
+    assert modes.shot_mode(("depth", "motion"), ("txt2img",)).name == "depth"
 
 
 @pytest.mark.parametrize(
     ("facts", "capabilities"),
     [
         (ModelFacts(4, frozenset()), ("txt2img", "img2img", "inpaint", "temporal")),
-        (ModelFacts(4, frozenset({"depth", "upscale_x4"})), modes.NAMES),
+        (ModelFacts(4, frozenset({"depth", "upscale_x4"}), sim_controlnet=True), modes.NAMES),
+        (ModelFacts(4, frozenset({"depth", "upscale_x4"})), tuple(n for n in modes.NAMES if n != "sim")),
         (ModelFacts(9, frozenset({"inpaint"})), ("inpaint",)),
         (ModelFacts(5, frozenset({"depth"})), ("depth", "temporal")),
     ],

@@ -45,14 +45,15 @@ def wait_until(condition: Callable[[], Any], timeout: float = 60.0, what: str = 
 
 
 @contextmanager
-def ray_server(cluster: Any, data: Path) -> Iterator[tuple[GenFXServer, Client]]:
+def ray_server(cluster: Any, data: Path, **config: Any) -> Iterator[tuple[GenFXServer, Client]]:
+    """``config``: more ServerConfig fields (models, loras, ...)."""
     options = RayOptions(
         address=cluster.address,
         cpu_actors_per_node=1,
         node_resource=NODE_RESOURCE,
         cache_dir=data.parent / "node-cache",
     )
-    server = GenFXServer(ServerConfig(port=0, data_dir=data, ray=options))
+    server = GenFXServer(ServerConfig(port=0, data_dir=data, ray=options, **config))
     server.start()
     try:
         with Client(f"127.0.0.1:{server.port}", timeout=60) as client:

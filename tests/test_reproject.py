@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from inference_server.engine.depth2img import normalise_depth, shot_depth_range
+from genfx.passes import shot_depth_range
+from inference_server.engine.depth2img import normalise_depth
 from inference_server.engine.metrics import warping_error
+from inference_server.engine.motion import ShotFlow
 from inference_server.engine.reproject import View, backward_warp, default_plane_distance, plane_depth
 from inference_server.engine.temporal import inbetween, plan_frames
 from inference_server.engine.upscale import resize, resize_depth, tiled_map
@@ -51,23 +53,27 @@ def test_plan_keyframes_every_n_and_last_then_their_inbetweens() -> None:
     assert all(p.keyframe for p in plan_frames([1, 2, 3], 1))
 
 
+def flow(xs: dict[int, float], depths: dict[int, np.ndarray]) -> ShotFlow:
+    """The synthetic shot's geometry (static: no motion passes)."""
+    return ShotFlow(W, H, {f: view(f, x) for f, x in xs.items()}, depths.__getitem__, None, depth_test=True)
+
+
 def test_inbetween_of_true_keyframes_reproduces_the_middle_frame() -> None:
     xs = {1: 0.0, 2: 0.15, 3: 0.3}
     imgs = {f: render(camera(f, x), W, H) for f, x in xs.items()}
-    keys = tuple((f, imgs[f][0], imgs[f][1], view(f, xs[f])) for f in (1, 3))
-    out, coverage = inbetween(2, imgs[2][1], view(2, xs[2]), keys)  # type: ignore[arg-type]
+    shot = flow(xs, {f: d for f, (_, d) in imgs.items()})
+    out, coverage = inbetween(2, (1, imgs[1][0]), (3, imgs[3][0]), shot)
     assert coverage > 0.97
     assert np.abs(out - imgs[2][0]).mean() < 0.02
 
 
 def test_warping_error_is_low_for_a_consistent_sequence_and_high_for_noise() -> None:
-    xs = [0.0, 0.1, 0.2]
-    frames = [render(camera(i, x), W, H) for i, x in enumerate(xs)]
-    views = [view(i, x) for i, x in enumerate(xs)]
-    depths = [d for _, d in frames]
-    consistent, pairs = warping_error([c for c, _ in frames], depths, views)
+    xs = {0: 0.0, 1: 0.1, 2: 0.2}
+    frames = {i: render(camera(i, x), W, H) for i, x in xs.items()}
+    shot = flow(xs, {i: d for i, (_, d) in frames.items()})
+    consistent, pairs = warping_error([c for c, _ in frames.values()], list(xs), shot)
     rng = np.random.default_rng(1)
-    noise, _ = warping_error([rng.random((H, W, 3), dtype=np.float32) for _ in xs], depths, views)
+    noise, _ = warping_error([rng.random((H, W, 3), dtype=np.float32) for _ in xs], list(xs), shot)
     assert len(pairs) == 2
     assert consistent < 0.01 < noise
 
@@ -75,7 +81,9 @@ def test_warping_error_is_low_for_a_consistent_sequence_and_high_for_noise() -> 
 def test_depth_is_normalised_over_the_shot_not_per_frame() -> None:
     near_frame = np.array([[2.0, 4.0]], np.float32)
     far_frame = np.array([[4.0, np.inf]], np.float32)
-    lo, hi = shot_depth_range([near_frame, far_frame])
+    found = shot_depth_range([near_frame, far_frame])
+    assert found is not None
+    lo, hi = found
     assert (lo, hi) == (2.0, 4.0)
     a, b = normalise_depth(near_frame, lo, hi), normalise_depth(far_frame, lo, hi)
     # Depth 4 maps to the same value in both frames; the sky is as far as the shot's far.

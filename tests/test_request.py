@@ -14,7 +14,7 @@ from genfx.camera import CameraTrack, from_houdini
 from genfx.cli import build_parser
 from genfx.frames import local_path, split_pattern
 from genfx.proto import genfx_pb2 as pb
-from genfx.request import build_request, output_name
+from genfx.request import build_request, output_name, parse_lora
 from genfx.wire import camera_track_to_proto
 
 
@@ -44,9 +44,13 @@ def _everything() -> pb.GenerateRequest:
         compression="piz",
         colorspace="acescg",
         name="Shot 010",
-        passes={1002: {"plate": "p2", "depth": "d2"}, 1001: {"plate": "p1", "mask": "m1", "depth": "d1"}},
+        passes={
+            1002: {"plate": "p2", "depth": "d2", "motion": "v2"},
+            1001: {"plate": "p1", "mask": "m1", "depth": "d1", "motion": "v1"},
+        },
         strength=0.35,
         plane_distance=12.5,
+        controlnet_scale=0.7,
         temporal="reproject",
         priority=7,
         client_tag="script:test",
@@ -98,14 +102,31 @@ def test_every_argument_lands_in_its_field() -> None:
     out = req.output
     assert (out.width, out.height, out.name) == (128, 72, "Shot_010")
     assert (out.compression, out.colorspace) == (pb.COMPRESSION_PIZ, pb.COLOR_SPACE_ACESCG)
-    frames = [(f.frame, f.plate_asset_id, f.mask_asset_id, f.depth_asset_id) for f in req.conditioning.frames]
-    assert frames == [(1001, "p1", "m1", "d1"), (1002, "p2", "", "d2")]  # in frame order
-    assert (req.conditioning.strength, req.conditioning.plane_distance) == (0.35, 12.5)
+    frames = [
+        (f.frame, f.plate_asset_id, f.mask_asset_id, f.depth_asset_id, f.motion_asset_id)
+        for f in req.conditioning.frames
+    ]
+    assert frames == [(1001, "p1", "m1", "d1", "v1"), (1002, "p2", "", "d2", "v2")]  # in frame order
+    cond = req.conditioning
+    assert (cond.strength, cond.plane_distance, cond.controlnet_conditioning_scale) == (0.35, 12.5, 0.7)
     assert (req.temporal, req.priority, req.client_tag) == (pb.TEMPORAL_MODE_REPROJECT, 7, "script:test")
     assert (
         build_request(prompt="x", camera=_track(), frame_start=1, frame_end=1, loras={"a": 1.0}).loras[0].name
         == "a"
     )
+    # 0 is a scale a client may ask for (ControlNet off): set, not left to the server.
+    zero = build_request(prompt="x", camera=_track(), frame_start=1, frame_end=1, controlnet_scale=0.0)
+    assert zero.conditioning.HasField("controlnet_conditioning_scale")
+
+
+def test_lora_fields_parse_name_and_weight() -> None:
+    assert parse_lora("collapse") == ("collapse", 0.0)  # 0 = the server's 1.0
+    assert parse_lora(" dust=0.5") == ("dust", 0.5)
+    assert parse_lora("dust=-1") == ("dust", -1.0)
+    with pytest.raises(ValueError, match="LoRA 'dust': weight 'heavy' is not a number"):
+        parse_lora("dust=heavy")
+    with pytest.raises(ValueError, match="expected NAME or NAME=WEIGHT"):
+        parse_lora("=1")
 
 
 def test_what_is_not_given_is_left_to_the_server() -> None:

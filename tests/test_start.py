@@ -12,14 +12,14 @@ from pathlib import Path
 
 import grpc
 import pytest
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from genfx.client import Client
 from genfx.local_server import LocalServer
 from genfx.proto import genfx_pb2 as pb
 from genfx.shot import Shot
 from inference_server.devices import version_may_have_gpu
-from inference_server.health import NOT_SERVING, SERVING, Health
+from inference_server.health import Health
 
 from .conftest import small_request
 from .crash_harness import free_port
@@ -29,25 +29,22 @@ OUR_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (DEBUG|INFO|WARNIN
 
 
 def test_health_follows_what_the_workers_report() -> None:
-    servicer = health.HealthServicer()
-    h = Health(servicer, ("", "genfx.v1.GenFX"))
-
-    def status() -> int:
-        reply = servicer.Check(health_pb2.HealthCheckRequest(service="genfx.v1.GenFX"), None)
-        return int(reply.status)
-
-    assert status() == NOT_SERVING and h.why_not() == "starting: no worker yet"
-    h.report("cuda:0", False, "no CUDA device visible to torch")
-    assert status() == NOT_SERVING and "cuda:0: no CUDA device" in h.why_not()
-    h.report("cuda:1", True)
-    assert status() == SERVING and h.wait_serving(0)
-    h.report("cuda:1", False, "data folder not writable")  # anything that stops a worker reports here
-    assert status() == NOT_SERVING
-    h.report("cuda:1", True)
+    h = Health()
+    flips: list[bool] = []
+    h.on_change(flips.append)
+    assert not h.serving and h.why_not() == "starting: no worker yet"
+    h.report("worker cuda:0", False, "no CUDA device visible to torch")
+    assert not h.serving and "worker cuda:0: no CUDA device" in h.why_not()
+    h.report("worker cuda:1", True)
+    assert h.serving and h.wait_serving(0)
+    h.report("worker cuda:1", False, "data folder not writable")  # anything that stops a worker
+    assert not h.serving
+    h.report("worker cuda:1", True)
     h.shutting_down()
-    assert status() == NOT_SERVING and h.why_not() == "shutting down"
-    h.report("cuda:0", True)
-    assert status() == NOT_SERVING  # a shutdown is final
+    assert not h.serving and h.why_not() == "shutting down"
+    h.report("worker cuda:0", True)
+    assert not h.serving and not h.wait_serving(0)  # a shutdown is final
+    assert flips == [True, False, True, False]
 
 
 def test_cpu_only_torch_builds_are_recognised_without_importing_torch() -> None:
@@ -76,7 +73,7 @@ def test_not_serving_while_no_worker_can_run(tmp_path: Path) -> None:
             deadline = time.monotonic() + 120
             while "cannot run" not in log.read_text() and time.monotonic() < deadline:
                 time.sleep(0.2)
-            assert "worker cuda:0 cannot run: no CUDA device visible to torch" in log.read_text()
+            assert "worker cuda:0 cannot run jobs: no CUDA device visible to torch" in log.read_text()
             reply = stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=10)
             assert reply.status == health_pb2.HealthCheckResponse.NOT_SERVING
         with Client(f"127.0.0.1:{port}") as c:

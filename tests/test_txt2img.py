@@ -40,6 +40,8 @@ def render(
         carried=False,
         mask=None,
         depth=None,
+        control=None,
+        control_scale=1.0,
         prompt=PROMPT,
         negative_prompt=negative,
         seed=seed,

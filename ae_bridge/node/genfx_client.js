@@ -132,9 +132,31 @@ class GenfxClient {
     return this.unary('GetJob', { job_id: jobId });
   }
 
-  /** Jobs, newest first. states: e.g. ['JOB_STATE_SUCCEEDED']; limit 0 = 100. */
-  listJobs(states, limit) {
-    return this.unary('ListJobs', { states: states || [], limit: limit || 0 }).then((r) => r.jobs);
+  /**
+   * The newest `limit` jobs (0 = 100), newest first, over as many ListJobs pages as that takes.
+   * states: e.g. ['JOB_STATE_SUCCEEDED']. Requests come abridged (no camera samples or per-frame
+   * passes: job.request_abridged); getJob has the whole request. pageSize (default: all at once)
+   * bounds each ListJobs call.
+   */
+  listJobs(states, limit, pageSize) {
+    const wanted = limit || 100;
+    const jobs = [];
+    const self = this;
+    function page(token) {
+      const size = Math.min(wanted - jobs.length, pageSize || 1000, 1000);
+      const request = { states: states || [], limit: size, page_token: token };
+      return self.unary('ListJobs', request).then((r) => {
+        Array.prototype.push.apply(jobs, r.jobs);
+        if (jobs.length >= wanted || !r.next_page_token) return jobs.slice(0, wanted);
+        return page(r.next_page_token);
+      });
+    }
+    return page('');
+  }
+
+  /** Deletes a job that has ended, with its frames on the server; resolves to {job_id, frames_deleted}. */
+  deleteJob(jobId) {
+    return this.unary('DeleteJob', { job_id: jobId });
   }
 
   cancelJob(jobId) {

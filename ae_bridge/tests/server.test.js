@@ -194,6 +194,21 @@ test('cancel stops a running job between denoising steps', async () => {
   assert.ok(listed.some((j) => j.id === job.id));
 });
 
+test('listJobs follows page tokens; listed requests are abridged; deleteJob removes an ended job', async () => {
+  const all = await client.listJobs([], 3);
+  assert.ok(all.length >= 2, 'earlier tests made jobs');
+  const paged = await client.listJobs([], 3, 1); // one job per ListJobs page
+  assert.deepEqual(paged.map((j) => j.id), all.map((j) => j.id));
+  assert.ok(all.every((j) => j.request_abridged && j.request.camera.samples.length === 0));
+  const full = await client.getJob(all[0].id);
+  assert.equal(full.request_abridged, false);
+  assert.ok(full.request.camera.samples.length > 0);
+  const ended = all.filter((j) => ['JOB_STATE_SUCCEEDED', 'JOB_STATE_FAILED', 'JOB_STATE_CANCELLED'].indexOf(j.state) >= 0);
+  const done = await client.deleteJob(ended[0].id);
+  assert.equal(done.job_id, ended[0].id);
+  await assert.rejects(client.getJob(ended[0].id), (e) => e.code === grpc.status.NOT_FOUND);
+});
+
 // ---------------------------------------------------------------------------------------------
 // The panel flow: host script in the fake AE, real server.
 

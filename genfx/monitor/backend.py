@@ -171,11 +171,15 @@ class MonitorBackend(QObject):
         self._submit(f"cancel {job_id[:8]}", lambda: self._emit(self.job_changed, self.client.cancel(job_id)))
 
     def rerun(self, job: pb.Job, seed: int | None = None) -> None:
-        """Submits the job's request again with `seed` (default: a new random one)."""
-        request = rerun_request(job, new_seed(job.seed) if seed is None else seed)
-        self._submit(
-            f"re-run {job.id[:8]}", lambda: self._emit(self.submitted, self.client.submit(request), job.id)
-        )
+        """Submits the job's request again with `seed` (default: a new random one). A job from a listing
+        has an abridged request (no camera samples): the whole one is fetched first."""
+        chosen = new_seed(job.seed) if seed is None else seed
+
+        def run() -> None:
+            full = self.client.get_job(job.id) if job.request_abridged else job
+            self._emit(self.submitted, self.client.submit(rerun_request(full, chosen)), job.id)
+
+        self._submit(f"re-run {job.id[:8]}", run)
 
     def fetch_preview(self, job_id: str, frame: int, file_name: str) -> None:
         """Downloads one frame into the job's cache folder (once) and sends its preview image."""

@@ -15,8 +15,12 @@ Conventions used throughout:
 - Lengths of lenses and film backs are millimetres; image sizes are pixels.
 - "0 means default" for numeric fields whose zero value is not meaningful; the default is stated.
 - Errors are gRPC status codes with a message naming the field and the limit:
-  INVALID_ARGUMENT (bad field), NOT_FOUND (unknown job/frame/asset), RESOURCE_EXHAUSTED (limits),
-  UNAUTHENTICATED (token), FAILED_PRECONDITION (the model cannot do the requested mode).
+  INVALID_ARGUMENT (bad field), NOT_FOUND (unknown job/frame/asset), RESOURCE_EXHAUSTED (limits, or
+  the server's storage is full), UNAUTHENTICATED (token), FAILED_PRECONDITION (the model cannot do
+  the requested mode; a job that must end first), UNAVAILABLE (the server's storage cannot be used
+  right now: retry later), DATA_LOSS (a frame's file on the server is damaged), DEADLINE_EXCEEDED
+  (an upload stalled). Never UNKNOWN; INTERNAL only for a server bug, with a reference to its log.
+  Messages never show server paths.
 - Authentication: when the server has a token, every call carries metadata
   `authorization: Bearer <token>` (health checks excepted).
 """
@@ -170,11 +174,17 @@ class ServerInfo(_message.Message):
     LIMITS_FIELD_NUMBER: _builtins.int
     AUTH_REQUIRED_FIELD_NUMBER: _builtins.int
     DEFAULTS_FIELD_NUMBER: _builtins.int
+    LORAS_FIELD_NUMBER: _builtins.int
+    JOB_RETENTION_HOURS_FIELD_NUMBER: _builtins.int
     STEP_TIMES_FIELD_NUMBER: _builtins.int
     version: _builtins.str
     """Server version (the `genfx` package version), e.g. "0.1.0"."""
     auth_required: _builtins.bool
     """True when calls must carry a bearer token."""
+    job_retention_hours: _builtins.float
+    """Jobs that ended are deleted (record and frames together) this many hours after they ended;
+    0 = kept until DeleteJob.
+    """
     @_builtins.property
     def models(self) -> _containers.RepeatedCompositeFieldContainer[Global___ModelInfo]:
         """Models this server can run, in menu order. The first is the default."""
@@ -194,6 +204,10 @@ class ServerInfo(_message.Message):
         """
 
     @_builtins.property
+    def loras(self) -> _containers.RepeatedCompositeFieldContainer[Global___LoraInfo]:
+        """LoRAs this server can apply (GenerateRequest.loras), by name, in configuration order."""
+
+    @_builtins.property
     def step_times(self) -> _containers.RepeatedCompositeFieldContainer[Global___StepTime]:
         """Recent seconds per denoising step measured by this server's jobs, per model, stage and generation
         size (empty until a job has run; kept in memory, so a restart starts empty). EstimateJob uses them.
@@ -208,15 +222,93 @@ class ServerInfo(_message.Message):
         limits: Global___Limits | None = ...,
         auth_required: _builtins.bool = ...,
         defaults: Global___RequestDefaults | None = ...,
+        loras: _abc.Iterable[Global___LoraInfo] | None = ...,
+        job_retention_hours: _builtins.float = ...,
         step_times: _abc.Iterable[Global___StepTime] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["defaults", b"defaults", "limits", b"limits"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["auth_required", b"auth_required", "defaults", b"defaults", "devices", b"devices", "limits", b"limits", "models", b"models", "step_times", b"step_times", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["auth_required", b"auth_required", "defaults", b"defaults", "devices", b"devices", "job_retention_hours", b"job_retention_hours", "limits", b"limits", "loras", b"loras", "models", b"models", "step_times", b"step_times", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ServerInfo: _TypeAlias = ServerInfo  # noqa: Y015
+
+@_typing.final
+class LoraInfo(_message.Message):
+    """A LoRA the server serves: fine-tuned weights applied to a model per job, with a weight."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    HASH_FIELD_NUMBER: _builtins.int
+    BASE_MODEL_HASH_FIELD_NUMBER: _builtins.int
+    MODELS_FIELD_NUMBER: _builtins.int
+    DATASET_HASH_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """Name used in LoraRef.name."""
+    hash: _builtins.str
+    """sha256 over the LoRA folder's files (relative path + bytes, as ModelInfo.hash), hex. Every frame
+    made with it records this in its `genfx/loras` header and the job's manifest.
+    """
+    base_model_hash: _builtins.str
+    """ModelInfo.hash of the base model it was trained on (from its model card)."""
+    dataset_hash: _builtins.str
+    """sha256 of the dataset it was trained on (its model card's dataset hash; the dataset manifest lists
+    every sample's source and licence). Empty when the LoRA has no GenFX model card.
+    """
+    @_builtins.property
+    def models(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Names of this server's models it applies to (those whose hash is base_model_hash); using it with
+        any other model is FAILED_PRECONDITION.
+        """
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        hash: _builtins.str = ...,
+        base_model_hash: _builtins.str = ...,
+        models: _abc.Iterable[_builtins.str] | None = ...,
+        dataset_hash: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["base_model_hash", b"base_model_hash", "dataset_hash", b"dataset_hash", "hash", b"hash", "models", b"models", "name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LoraInfo: _TypeAlias = LoraInfo  # noqa: Y015
+
+@_typing.final
+class ControlNetInfo(_message.Message):
+    """A ControlNet trained on the simulation's passes (the "sim" mode), attached to one model."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    HASH_FIELD_NUMBER: _builtins.int
+    BASE_MODEL_HASH_FIELD_NUMBER: _builtins.int
+    DATASET_HASH_FIELD_NUMBER: _builtins.int
+    hash: _builtins.str
+    """sha256 over the ControlNet folder's files, hex; recorded in every frame's `genfx/controlnet` header."""
+    base_model_hash: _builtins.str
+    """ModelInfo.hash of the base model it was trained on (from its model card)."""
+    dataset_hash: _builtins.str
+    """sha256 of the dataset it was trained on (from its model card)."""
+    def __init__(
+        self,
+        *,
+        hash: _builtins.str = ...,
+        base_model_hash: _builtins.str = ...,
+        dataset_hash: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["base_model_hash", b"base_model_hash", "dataset_hash", b"dataset_hash", "hash", b"hash"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ControlNetInfo: _TypeAlias = ControlNetInfo  # noqa: Y015
 
 @_typing.final
 class StepTime(_message.Message):
@@ -273,6 +365,7 @@ class RequestDefaults(_message.Message):
     STRENGTH_FIELD_NUMBER: _builtins.int
     KEYFRAME_STEP_FIELD_NUMBER: _builtins.int
     OUTPUT_NAME_FIELD_NUMBER: _builtins.int
+    CONTROLNET_CONDITIONING_SCALE_FIELD_NUMBER: _builtins.int
     steps: _builtins.int
     """GenerateRequest.steps"""
     guidance: _builtins.float
@@ -283,6 +376,8 @@ class RequestDefaults(_message.Message):
     """Shot.keyframe_step: 1 = every frame is generated by diffusion."""
     output_name: _builtins.str
     """Output.name (file name prefix)"""
+    controlnet_conditioning_scale: _builtins.float
+    """Conditioning.controlnet_conditioning_scale (the sim mode's ControlNet strength)."""
     def __init__(
         self,
         *,
@@ -291,10 +386,11 @@ class RequestDefaults(_message.Message):
         strength: _builtins.float = ...,
         keyframe_step: _builtins.int = ...,
         output_name: _builtins.str = ...,
+        controlnet_conditioning_scale: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["guidance", b"guidance", "keyframe_step", b"keyframe_step", "output_name", b"output_name", "steps", b"steps", "strength", b"strength"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["controlnet_conditioning_scale", b"controlnet_conditioning_scale", "guidance", b"guidance", "keyframe_step", b"keyframe_step", "output_name", b"output_name", "steps", b"steps", "strength", b"strength"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -310,6 +406,7 @@ class ModelInfo(_message.Message):
     NATIVE_HEIGHT_FIELD_NUMBER: _builtins.int
     CAPABILITIES_FIELD_NUMBER: _builtins.int
     HASH_FIELD_NUMBER: _builtins.int
+    SIM_CONTROLNET_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Name used in GenerateRequest.model, e.g. "tiny" or "sd21"."""
     family: _builtins.str
@@ -327,10 +424,16 @@ class ModelInfo(_message.Message):
         "img2img"    over a plate (FrameAssets.plate_asset_id);
         "inpaint"    inside a mask (FrameAssets.mask_asset_id);
         "depth"      conditioned on the simulation's depth pass (FrameAssets.depth_asset_id);
+        "sim"        a ControlNet trained on the simulation's passes (depth + motion, mask optional;
+                     FrameAssets.depth/motion/mask_asset_id) at Conditioning.controlnet_conditioning_scale;
         "temporal"   keyframes started from the previous keyframe reprojected with the camera
                      (TEMPORAL_MODE_REPROJECT, Shot.keyframe_step > 1);
         "upscale_x4" an x4 diffusion upscaler for outputs at least twice the native size.
         """
+
+    @_builtins.property
+    def sim_controlnet(self) -> Global___ControlNetInfo:
+        """The sim-pass ControlNet configured for this model (capability "sim"); unset when it has none."""
 
     def __init__(
         self,
@@ -341,10 +444,11 @@ class ModelInfo(_message.Message):
         native_height: _builtins.int = ...,
         capabilities: _abc.Iterable[_builtins.str] | None = ...,
         hash: _builtins.str = ...,
+        sim_controlnet: Global___ControlNetInfo | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["sim_controlnet", b"sim_controlnet"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["capabilities", b"capabilities", "family", b"family", "hash", b"hash", "name", b"name", "native_height", b"native_height", "native_width", b"native_width"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["capabilities", b"capabilities", "family", b"family", "hash", b"hash", "name", b"name", "native_height", b"native_height", "native_width", b"native_width", "sim_controlnet", b"sim_controlnet"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -393,6 +497,11 @@ class Limits(_message.Message):
     MAX_QUEUED_JOBS_FIELD_NUMBER: _builtins.int
     MAX_UPLOAD_BYTES_FIELD_NUMBER: _builtins.int
     MAX_PROMPT_CHARS_FIELD_NUMBER: _builtins.int
+    MAX_LORA_WEIGHT_FIELD_NUMBER: _builtins.int
+    MAX_LORAS_PER_JOB_FIELD_NUMBER: _builtins.int
+    MAX_CONTROLNET_CONDITIONING_SCALE_FIELD_NUMBER: _builtins.int
+    MAX_PASS_PIXELS_FIELD_NUMBER: _builtins.int
+    MAX_REQUEST_BYTES_FIELD_NUMBER: _builtins.int
     max_frames_per_job: _builtins.int
     """frame_end - frame_start + 1 must not exceed this"""
     max_width: _builtins.int
@@ -407,6 +516,18 @@ class Limits(_message.Message):
     """one asset"""
     max_prompt_chars: _builtins.int
     """prompt and negative_prompt, each"""
+    max_lora_weight: _builtins.float
+    """LoraRef.weight must be in [-max_lora_weight, max_lora_weight] (0 means 1.0)."""
+    max_loras_per_job: _builtins.int
+    """GenerateRequest.loras entries"""
+    max_controlnet_conditioning_scale: _builtins.float
+    """Conditioning.controlnet_conditioning_scale must be in [0, max_controlnet_conditioning_scale]."""
+    max_pass_pixels: _builtins.int
+    """Pixels (width x height) a pass or an uploaded image may declare; more is refused at upload and
+    at submit (INVALID_ARGUMENT).
+    """
+    max_request_bytes: _builtins.int
+    """Bytes of a request as stored (unknown fields dropped, camera samples outside the shot removed)."""
     def __init__(
         self,
         *,
@@ -417,10 +538,15 @@ class Limits(_message.Message):
         max_queued_jobs: _builtins.int = ...,
         max_upload_bytes: _builtins.int = ...,
         max_prompt_chars: _builtins.int = ...,
+        max_lora_weight: _builtins.float = ...,
+        max_loras_per_job: _builtins.int = ...,
+        max_controlnet_conditioning_scale: _builtins.float = ...,
+        max_pass_pixels: _builtins.int = ...,
+        max_request_bytes: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["max_frames_per_job", b"max_frames_per_job", "max_height", b"max_height", "max_prompt_chars", b"max_prompt_chars", "max_queued_jobs", b"max_queued_jobs", "max_steps", b"max_steps", "max_upload_bytes", b"max_upload_bytes", "max_width", b"max_width"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["max_controlnet_conditioning_scale", b"max_controlnet_conditioning_scale", "max_frames_per_job", b"max_frames_per_job", "max_height", b"max_height", "max_lora_weight", b"max_lora_weight", "max_loras_per_job", b"max_loras_per_job", "max_pass_pixels", b"max_pass_pixels", "max_prompt_chars", b"max_prompt_chars", "max_queued_jobs", b"max_queued_jobs", "max_request_bytes", b"max_request_bytes", "max_steps", b"max_steps", "max_upload_bytes", b"max_upload_bytes", "max_width", b"max_width"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -510,7 +636,9 @@ class UploadAssetChunk(_message.Message):
     HEADER_FIELD_NUMBER: _builtins.int
     DATA_FIELD_NUMBER: _builtins.int
     data: _builtins.bytes
-    """Following messages: consecutive bytes of the file, at most 1 MiB each."""
+    """Following messages: consecutive bytes of the file, at most 1 MiB each (INVALID_ARGUMENT beyond).
+    A stream that sends nothing for 60 s is ended with DEADLINE_EXCEEDED.
+    """
     @_builtins.property
     def header(self) -> Global___AssetHeader:
         """First message of the stream."""
@@ -678,7 +806,9 @@ Global___CameraSample: _TypeAlias = CameraSample  # noqa: Y015
 @_typing.final
 class CameraTrack(_message.Message):
     """The shot camera: either ONE sample (a locked-off camera, used for every frame) or one sample for
-    every frame in [frame_start, frame_end] (samples outside the range are ignored).
+    every frame in [frame_start, frame_end], once each (samples outside the range are ignored and not
+    stored). Values the EXR header cannot hold as float32 are refused: focal length and apertures in
+    [0.001, 100000] mm, pixel aspect in [0.1, 10], matrix entries and far clip within 1e12.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -730,7 +860,9 @@ class Shot(_message.Message):
     """
     @_builtins.property
     def fps(self) -> Global___Rational:
-        """frame rate; unset = 24/1"""
+        """Frame rate; unset = 24/1. Numerator and denominator in 1..2^31-1 (the EXR header's rational),
+        at most 1000 fps.
+        """
 
     def __init__(
         self,
@@ -793,16 +925,20 @@ Global___Output: _TypeAlias = Output  # noqa: Y015
 
 @_typing.final
 class LoraRef(_message.Message):
-    """A LoRA to apply, by name as listed by the server."""
+    """A LoRA to apply, by name as listed by the server (ServerInfo.loras). It applies to the model's own
+    UNet: a mode that runs a companion pipeline (a depth2img or inpainting variant folder) cannot take
+    LoRAs (FAILED_PRECONDITION). Nothing carries over between jobs: a job without LoRAs makes the frames a
+    freshly started server would.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
     NAME_FIELD_NUMBER: _builtins.int
     WEIGHT_FIELD_NUMBER: _builtins.int
     name: _builtins.str
-    """LoRA name as the server lists it"""
+    """LoRA name as the server lists it; each at most once per request"""
     weight: _builtins.float
-    """0 = 1.0"""
+    """Strength, in [-Limits.max_lora_weight, Limits.max_lora_weight]; 0 = 1.0."""
     def __init__(
         self,
         *,
@@ -822,6 +958,7 @@ class FrameAssets(_message.Message):
     """Per-frame conditioning passes (asset ids from UploadAsset). Any format the server's OpenImageIO reads
     (EXR, PNG, DPX, TIFF, JPEG). Every pass of a job must have the same size, with the output's aspect
     ratio (within 1%). A pass kind given for one frame must be given for every frame of the shot.
+    docs/shot_aware.md, "Passes", says which AOVs Karma and Mantra write for each.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -830,6 +967,7 @@ class FrameAssets(_message.Message):
     PLATE_ASSET_ID_FIELD_NUMBER: _builtins.int
     MASK_ASSET_ID_FIELD_NUMBER: _builtins.int
     DEPTH_ASSET_ID_FIELD_NUMBER: _builtins.int
+    MOTION_ASSET_ID_FIELD_NUMBER: _builtins.int
     frame: _builtins.int
     """shot frame these passes belong to; in [frame_start, frame_end], once each"""
     plate_asset_id: _builtins.str
@@ -845,6 +983,16 @@ class FrameAssets(_message.Message):
     channel named Z / depth.Z / depth / Pz, else the first channel. <= 0 or inf = far (sky).
     Drives depth-conditioned generation (normalised over the whole shot) and temporal reprojection.
     """
+    motion_asset_id: _builtins.str
+    """Motion-vector pass: the screen-space motion of the surface at each pixel from THIS frame TO THE NEXT,
+    in pixels of the pass's own resolution, +X right, +Y UP (Houdini NDC orientation; image rows go
+    down, so a pixel at (u, v) moves to (u + x, v - y)). Channels, first match: motionvector.R/.G (what
+    GenFX's procedural renders write; Arnold's "motionvector" AOV), motion_vector.R/.G (SideFX's Mantra
+    motion-vector example), the same with r/g, x/y or X/Y, motion.*, mv.*, vel.*, or plain R/G in a file
+    holding only the motion; B is ignored. A float image (EXR). Needs depth passes. With it, in-betweens and keyframe inits
+    move pixels the simulation moves along their motion (static ones by depth + camera), and the sim
+    mode's ControlNet sees it. An NDC-scaled or +Y-down pass must be converted before upload.
+    """
     def __init__(
         self,
         *,
@@ -852,10 +1000,11 @@ class FrameAssets(_message.Message):
         plate_asset_id: _builtins.str = ...,
         mask_asset_id: _builtins.str = ...,
         depth_asset_id: _builtins.str = ...,
+        motion_asset_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["depth_asset_id", b"depth_asset_id", "frame", b"frame", "mask_asset_id", b"mask_asset_id", "plate_asset_id", b"plate_asset_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["depth_asset_id", b"depth_asset_id", "frame", b"frame", "mask_asset_id", b"mask_asset_id", "motion_asset_id", b"motion_asset_id", "plate_asset_id", b"plate_asset_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -863,9 +1012,11 @@ Global___FrameAssets: _TypeAlias = FrameAssets  # noqa: Y015
 
 @_typing.final
 class Conditioning(_message.Message):
-    """The mode follows what the frames carry: depth -> depth-conditioned (a mask then only sets the alpha);
-    else mask -> inpaint (over the plate, or over grey without one); else plate -> img2img; else
-    text-to-image. The model must list the mode in ModelInfo.capabilities (else FAILED_PRECONDITION).
+    """The mode follows what the frames carry: depth + motion on a model with the "sim" capability -> sim
+    (the sim ControlNet; a mask is its fourth channel and the alpha); else depth -> depth-conditioned (a
+    mask then only sets the alpha); else mask -> inpaint (over the plate, or over grey without one); else
+    plate -> img2img; else text-to-image. The model must list the mode in ModelInfo.capabilities (else
+    FAILED_PRECONDITION).
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -873,6 +1024,7 @@ class Conditioning(_message.Message):
     FRAMES_FIELD_NUMBER: _builtins.int
     STRENGTH_FIELD_NUMBER: _builtins.int
     PLANE_DISTANCE_FIELD_NUMBER: _builtins.int
+    CONTROLNET_CONDITIONING_SCALE_FIELD_NUMBER: _builtins.int
     strength: _builtins.float
     """img2img strength in (0, 1]: how far from the init (plate or reprojected frame) to go;
     0 = RequestDefaults.strength.
@@ -881,6 +1033,11 @@ class Conditioning(_message.Message):
     """Scene units. Without depth passes, temporal reprojection approximates the scene by a plane facing
     each camera at this distance (stated in the job's manifest). 0 = the distance from the first
     frame's camera to the world origin along its view axis (10 if the origin is behind it).
+    """
+    controlnet_conditioning_scale: _builtins.float
+    """Sim mode: how strongly the sim ControlNet steers the frames (diffusers'
+    controlnet_conditioning_scale), in [0, Limits.max_controlnet_conditioning_scale]; unset =
+    RequestDefaults.controlnet_conditioning_scale. Ignored by other modes.
     """
     @_builtins.property
     def frames(self) -> _containers.RepeatedCompositeFieldContainer[Global___FrameAssets]:
@@ -892,12 +1049,15 @@ class Conditioning(_message.Message):
         frames: _abc.Iterable[Global___FrameAssets] | None = ...,
         strength: _builtins.float = ...,
         plane_distance: _builtins.float = ...,
+        controlnet_conditioning_scale: _builtins.float | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_controlnet_conditioning_scale", b"_controlnet_conditioning_scale", "controlnet_conditioning_scale", b"controlnet_conditioning_scale"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["frames", b"frames", "plane_distance", b"plane_distance", "strength", b"strength"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_controlnet_conditioning_scale", b"_controlnet_conditioning_scale", "controlnet_conditioning_scale", b"controlnet_conditioning_scale", "frames", b"frames", "plane_distance", b"plane_distance", "strength", b"strength"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__controlnet_conditioning_scale: _TypeAlias = _typing.Literal["controlnet_conditioning_scale"]  # noqa: Y015
+    _WhichOneofArgType__controlnet_conditioning_scale: _TypeAlias = _typing.Literal["_controlnet_conditioning_scale", b"_controlnet_conditioning_scale"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__controlnet_conditioning_scale) -> _WhichOneofReturnType__controlnet_conditioning_scale | None: ...
 
 Global___Conditioning: _TypeAlias = Conditioning  # noqa: Y015
 
@@ -920,9 +1080,11 @@ class GenerateRequest(_message.Message):
     PRIORITY_FIELD_NUMBER: _builtins.int
     CLIENT_TAG_FIELD_NUMBER: _builtins.int
     prompt: _builtins.str
-    """What to generate. Required, 1..Limits.max_prompt_chars characters."""
+    """What to generate. Required, 1..Limits.max_prompt_chars characters, at least one of them visible
+    (not only spaces, zero-width or format characters). No control characters but tab and line breaks.
+    """
     negative_prompt: _builtins.str
-    """What to avoid. Optional, at most Limits.max_prompt_chars characters."""
+    """What to avoid. Optional, at most Limits.max_prompt_chars characters; no control characters."""
     seed: _builtins.int
     """Job seed. Unset = the server picks one and reports it in Job.seed. Frame f uses a seed derived
     from (seed, f), so any frame can be re-made alone and a resumed job makes the same frames.
@@ -938,7 +1100,9 @@ class GenerateRequest(_message.Message):
     priority: _builtins.int
     """Higher runs first; ties run in submission order. Range [-100, 100]."""
     client_tag: _builtins.str
-    """Free text stored with the job (e.g. "houdini:/obj/collapse1"), at most 256 characters."""
+    """Free text stored with the job (e.g. "houdini:/obj/collapse1"), at most 256 characters, no control
+    characters.
+    """
     @_builtins.property
     def loras(self) -> _containers.RepeatedCompositeFieldContainer[Global___LoraRef]:
         """LoRAs to apply with their weights"""
@@ -1013,6 +1177,7 @@ class Job(_message.Message):
     FRAMES_FIELD_NUMBER: _builtins.int
     FRAME_INFOS_FIELD_NUMBER: _builtins.int
     FILE_PATTERN_FIELD_NUMBER: _builtins.int
+    REQUEST_ABRIDGED_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """32 hex characters"""
     state: Global___JobState.ValueType
@@ -1042,6 +1207,10 @@ class Job(_message.Message):
     file_pattern: _builtins.str
     """The frame files' name with the frame number as a run of '#' (zero-padded to that many digits,
     longer when needed), e.g. "genfx.####.exr": for DCCs that load sequences ($F4 in Houdini).
+    """
+    request_abridged: _builtins.bool
+    """True when `request` leaves out its per-frame lists (camera.samples and conditioning.frames), as
+    ListJobs does unless asked for full requests; GetJob always has them.
     """
     @_builtins.property
     def request(self) -> Global___GenerateRequest:
@@ -1076,10 +1245,11 @@ class Job(_message.Message):
         frames: _abc.Iterable[_builtins.int] | None = ...,
         frame_infos: _abc.Iterable[Global___FrameInfo] | None = ...,
         file_pattern: _builtins.str = ...,
+        request_abridged: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["request", b"request"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "file_pattern", b"file_pattern", "finished_at", b"finished_at", "frame_infos", b"frame_infos", "frames", b"frames", "frames_done", b"frames_done", "frames_total", b"frames_total", "id", b"id", "last_seq", b"last_seq", "message", b"message", "model_hash", b"model_hash", "output_dir", b"output_dir", "progress", b"progress", "request", b"request", "seed", b"seed", "started_at", b"started_at", "state", b"state"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "file_pattern", b"file_pattern", "finished_at", b"finished_at", "frame_infos", b"frame_infos", "frames", b"frames", "frames_done", b"frames_done", "frames_total", b"frames_total", "id", b"id", "last_seq", b"last_seq", "message", b"message", "model_hash", b"model_hash", "output_dir", b"output_dir", "progress", b"progress", "request", b"request", "request_abridged", b"request_abridged", "seed", b"seed", "started_at", b"started_at", "state", b"state"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1336,8 +1506,20 @@ class ListJobsRequest(_message.Message):
 
     STATES_FIELD_NUMBER: _builtins.int
     LIMIT_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    FULL_REQUESTS_FIELD_NUMBER: _builtins.int
     limit: _builtins.int
-    """At most this many jobs, newest first; 0 = 100. Max 1000."""
+    """Page size: at most this many jobs, newest first; 0 = 100. Max 1000. A page may hold fewer (the
+    server keeps each answer under 4 MiB): follow next_page_token until it is empty.
+    """
+    page_token: _builtins.str
+    """ListJobsResponse.next_page_token of the previous page, with the same `states`; empty = the newest
+    jobs. Opaque; INVALID_ARGUMENT when malformed or from another listing.
+    """
+    full_requests: _builtins.bool
+    """False (default): each Job.request leaves out camera.samples and conditioning.frames
+    (Job.request_abridged is set; GetJob has them). True: whole requests.
+    """
     @_builtins.property
     def states(self) -> _containers.RepeatedScalarFieldContainer[Global___JobState.ValueType]:
         """Only jobs in these states; empty = all."""
@@ -1347,10 +1529,12 @@ class ListJobsRequest(_message.Message):
         *,
         states: _abc.Iterable[Global___JobState.ValueType] | None = ...,
         limit: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+        full_requests: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["limit", b"limit", "states", b"states"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["full_requests", b"full_requests", "limit", b"limit", "page_token", b"page_token", "states", b"states"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1361,6 +1545,9 @@ class ListJobsResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     JOBS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """Pass as ListJobsRequest.page_token for the next (older) jobs; empty = this was the last page."""
     @_builtins.property
     def jobs(self) -> _containers.RepeatedCompositeFieldContainer[Global___Job]:
         """newest first"""
@@ -1369,14 +1556,59 @@ class ListJobsResponse(_message.Message):
         self,
         *,
         jobs: _abc.Iterable[Global___Job] | None = ...,
+        next_page_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["jobs", b"jobs"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["jobs", b"jobs", "next_page_token", b"next_page_token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListJobsResponse: _TypeAlias = ListJobsResponse  # noqa: Y015
+
+@_typing.final
+class DeleteJobRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    JOB_ID_FIELD_NUMBER: _builtins.int
+    job_id: _builtins.str
+    """Job.id; the job must have ended (SUCCEEDED, FAILED or CANCELLED)"""
+    def __init__(
+        self,
+        *,
+        job_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["job_id", b"job_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteJobRequest: _TypeAlias = DeleteJobRequest  # noqa: Y015
+
+@_typing.final
+class DeleteJobResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    JOB_ID_FIELD_NUMBER: _builtins.int
+    FRAMES_DELETED_FIELD_NUMBER: _builtins.int
+    job_id: _builtins.str
+    """the deleted job"""
+    frames_deleted: _builtins.int
+    """frame files removed with it"""
+    def __init__(
+        self,
+        *,
+        job_id: _builtins.str = ...,
+        frames_deleted: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["frames_deleted", b"frames_deleted", "job_id", b"job_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteJobResponse: _TypeAlias = DeleteJobResponse  # noqa: Y015
 
 @_typing.final
 class CancelJobRequest(_message.Message):

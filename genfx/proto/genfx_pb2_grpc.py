@@ -85,6 +85,11 @@ class GenFXStub:
                 request_serializer=genfx_dot_v1_dot_genfx__pb2.FetchFrameRequest.SerializeToString,
                 response_deserializer=genfx_dot_v1_dot_genfx__pb2.FrameChunk.FromString,
                 _registered_method=True)
+        self.DeleteJob = channel.unary_unary(
+                '/genfx.v1.GenFX/DeleteJob',
+                request_serializer=genfx_dot_v1_dot_genfx__pb2.DeleteJobRequest.SerializeToString,
+                response_deserializer=genfx_dot_v1_dot_genfx__pb2.DeleteJobResponse.FromString,
+                _registered_method=True)
 
 
 class GenFXServicer:
@@ -144,7 +149,7 @@ class GenFXServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListJobs(self, request, context):
-        """Jobs, newest first.
+        """Jobs, newest first, a page at a time (ListJobsRequest.page_token).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -161,6 +166,15 @@ class GenFXServicer:
     def FetchFrame(self, request, context):
         """Streams one output EXR in chunks, from `offset` (to resume a broken download). The last chunk
         carries the sha256 of the whole file.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteJob(self, request, context):
+        """Deletes a job that has ended: its record, its events and its folder (frames, manifest) together.
+        A queued or running job gets FAILED_PRECONDITION (cancel it first). See also
+        ServerInfo.job_retention_hours.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -218,6 +232,11 @@ def add_GenFXServicer_to_server(servicer, server):
                     servicer.FetchFrame,
                     request_deserializer=genfx_dot_v1_dot_genfx__pb2.FetchFrameRequest.FromString,
                     response_serializer=genfx_dot_v1_dot_genfx__pb2.FrameChunk.SerializeToString,
+            ),
+            'DeleteJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteJob,
+                    request_deserializer=genfx_dot_v1_dot_genfx__pb2.DeleteJobRequest.FromString,
+                    response_serializer=genfx_dot_v1_dot_genfx__pb2.DeleteJobResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -490,6 +509,33 @@ class GenFX:
             '/genfx.v1.GenFX/FetchFrame',
             genfx_dot_v1_dot_genfx__pb2.FetchFrameRequest.SerializeToString,
             genfx_dot_v1_dot_genfx__pb2.FrameChunk.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/genfx.v1.GenFX/DeleteJob',
+            genfx_dot_v1_dot_genfx__pb2.DeleteJobRequest.SerializeToString,
+            genfx_dot_v1_dot_genfx__pb2.DeleteJobResponse.FromString,
             options,
             channel_credentials,
             insecure,

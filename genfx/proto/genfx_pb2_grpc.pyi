@@ -15,8 +15,12 @@ Conventions used throughout:
 - Lengths of lenses and film backs are millimetres; image sizes are pixels.
 - "0 means default" for numeric fields whose zero value is not meaningful; the default is stated.
 - Errors are gRPC status codes with a message naming the field and the limit:
-  INVALID_ARGUMENT (bad field), NOT_FOUND (unknown job/frame/asset), RESOURCE_EXHAUSTED (limits),
-  UNAUTHENTICATED (token), FAILED_PRECONDITION (the model cannot do the requested mode).
+  INVALID_ARGUMENT (bad field), NOT_FOUND (unknown job/frame/asset), RESOURCE_EXHAUSTED (limits, or
+  the server's storage is full), UNAUTHENTICATED (token), FAILED_PRECONDITION (the model cannot do
+  the requested mode; a job that must end first), UNAVAILABLE (the server's storage cannot be used
+  right now: retry later), DATA_LOSS (a frame's file on the server is damaged), DEADLINE_EXCEEDED
+  (an upload stalled). Never UNKNOWN; INTERNAL only for a server bug, with a reference to its log.
+  Messages never show server paths.
 - Authentication: when the server has a token, every call carries metadata
   `authorization: Bearer <token>` (health checks excepted).
 """
@@ -71,7 +75,7 @@ class GenFXStub:
     GetJob: _grpc.UnaryUnaryMultiCallable[_genfx_pb2.GetJobRequest, _genfx_pb2.Job]
     """One job's current state."""
     ListJobs: _grpc.UnaryUnaryMultiCallable[_genfx_pb2.ListJobsRequest, _genfx_pb2.ListJobsResponse]
-    """Jobs, newest first."""
+    """Jobs, newest first, a page at a time (ListJobsRequest.page_token)."""
     CancelJob: _grpc.UnaryUnaryMultiCallable[_genfx_pb2.CancelJobRequest, _genfx_pb2.Job]
     """Cancels queued work at once and running work between two denoising steps. Frames already written
     stay on disk. Cancelling a job that already ended returns it unchanged.
@@ -79,6 +83,11 @@ class GenFXStub:
     FetchFrame: _grpc.UnaryStreamMultiCallable[_genfx_pb2.FetchFrameRequest, _genfx_pb2.FrameChunk]
     """Streams one output EXR in chunks, from `offset` (to resume a broken download). The last chunk
     carries the sha256 of the whole file.
+    """
+    DeleteJob: _grpc.UnaryUnaryMultiCallable[_genfx_pb2.DeleteJobRequest, _genfx_pb2.DeleteJobResponse]
+    """Deletes a job that has ended: its record, its events and its folder (frames, manifest) together.
+    A queued or running job gets FAILED_PRECONDITION (cancel it first). See also
+    ServerInfo.job_retention_hours.
     """
 
 @_typing.type_check_only
@@ -106,7 +115,7 @@ class GenFXAsyncStub(GenFXStub):
     GetJob: _aio.UnaryUnaryMultiCallable[_genfx_pb2.GetJobRequest, _genfx_pb2.Job]  # type: ignore[assignment]
     """One job's current state."""
     ListJobs: _aio.UnaryUnaryMultiCallable[_genfx_pb2.ListJobsRequest, _genfx_pb2.ListJobsResponse]  # type: ignore[assignment]
-    """Jobs, newest first."""
+    """Jobs, newest first, a page at a time (ListJobsRequest.page_token)."""
     CancelJob: _aio.UnaryUnaryMultiCallable[_genfx_pb2.CancelJobRequest, _genfx_pb2.Job]  # type: ignore[assignment]
     """Cancels queued work at once and running work between two denoising steps. Frames already written
     stay on disk. Cancelling a job that already ended returns it unchanged.
@@ -114,6 +123,11 @@ class GenFXAsyncStub(GenFXStub):
     FetchFrame: _aio.UnaryStreamMultiCallable[_genfx_pb2.FetchFrameRequest, _genfx_pb2.FrameChunk]  # type: ignore[assignment]
     """Streams one output EXR in chunks, from `offset` (to resume a broken download). The last chunk
     carries the sha256 of the whole file.
+    """
+    DeleteJob: _aio.UnaryUnaryMultiCallable[_genfx_pb2.DeleteJobRequest, _genfx_pb2.DeleteJobResponse]  # type: ignore[assignment]
+    """Deletes a job that has ended: its record, its events and its folder (frames, manifest) together.
+    A queued or running job gets FAILED_PRECONDITION (cancel it first). See also
+    ServerInfo.job_retention_hours.
     """
 
 class GenFXServicer(metaclass=_abc_1.ABCMeta):
@@ -186,7 +200,7 @@ class GenFXServicer(metaclass=_abc_1.ABCMeta):
         request: _genfx_pb2.ListJobsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_genfx_pb2.ListJobsResponse, _abc.Awaitable[_genfx_pb2.ListJobsResponse]]:
-        """Jobs, newest first."""
+        """Jobs, newest first, a page at a time (ListJobsRequest.page_token)."""
 
     @_abc_1.abstractmethod
     def CancelJob(
@@ -206,6 +220,17 @@ class GenFXServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_abc.Iterator[_genfx_pb2.FrameChunk], _abc.AsyncIterator[_genfx_pb2.FrameChunk]]:
         """Streams one output EXR in chunks, from `offset` (to resume a broken download). The last chunk
         carries the sha256 of the whole file.
+        """
+
+    @_abc_1.abstractmethod
+    def DeleteJob(
+        self,
+        request: _genfx_pb2.DeleteJobRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_genfx_pb2.DeleteJobResponse, _abc.Awaitable[_genfx_pb2.DeleteJobResponse]]:
+        """Deletes a job that has ended: its record, its events and its folder (frames, manifest) together.
+        A queued or running job gets FAILED_PRECONDITION (cancel it first). See also
+        ServerInfo.job_retention_hours.
         """
 
 def add_GenFXServicer_to_server(servicer: GenFXServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -3,13 +3,13 @@
 diffusers' Depth2Img min-max normalises each frame's depth (flicker when the depth range changes across
 a shot) and expects MiDaS-style inverse depth. ``_shot_depth_pipeline`` is Depth2Img taking depth
 already mapped to [-1, 1] with shot-wide near/far (``normalise_depth``); it only resizes it to the
-latent grid.
+latent grid. The shot's range is genfx.passes.shot_depth_range (the rule the sim ControlNet's
+conditioning and the trainer use too).
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -18,22 +18,8 @@ from .common import cpu_generator, first_image, image_tensor, step_end_callback,
 from .mode import F32, Keyframe, Mode, PipelineSpec
 
 
-def shot_depth_range(depths: Iterable[F32]) -> tuple[float, float]:
-    """(near, far): the smallest and largest finite positive depth over every frame of the shot."""
-    near, far = np.inf, 0.0
-    for z in depths:
-        finite = z[np.isfinite(z) & (z > 0)]
-        if finite.size:
-            near, far = min(near, float(finite.min())), max(far, float(finite.max()))
-    if not np.isfinite(near):
-        raise ValueError("depth: no finite positive depth in any frame of the shot")
-    if far <= near:
-        far = near * 1.001  # a flat shot: any range maps it to one value
-    return near, far
-
-
 def normalise_depth(z: F32, near: float, far: float) -> F32:
-    """Camera Z -> inverse depth scaled to [-1, 1] with the shot's range (near = 1, far/sky = -1)."""
+    """Camera Z -> inverse depth scaled to [-1, 1] with the shot's (near, far) (near = 1, far/sky = -1)."""
     inv = 1.0 / np.clip(z, near, far)  # inf (sky) clips to far
     out = 2.0 * (inv - 1.0 / far) / (1.0 / near - 1.0 / far) - 1.0
     return np.ascontiguousarray(out, dtype=np.float32)

@@ -16,10 +16,12 @@ StepFn = Callable[[int, int], None]
 
 @dataclass(frozen=True)
 class ModelFacts:
-    """What a model folder offers: its main UNet's input channels and its companion pipelines."""
+    """What a model folder offers: its main UNet's input channels, its companion pipelines and whether a
+    sim-pass ControlNet is configured for it."""
 
     main_channels: int
     variants: frozenset[str]
+    sim_controlnet: bool = False
 
 
 @dataclass(frozen=True)
@@ -29,13 +31,15 @@ class PipelineSpec:
     ``variant``: the companion folder (a key of genfx.json's "variants") holding its weights, when the
     mode has one; ``variant_channels``: the UNet input channels that folder must have. Without the
     variant folder the pipeline shares the model's main components (``from_pipe``), or is the main
-    pipeline itself (``cls`` = StableDiffusionPipeline).
+    pipeline itself (``cls`` = StableDiffusionPipeline). ``controlnet``: the pipeline also takes the
+    model's configured sim ControlNet (a second component, loaded beside the shared ones).
     """
 
     cls: str
     variant: str = ""
     variant_channels: int = 0
     load_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    controlnet: bool = False
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,8 @@ class Keyframe:
     carried: bool  # ``init`` carries the previous keyframe's look
     mask: F32 | None  # (H, W) where to generate
     depth: F32 | None  # (H, W) depth normalised over the shot to [-1, 1]
+    control: F32 | None  # (H, W, 4) the sim ControlNet's conditioning (genfx.sim_condition), in [0, 1]
+    control_scale: float  # the ControlNet's strength (controlnet_conditioning_scale)
     prompt: str
     negative_prompt: str
     seed: int
@@ -82,6 +88,8 @@ class Mode:
 
     Shot modes (``precedence`` set) are picked per shot from the passes it carries: the lowest
     precedence whose ``passes`` the shot has. Feature modes (``precedence`` None) add to a shot mode.
+    An ``opportunistic`` shot mode is picked only when the model has it: its passes also serve other
+    modes (motion vectors drive reprojection whatever the mode), so asking for them does not demand it.
     """
 
     name: str
@@ -92,3 +100,4 @@ class Mode:
     render: Render | None = None
     # The mode that runs a keyframe started from a reprojected image, when not this one (txt2img).
     reprojected_init: str = ""
+    opportunistic: bool = False

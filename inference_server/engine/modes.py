@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from . import depth2img, img2img, inpaint, temporal, txt2img, upscale
+from . import depth2img, img2img, inpaint, sim, temporal, txt2img, upscale
 from .mode import Mode, ModelFacts
 
 MODES: tuple[Mode, ...] = (
@@ -13,6 +13,7 @@ MODES: tuple[Mode, ...] = (
     img2img.MODE,
     inpaint.MODE,
     depth2img.MODE,
+    sim.MODE,
     temporal.MODE,
     upscale.MODE,
 )
@@ -20,8 +21,9 @@ BY_NAME = {m.name: m for m in MODES}
 TEMPORAL = temporal.MODE.name
 UPSCALE_X4 = upscale.MODE.name
 NAMES = tuple(BY_NAME)
-# Shot modes, most specific first: the simulation's depth drives the look (a mask then only sets the
-# output alpha), then a mask (inpaint inside it), then a plate (img2img over it); nothing is txt2img.
+# Shot modes, most specific first: the sim ControlNet on depth + motion (when the model has one), the
+# simulation's depth (a mask then only sets the output alpha), then a mask (inpaint inside it), then a
+# plate (img2img over it); nothing is txt2img.
 _SHOT_MODES = sorted((m for m in MODES if m.precedence is not None), key=lambda m: m.precedence or 0)
 # Companion folders a model may name in genfx.json, and the UNet input channels each must have.
 VARIANT_CHANNELS = {
@@ -37,6 +39,10 @@ def capabilities(model: ModelFacts) -> tuple[str, ...]:
     return tuple(m.name for m in MODES if m.available(model))
 
 
-def shot_mode(passes: Collection[str]) -> Mode:
-    """The diffusion mode for a shot whose frames carry ``passes`` (pass kinds)."""
-    return next(m for m in _SHOT_MODES if m.passes <= set(passes))
+def shot_mode(passes: Collection[str], capabilities: Collection[str]) -> Mode:
+    """The diffusion mode for a shot whose frames carry ``passes`` (pass kinds) on a model with
+    ``capabilities``: the most specific the passes ask for; an opportunistic mode only when the model
+    has it. The result may still be one the model lacks (validation answers FAILED_PRECONDITION)."""
+    return next(
+        m for m in _SHOT_MODES if m.passes <= set(passes) and (not m.opportunistic or m.name in capabilities)
+    )

@@ -55,7 +55,7 @@ def default_plane_distance(view: View, fallback: float = 10.0) -> float:
     return along if along > 1e-6 else fallback
 
 
-def _finite(depth: F32) -> torch.Tensor:
+def finite_depth(depth: F32) -> torch.Tensor:
     import torch
 
     z = torch.from_numpy(np.ascontiguousarray(depth, dtype=np.float32))
@@ -71,7 +71,7 @@ def source_grid(dst_depth: F32, dst: View, src: View) -> tuple[torch.Tensor, tor
     import torch
 
     h, w = dst_depth.shape
-    z = _finite(dst_depth)
+    z = finite_depth(dst_depth)
     fx_d, fy_d = dst.tan_half()
     fx_s, fy_s = src.tan_half()
     # dst camera -> world -> src camera, column vectors (p_world = M @ p_cam).
@@ -94,10 +94,36 @@ def source_grid(dst_depth: F32, dst: View, src: View) -> tuple[torch.Tensor, tor
     return grid, z_src
 
 
-def _sample(image: torch.Tensor, grid: torch.Tensor, mode: str = "bilinear") -> torch.Tensor:
+def border_sample(image: torch.Tensor, grid: torch.Tensor, mode: str = "bilinear") -> torch.Tensor:
     import torch
 
     return torch.nn.functional.grid_sample(image, grid, mode=mode, padding_mode="border", align_corners=False)
+
+
+def camera_correspondence(
+    dst_depth: F32, dst: View, src: View, src_depth: F32 | None = None, tolerance: float = DEPTH_TOLERANCE
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """For each target pixel: where the source shows it (grid (1, H, W, 2)) and whether that is valid
+    (H, W): in the source frame, in front of its camera, and (with ``src_depth``) depth-tested."""
+    import torch
+
+    grid, z_src = source_grid(dst_depth, dst, src)
+    with torch.no_grad():
+        valid = (grid[0].abs() <= 1.0).all(dim=-1) & (z_src > 0)
+        if src_depth is not None:
+            d_src = border_sample(finite_depth(src_depth)[None, None], grid)[0, 0]
+            valid = valid & ((z_src - d_src).abs() <= tolerance * z_src)
+    return grid, valid
+
+
+def sample_image(src_image: F32, grid: torch.Tensor) -> F32:
+    """``src_image`` (h, w, C) sampled at ``grid`` (1, H, W, 2): (H, W, C), bilinear, border-clamped."""
+    import torch
+
+    with torch.no_grad():
+        img = torch.from_numpy(np.ascontiguousarray(src_image, dtype=np.float32)).permute(2, 0, 1)[None]
+        warped = border_sample(img.contiguous(), grid)[0].permute(1, 2, 0)
+    return np.ascontiguousarray(warped.numpy())
 
 
 def backward_warp(
@@ -113,19 +139,5 @@ def backward_warp(
     ``dst_depth`` (H, W) is the target frame's camera Z; ``src_depth`` (h, w), when given, enables the
     disocclusion test. Source and target may differ in size (same aspect): coordinates are normalised.
     """
-    import torch
-
-    grid, z_src = source_grid(dst_depth, dst, src)
-    with torch.no_grad():
-        img = (
-            torch.from_numpy(np.ascontiguousarray(src_image, dtype=np.float32))
-            .permute(2, 0, 1)[None]
-            .contiguous()
-        )
-        warped = _sample(img, grid)[0].permute(1, 2, 0)
-        inside = (grid[0].abs() <= 1.0).all(dim=-1) & (z_src > 0)
-        valid = inside
-        if src_depth is not None:
-            d_src = _sample(_finite(src_depth)[None, None], grid)[0, 0]
-            valid = valid & ((z_src - d_src).abs() <= tolerance * z_src)
-    return np.ascontiguousarray(warped.numpy()), valid.numpy()
+    grid, valid = camera_correspondence(dst_depth, dst, src, src_depth, tolerance)
+    return sample_image(src_image, grid), valid.numpy()

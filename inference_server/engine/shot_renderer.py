@@ -5,6 +5,10 @@ upscaled to the output size (tiled x4 upscaler when configured and the output is
 generated size, a Lanczos resize otherwise). In-betweens and the output alpha work at output size;
 keyframe inits work at generation size. Everything here is display sRGB in [0, 1]; colour conversion
 and EXR writing belong to the worker.
+
+Depth-conditioned modes (depth, sim) normalise depth with the shot's range (genfx.passes); the sim mode's
+conditioning image is genfx.sim_condition's, as the trainer built it. With motion-vector passes,
+keyframe inits and in-betweens move the pixels the simulation moves along their motion (motion.py).
 """
 
 from __future__ import annotations
@@ -19,14 +23,18 @@ from typing import Any
 
 import numpy as np
 
+from genfx.passes import shot_depth_range
+from genfx.sim_condition import sim_condition
+
 from . import modes
-from .depth2img import normalise_depth, shot_depth_range
+from .depth2img import normalise_depth
 from .mode import F32, Keyframe, StageTime, StepFn
+from .motion import ShotFlow
 from .passes import READERS
 from .reproject import View, plane_depth
 from .temporal import inbetween, keyframe_init
 from .txt2img import generation_size
-from .upscale import X4Upscaler, resize, resize_depth
+from .upscale import X4Upscaler, resize, resize_depth, resize_motion
 
 GREY = 0.5  # neutral start image for inpaint/depth without a plate
 UPSCALE_MIN_RATIO = 2.0  # below this a resize is as good as a diffusion upscale, and far cheaper
@@ -47,10 +55,15 @@ class ShotSpec:
     views: Mapping[int, View]
     passes: Mapping[int, Mapping[str, Path]] = field(default_factory=dict)  # frame -> kind -> file
     plane_distance: float = 10.0  # used when there is no depth pass
+    controlnet_scale: float = 1.0  # sim mode: the ControlNet's strength
 
     @property
     def has_depth(self) -> bool:
         return any("depth" in p for p in self.passes.values())
+
+    @property
+    def has_motion(self) -> bool:
+        return any("motion" in p for p in self.passes.values())
 
     @property
     def has(self) -> set[str]:
@@ -103,31 +116,34 @@ class ShotRenderer:
         self._cache: OrderedDict[tuple[int, str, int, int], F32] = OrderedDict()
         # Passes are read from the worker's thread (keyframes) and the frame writer's (in-betweens, alpha).
         self._cache_lock = threading.RLock()
-        self.depth_range = self._depth_range() if spec.mode == "depth" else None
+        self.depth_range = self._depth_range() if spec.mode in ("depth", "sim") else None
 
     # ---- passes -----------------------------------------------------------------------------------
 
     def pass_at(self, frame: int, kind: str, width: int, height: int) -> F32 | None:
         """A pass resized to (width, height), or None when the shot has no such pass. Small LRU cache."""
-        path = self.spec.passes.get(frame, {}).get(kind)
-        if path is None:
+        if kind not in self.spec.passes.get(frame, {}):
             return None
-        with self._cache_lock:
-            return self._pass_at(path, frame, kind, width, height)
-
-    def _pass_at(self, path: Path, frame: int, kind: str, width: int, height: int) -> F32:
         key = (frame, kind, width, height)
-        hit = self._cache.get(key)
-        if hit is not None:
-            self._cache.move_to_end(key)
-            return hit
-        full = self._cache.get((frame, kind, 0, 0))
-        if full is None:
-            full = READERS[kind](path, frame)
-            self._remember((frame, kind, 0, 0), full)
-        sized = resize_depth(full, width, height) if kind == "depth" else resize(full, width, height)
-        self._remember(key, sized)
-        return sized
+        with self._cache_lock:
+            hit = self._cache.get(key)
+            if hit is not None:
+                self._cache.move_to_end(key)
+                return hit
+            full = self._full(frame, kind)
+            resizer = {"depth": resize_depth, "motion": resize_motion}.get(kind, resize)
+            sized = resizer(full, width, height)
+            self._remember(key, sized)
+            return sized
+
+    def _full(self, frame: int, kind: str) -> F32:
+        """A pass at its own resolution (cached under size (0, 0))."""
+        with self._cache_lock:
+            full = self._cache.get((frame, kind, 0, 0))
+            if full is None:
+                full = READERS[kind](self.spec.passes[frame][kind], frame)
+                self._remember((frame, kind, 0, 0), full)
+            return full
 
     def _remember(self, key: tuple[int, str, int, int], value: F32) -> None:
         self._cache[key] = value
@@ -139,14 +155,38 @@ class ShotRenderer:
         depth = self.pass_at(frame, "depth", width, height)
         return depth if depth is not None else plane_depth(height, width, self.spec.plane_distance)
 
-    def _src_depth(self, frame: int, width: int, height: int) -> F32 | None:
-        # A plane has no occlusions: no depth test without a real pass.
-        return self.pass_at(frame, "depth", width, height) if self.spec.has_depth else None
+    def flow(self, width: int, height: int) -> ShotFlow:
+        """The shot's geometry at one size: depth (pass or plane), motion vectors when given."""
 
-    def _depth_range(self) -> tuple[float, float]:
+        def motion(frame: int) -> F32:
+            field = self.pass_at(frame, "motion", width, height)
+            assert field is not None
+            return field
+
+        return ShotFlow(
+            width,
+            height,
+            self.spec.views,
+            lambda frame: self.depth_at(frame, width, height),
+            motion if self.spec.has_motion else None,
+            depth_test=self.spec.has_depth,  # a plane has no occlusions to test
+        )
+
+    def _depth_range(self) -> tuple[float, float] | None:
         # Shot-wide, from full-resolution passes: the model sees one consistent depth scale all shot.
         depths = (READERS["depth"](p["depth"], f) for f, p in sorted(self.spec.passes.items()))
-        return shot_depth_range(depths)
+        found = shot_depth_range(depths)
+        if found is None and self.spec.mode == "depth":
+            raise ValueError("depth: no finite positive depth in any frame of the shot")
+        return found
+
+    def _condition(self, frame: int, width: int, height: int) -> F32:
+        """The sim ControlNet's conditioning at (width, height): built at pass resolution and area-resized,
+        as the trainer's ETL built it; no mask pass = no debris (0)."""
+        depth = self._full(frame, "depth")
+        motion = self._full(frame, "motion")
+        mask = self._full(frame, "mask") if "mask" in self.spec.passes[frame] else np.zeros_like(depth)
+        return sim_condition(depth, motion, mask, near_far=self.depth_range, size=(width, height))
 
     def alpha(self, frame: int) -> F32 | None:
         return self.pass_at(frame, "mask", self.spec.width, self.spec.height)
@@ -174,18 +214,13 @@ class ShotRenderer:
         if prev is not None:
             pf, prev_img = prev
             fallback = base if plate is not None else resize(prev_img, gw, gh)
-            init, coverage = keyframe_init(
-                resize(prev_img, gw, gh),
-                self._src_depth(pf, gw, gh),
-                spec.views[pf],
-                self.depth_at(frame, gw, gh),
-                spec.views[frame],
-                fallback,
-            )
+            init, coverage = keyframe_init(resize(prev_img, gw, gh), pf, frame, self.flow(gw, gh), fallback)
             strength = spec.strength
-        depth = self.pass_at(frame, "depth", gw, gh)
-        if depth is not None and self.depth_range is not None:
-            depth = normalise_depth(depth, *self.depth_range)
+        depth = None
+        if spec.mode == "depth":  # depth2img's input: the pass, normalised with the shot's range
+            raw, shot_range = self.pass_at(frame, "depth", gw, gh), self.depth_range
+            assert raw is not None and shot_range is not None
+            depth = normalise_depth(raw, *shot_range)
         steps_run = 0
 
         def counted(step: int, steps: int) -> None:
@@ -201,6 +236,8 @@ class ShotRenderer:
             carried=prev is not None,
             mask=self.pass_at(frame, "mask", gw, gh),
             depth=depth,
+            control=self._condition(frame, gw, gh) if spec.mode == "sim" else None,
+            control_scale=spec.controlnet_scale,
             prompt=spec.prompt,
             negative_prompt=spec.negative_prompt,
             seed=seed,
@@ -247,8 +284,9 @@ class ShotRenderer:
 
     # ---- in-betweens ------------------------------------------------------------------------------
 
-    def inbetween(self, frame: int, left: tuple[int, F32], right: tuple[int, F32]) -> tuple[F32, float]:
+    def inbetween(
+        self, frame: int, left: tuple[int, F32], right: tuple[int, F32], *, use_motion: bool = True
+    ) -> tuple[F32, float]:
         """(display image at output size, fraction of pixels a keyframe saw)."""
-        w, h = self.spec.width, self.spec.height
-        keys = tuple((kf, img, self._src_depth(kf, w, h), self.spec.views[kf]) for kf, img in (left, right))
-        return inbetween(frame, self.depth_at(frame, w, h), self.spec.views[frame], keys)  # type: ignore[arg-type]
+        flow = self.flow(self.spec.width, self.spec.height)
+        return inbetween(frame, left, right, flow, use_motion=use_motion)

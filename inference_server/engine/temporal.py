@@ -5,6 +5,8 @@
   camera (img2img-style init at the request's strength), so the look carries over.
 - In-between frames are no diffusion at all: the two neighbouring keyframes are reprojected into the
   frame's camera with depth and blended by time; where only one keyframe saw a pixel, it alone is used.
+- With motion-vector passes, pixels the simulation moves follow their motion instead of the camera
+  (motion.py); static ones keep the exact depth + camera reprojection.
 """
 
 from __future__ import annotations
@@ -15,8 +17,8 @@ import numpy as np
 import numpy.typing as npt
 
 from . import depth2img, img2img
-from .mode import Mode
-from .reproject import F32, View, backward_warp
+from .mode import F32, Mode
+from .motion import ShotFlow
 
 
 @dataclass(frozen=True)
@@ -45,32 +47,30 @@ def plan_frames(frames: list[int], keyframe_step: int) -> list[FramePlan]:
 
 
 def keyframe_init(
-    prev_output: F32, prev_depth: F32 | None, prev_view: View, depth: F32, view: View, fallback: F32
+    prev_output: F32, prev_frame: int, frame: int, flow: ShotFlow, fallback: F32
 ) -> tuple[F32, float]:
-    """The previous keyframe's output reprojected into this camera; ``fallback`` where it saw nothing.
+    """The previous keyframe's output carried into this frame (camera + depth; moving pixels along their
+    motion vectors when the shot has them); ``fallback`` where it saw nothing.
 
-    Returns (init image, fraction of pixels the reprojection covered).
+    ``flow`` works at ``fallback``'s size. Returns (init image, fraction of pixels the warp covered).
     """
-    warped, valid = backward_warp(prev_output, depth, view, prev_view, prev_depth)
+    warped, valid = flow.warp(prev_output, prev_frame, frame)
     init = np.where(valid[..., None], warped, fallback).astype(np.float32)
     return init, float(valid.mean())
 
 
 def inbetween(
-    frame: int,
-    depth: F32,
-    view: View,
-    keys: tuple[tuple[int, F32, F32 | None, View], tuple[int, F32, F32 | None, View]],
+    frame: int, left: tuple[int, F32], right: tuple[int, F32], flow: ShotFlow, *, use_motion: bool = True
 ) -> tuple[F32, float]:
-    """Blend of the two neighbouring keyframes reprojected into ``view``.
+    """Blend of the two neighbouring keyframes ((frame, display image) each) carried into ``frame``.
 
-    ``keys`` = ((frame, display image, depth or None, view) for the left and right keyframe). Returns the
-    image and the fraction of pixels at least one keyframe covered.
+    Returns the image at ``flow``'s size and the fraction of pixels at least one keyframe covered.
+    ``use_motion=False`` ignores motion passes (the camera-only method, for comparisons).
     """
-    (fa, img_a, dep_a, view_a), (fb, img_b, dep_b, view_b) = keys
+    (fa, img_a), (fb, img_b) = left, right
     wb = (frame - fa) / (fb - fa)
-    warp_a, valid_a = backward_warp(img_a, depth, view, view_a, dep_a)
-    warp_b, valid_b = backward_warp(img_b, depth, view, view_b, dep_b)
+    warp_a, valid_a = flow.warp(img_a, fa, frame, use_motion=use_motion)
+    warp_b, valid_b = flow.warp(img_b, fb, frame, use_motion=use_motion)
     w_a = np.where(valid_a, 1.0 - wb, 0.0).astype(np.float32)
     w_b = np.where(valid_b, wb, 0.0).astype(np.float32)
     total = w_a + w_b

@@ -44,6 +44,15 @@ def resize_depth(depth: F32, width: int, height: int) -> F32:
     return out
 
 
+def resize_motion(motion: F32, width: int, height: int) -> F32:
+    """Motion vectors (h, w, 2) in pixels to another size: nearest (a blend of a moving piece's vector
+    and the background's is neither), and each component scaled to pixels of the new size."""
+    h, w = motion.shape[:2]
+    out = resize(motion, width, height, clip=False, resample=Image.Resampling.NEAREST)
+    out *= np.array([width / w, height / h], dtype=np.float32)
+    return out
+
+
 def _starts(size: int, tile: int, overlap: int) -> list[int]:
     if size <= tile:
         return [0]

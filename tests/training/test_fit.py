@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
+from genfx.sim_condition import sim_condition, to_chw
 from inference_server.models import model_hash
 from tests.training.conftest import run_train
 from training.cli import main
-from training.sim_condition import sim_condition, to_chw
 
 FAST = ["--steps", "4", "--batch-size", "2", "--checkpoint-every", "2", "--validation-steps", "2"]
 LORA_CN = ["--train", "lora,controlnet", "--snr-gamma", "5", "--noise-offset", "0.05", *FAST]
@@ -60,7 +60,8 @@ def test_lora_and_controlnet_load_with_diffusers(lora_controlnet_run: Path, tiny
     assert controlnet.config.conditioning_channels == 4
     cn_pipe = StableDiffusionControlNetPipeline(**{**pipe.components, "controlnet": controlnet})
     depth = np.full((32, 32), 10.0, np.float32)
-    cond = sim_condition(depth, np.zeros((32, 32, 2), np.float32), np.zeros((32, 32), np.float32))
+    zeros = np.zeros((32, 32), np.float32)
+    cond = sim_condition(depth, np.zeros((32, 32, 2), np.float32), zeros, near_far=(5.0, 20.0))
     image = cn_pipe(
         "a building collapses",
         image=torch.from_numpy(to_chw(cond))[None],
@@ -147,3 +148,60 @@ def test_bad_input_is_named_and_leaves_no_finished_run(
         capsys, "fit", "--dataset", str(tmp_path), "--base-model", model, "--out", str(tmp_path / "b")
     )
     assert code == 2 and "manifest.json: missing" in err
+
+
+def test_the_server_serves_the_run_by_name(
+    lora_controlnet_run: Path, tiny_model: Path, collapse_source: Path
+) -> None:
+    """What fit wrote, served: the LoRA and the sim ControlNet listed with their card's hashes, chosen by
+    name, and recorded in every frame's header."""
+    from genfx.client import Client, build_request
+    from genfx.exr import read_header
+    from genfx.local_server import LocalServer
+    from genfx.proto import genfx_pb2 as pb
+    from genfx.sequences import attach_passes
+    from genfx.shot import load_shot
+
+    run = lora_controlnet_run
+    card = json.loads((run / "model_card.json").read_text())
+    data = tiny_model.parent.parent  # the server's built-in tiny is this same folder: built once
+    config = data / "models.json"
+    models = {"collapse": {"path": str(tiny_model), "sim_controlnet": str(run / "controlnet")}}
+    config.write_text(json.dumps({"models": models, "loras": {"collapse": str(run / "lora")}}))
+    shot_dir = collapse_source / "shot_000"
+    shot = load_shot(shot_dir / "camera.json")
+    with (
+        LocalServer(data, extra_args=("--models-config", str(config))) as server,
+        Client(server.address, timeout=120) as client,
+    ):
+        info = client.info()
+        lora = info.loras[0]
+        assert (lora.name, lora.hash) == ("collapse", model_hash(run / "lora"))
+        assert (lora.base_model_hash, lora.dataset_hash) == (
+            card["base_model"]["sha256"],
+            card["dataset"]["sha256"],
+        )
+        assert list(lora.models) == ["collapse", "tiny"]
+        cn = next(m for m in info.models if m.name == "collapse").sim_controlnet
+        assert (cn.hash, cn.dataset_hash) == (model_hash(run / "controlnet"), card["dataset"]["sha256"])
+        req = build_request(
+            prompt="a concrete building collapsing",
+            camera=shot.camera,
+            frame_start=shot.frame_start,
+            frame_end=shot.frame_start + 1,
+            seed=1,
+            steps=2,
+            model="collapse",
+            loras=[("collapse", 0.9)],
+        )
+        attach_passes(req, client, {k: str(shot_dir / f"{k}.####.exr") for k in ("depth", "motion", "mask")})
+        job = client.get_job(list(client.generate(req))[0].job_id)
+    assert job.state == pb.JOB_STATE_SUCCEEDED, job.message
+    folder = data / "jobs" / job.id
+    assert json.loads((folder / "manifest.json").read_text())["mode"] == "sim"
+    for frame in job.frame_infos:
+        header = read_header(folder / frame.file_name)
+        assert [(r["name"], r["weight"], r["sha256"]) for r in json.loads(header["genfx/loras"])] == [
+            ("collapse", 0.9, lora.hash)
+        ]
+        assert json.loads(header["genfx/controlnet"])["dataset_sha256"] == card["dataset"]["sha256"]

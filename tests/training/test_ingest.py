@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from genfx.hashing import sha256_of
+from genfx.passes import shot_depth_range
 from tests.training.conftest import SMALL, run_train
 from training.etl.ingest import IngestSettings, NothingToIngest, ingest
 from training.exr_passes import read_channels, write_channels
@@ -71,6 +72,13 @@ def test_every_sample_is_traceable_and_the_hash_is_reproducible(
         for kind, entry in sample["files"].items():
             assert sha256_of(collapse_source / entry["path"]).hexdigest() == entry["sha256"], kind
         assert set(sample["files"]) == {"beauty", "depth", "motion", "mask"}
+    # The condition's depth is normalised with the SHOT's range, computed over all its depth frames.
+    for shot in {s["shot"] for s in manifest["samples"]}:
+        depths = [read_channels(p)[0]["Z"] for p in sorted((collapse_source / shot).glob("depth.*.exr"))]
+        ranges = {tuple(s["depth_range"]) for s in manifest["samples"] if s["shot"] == shot}
+        expected = shot_depth_range(depths)
+        assert expected is not None and len(ranges) == 1, (shot, ranges)
+        assert list(ranges.pop()) == pytest.approx(list(expected), rel=1e-6)
     again = ingest([collapse_source], tmp_path / "again", SETTINGS)
     assert again["dataset_sha256"] == manifest["dataset_sha256"]
     # The shards are plain webdataset: the webdataset library reads them.

@@ -13,9 +13,9 @@ import pytest
 
 from genfx.camera import project_to_pixel
 from genfx.exr import camera_from_header
+from genfx.passes import next_frame_pixel
 from genfx.shot import load_shot
 from training.exr_passes import read_channels
-from training.passes import next_frame_pixel
 from training.source_record import read_source
 from training.synth.generate import FRAME_START, SynthSettings, shot_scene, synthesize
 from training.synth.simulation import transforms_at

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import re
 
-from training.resample import centre_crop_box
+from genfx.resample import centre_crop_box
 
 _SIZE = re.compile(r"^(\d+)x(\d+)$")
 LATENT_MULTIPLE = 8  # SD's VAE downsamples by 8 and the UNet by up to 8 more: sizes are multiples of 64

@@ -5,7 +5,8 @@
   (genfx.colour.scene_to_model: the exact inverse of what the server writes, highlights clip at
   display white); integer files (PNG, DPX, TIFF) are display sRGB already. RGB is used as stored
   (premultiplied over black).
-- depth / motion / mask: channels found by the aliases in training/passes.py.
+- depth / motion: channels found by genfx/passes.py (the spellings the server accepts too); mask: the
+  aliases in training/passes.py.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ import numpy as np
 import numpy.typing as npt
 
 from genfx.colour import colorspace_for_chromaticities, scene_to_model
-from training.passes import DEPTH_READ_ALIASES, MASK_READ_ALIASES, MOTION_READ_ALIASES
+from genfx.passes import DEPTH_CHANNELS, describe_motion_channels, motion_channels
+from training.passes import MASK_READ_ALIASES
 
 F32 = npt.NDArray[np.float32]
 
@@ -77,17 +79,19 @@ def _channel(data: F32, names: list[str], aliases: tuple[str, ...], path: Path, 
 
 def read_depth(path: Path) -> F32:
     data, names, _ = read_image(path)
-    return _channel(data, names, DEPTH_READ_ALIASES, path, "depth")
+    return _channel(data, names, DEPTH_CHANNELS, path, "depth")
 
 
 def read_motion(path: Path) -> F32:
     """(H, W, 2) pixels, +X right, +Y up."""
     data, names, _ = read_image(path)
-    for x, y in MOTION_READ_ALIASES:
-        if x in names and y in names:
-            return np.ascontiguousarray(data[..., [names.index(x), names.index(y)]])
-    wanted = ", ".join(f"{x}/{y}" for x, y in MOTION_READ_ALIASES)
-    raise DecodeError(f"{path}: no motion vector channels (looked for {wanted}; found {', '.join(names)})")
+    found = motion_channels(names)
+    if found is None:
+        wanted = describe_motion_channels()
+        raise DecodeError(
+            f"{path}: no motion vector channels (looked for {wanted}; found {', '.join(names)})"
+        )
+    return np.ascontiguousarray(data[..., list(found)])
 
 
 def read_mask(path: Path) -> F32:

@@ -24,6 +24,7 @@ from training.etl.manifest import write_manifest
 from training.etl.plan import Plan
 from training.etl.sample import SourceInfo, build_sample
 from training.etl.shards import read_sidecar, write_shard
+from training.etl.shot_ranges import compute_ranges, depth_files, shot_key
 
 
 def process_shard(row: dict[str, Any]) -> dict[str, Any]:
@@ -32,6 +33,7 @@ def process_shard(row: dict[str, Any]) -> dict[str, Any]:
     out = Path(task["out"])
     buckets = [tuple(b) for b in task["buckets"]]
     sources = [SourceInfo(**s) for s in task["sources"]]
+    ranges = {k: (float(v[0]), float(v[1])) if v else None for k, v in task["depth_ranges"].items()}
     samples: list[tuple[str, dict[str, bytes]]] = []
     records: list[dict[str, Any]] = []
     errors: list[dict[str, str]] = []
@@ -39,7 +41,7 @@ def process_shard(row: dict[str, Any]) -> dict[str, Any]:
         src = sources[item["source"]]
         frame = FrameFiles(**item["frame"])
         try:
-            members = build_sample(src, frame, buckets)
+            members = build_sample(src, frame, buckets, ranges.get(shot_key(item["source"], frame.shot)))
             if task["latent_model"]:
                 members.update(_latent_members(Path(task["latent_model"]), members))
         except (DecodeError, OSError, ValueError) as exc:
@@ -85,14 +87,18 @@ def run_plan(
 
         _init_ray(ray_address, workers)
         ray.data.DataContext.get_current().enable_progress_bars = False  # ours counts frames
+        # First every shot's depth range (the conditioning's normalisation), then the shards.
+        ranges = compute_ranges(depth_files(plan, pending))
         tasks = []
         for i in pending:
+            shots = {shot_key(s.source, s.frame.shot) for s in plan.shards[i]}
             task = {
                 "index": i,
                 "out": str(out),
                 "buckets": plan.settings["buckets"],
                 "latent_model": str(latent_model) if latent_model else "",
                 "sources": [asdict(s) for s in plan.sources],
+                "depth_ranges": {k: v for k, v in ranges.items() if k in shots},
                 "samples": [
                     {"key": s.key, "source": s.source, "frame": asdict(s.frame)} for s in plan.shards[i]
                 ],

@@ -2,7 +2,8 @@
 
 The webdataset members of a sample ``KEY``: ``KEY.png`` (8-bit display sRGB), ``KEY.txt`` (caption),
 ``KEY.json`` (metadata: source, licence, files and their sha256, bucket, crop), and for renders with
-depth + motion + mask ``KEY.cond.npy`` (float16, H x W x 4, training/sim_condition.py).
+depth + motion + mask ``KEY.cond.npy`` (float16, H x W x 4, genfx/sim_condition.py, depth normalised with
+the shot's range: training/etl/shot_ranges.py).
 """
 
 from __future__ import annotations
@@ -19,12 +20,12 @@ import numpy as np
 from PIL import Image
 
 from genfx.hashing import sha256_of
+from genfx.resample import area_resize, crop
+from genfx.sim_condition import sim_condition
 from training.etl.buckets import choose_bucket, crop_for
 from training.etl.captions import caption, view_words
 from training.etl.decode import DecodeError, read_beauty, read_depth, read_mask, read_motion
 from training.etl.discover import FrameFiles
-from training.resample import area_resize, crop
-from training.sim_condition import sim_condition
 
 CONDITION_PASSES = ("depth", "motion", "mask")
 
@@ -61,8 +62,14 @@ def _png(rgb: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def build_sample(src: SourceInfo, frame: FrameFiles, buckets: list[tuple[int, int]]) -> dict[str, bytes]:
-    """The members of one sample; DecodeError naming the file on unreadable or mismatched input."""
+def build_sample(
+    src: SourceInfo,
+    frame: FrameFiles,
+    buckets: list[tuple[int, int]],
+    depth_range: tuple[float, float] | None = None,
+) -> dict[str, bytes]:
+    """The members of one sample; DecodeError naming the file on unreadable or mismatched input.
+    ``depth_range`` is the frame's SHOT's (shot_ranges.py): the condition's depth normalisation."""
     root = Path(src.path)
     files = {"beauty": frame.beauty, **frame.passes}
     hashes = {kind: sha256_of(root / rel).hexdigest() for kind, rel in files.items()}
@@ -82,8 +89,11 @@ def build_sample(src: SourceInfo, frame: FrameFiles, buckets: list[tuple[int, in
     image = area_resize(crop(rgb, box), *bucket)
     members: dict[str, bytes] = {"png": _png(image)}
     mask = passes.get("mask")
-    if all(k in passes for k in CONDITION_PASSES):
-        cond = sim_condition(passes["depth"], passes["motion"], passes["mask"], size=bucket, crop_box=box)
+    conditioned = all(k in passes for k in CONDITION_PASSES)
+    if conditioned:
+        cond = sim_condition(
+            passes["depth"], passes["motion"], passes["mask"], near_far=depth_range, size=bucket, crop_box=box
+        )
         members["cond.npy"] = _npy(cond.astype(np.float16))
     camera = root / frame.camera if frame.camera else None
     text = caption(
@@ -106,6 +116,7 @@ def build_sample(src: SourceInfo, frame: FrameFiles, buckets: list[tuple[int, in
         "bucket": list(bucket),
         "crop": list(box),
         "caption": text,
+        **({"depth_range": list(depth_range) if depth_range else None} if conditioned else {}),
         "members": {ext: hashlib.sha256(data).hexdigest() for ext, data in sorted(members.items())},
     }
     members["json"] = json.dumps(meta, sort_keys=True).encode("utf-8")

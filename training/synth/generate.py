@@ -21,8 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
+from genfx.passes import DEPTH_CHANNEL, MASK_CHANNEL, MOTION_CHANNELS
 from training.exr_passes import pass_header, write_channels
-from training.passes import BEAUTY_CHANNELS, DEPTH_CHANNEL, MASK_CHANNEL, MOTION_CHANNELS, frame_file
+from training.passes import BEAUTY_CHANNELS, frame_file
 from training.source_record import SOURCE_FILE, source_json
 from training.synth.camera_path import Orbit, shot_json
 from training.synth.render import render_frame

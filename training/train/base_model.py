@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from training.sim_condition import CONDITION_CHANNELS
+from genfx.sim_condition import CONDITION_CHANNELS
 
 UNET_LORA_TARGETS = ["to_k", "to_q", "to_v", "to_out.0"]
 TEXT_LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "out_proj"]

@@ -18,10 +18,8 @@ from typing import Any
 from genfx import __version__
 from genfx.exr import write_atomic
 from genfx.hashing import sha256_of
-from training.sim_condition import CONDITION_CHANNELS, MOTION_FULL_SCALE
-from training.train.run_folder import CARD_FILE
-
-CARD_FORMAT = "genfx-model-card/1"
+from genfx.model_card import CARD_FILE, CARD_FORMAT
+from genfx.sim_condition import CONDITION_CHANNELS, DEPTH_NORMALISATION, MOTION_FULL_SCALE
 
 
 def _into_place(tmp: Path, final: Path) -> None:
@@ -123,8 +121,9 @@ def write_model_card(
         },
         "hyperparameters": hyperparameters,
         "conditioning": {
-            "module": "training.sim_condition",
+            "module": "genfx.sim_condition",
             "channels": list(CONDITION_CHANNELS),
+            "depth_normalisation": DEPTH_NORMALISATION,
             "motion_full_scale": MOTION_FULL_SCALE,
             "range": [0.0, 1.0],
         },

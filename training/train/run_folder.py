@@ -18,7 +18,6 @@ from safetensors.torch import load_file, save_file
 from genfx.exr import write_atomic
 
 RUN_FILE = "run.json"
-CARD_FILE = "model_card.json"
 KEEP_CHECKPOINTS = 2
 
 
