@@ -31,8 +31,11 @@ def main() -> int:
     counts: Counter[str] = Counter()
     by_method: Counter[str] = Counter()
     forbidden: list[tuple[str, Call]] = []
-    data = Path(tempfile.mkdtemp(prefix="genfx-fuzz-"))
-    with LocalServer(data) as server, grpc.insecure_channel(server.address) as channel:
+    with (
+        tempfile.TemporaryDirectory(prefix="genfx-fuzz-") as tmp,
+        LocalServer(Path(tmp)) as server,
+        grpc.insecure_channel(server.address) as channel,
+    ):
         stub = pb_grpc.GenFXStub(channel)
 
         @seed(args.seed)

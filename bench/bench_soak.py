@@ -180,8 +180,7 @@ def main() -> int:
     parser.add_argument("--submitters", type=int, default=20)
     parser.add_argument("--baseline-seconds", type=float, default=20.0)
     args = parser.parse_args()
-    data = Path(tempfile.mkdtemp(prefix="genfx-soak-"))
-    with LocalServer(data) as server:
+    with tempfile.TemporaryDirectory(prefix="genfx-soak-") as tmp, LocalServer(Path(tmp)) as server:
         assert server.proc is not None
         pid = server.proc.pid
         with grpc.insecure_channel(server.address) as channel:  # builds the tiny model: not a probe

@@ -7,8 +7,9 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import grpc
 import grpc.aio
@@ -20,6 +21,7 @@ from genfx.local_server import LocalServer
 from genfx.proto import genfx_pb2 as pb
 from genfx.proto import genfx_pb2_grpc as pb_grpc
 from genfx.shot import Shot
+from inference_server.jobs import JobStore
 
 from .conftest import small_request
 
@@ -27,6 +29,7 @@ pytestmark = pytest.mark.slow
 
 WATCHERS = 300
 CHANNELS = 30  # 30 "monitor windows" with 10 open streams each
+UPLOADS = 20  # and 20 AE panels uploading slowly
 
 
 @pytest.fixture(scope="module")
@@ -66,29 +69,50 @@ def _health(address: str, timeout: float) -> int:
 def test_health_and_short_calls_answer_with_300_open_watchers(
     rel_server: LocalServer, c: Client, shot: Shot
 ) -> None:
-    """32 open streams used to take every RPC thread: health and GetServerInfo then timed out."""
+    """32 open streams (watchers, slow uploads) used to take every RPC thread: health and
+    GetServerInfo then timed out."""
     job = c.submit(small_request(shot, frames=2, steps=150, width=128, height=128, prompt="held open"))
     opened = threading.Event()
     answers: dict[str, object] = {}
+    sent: list[int] = []
+
+    async def slow_upload() -> AsyncIterator[pb.UploadAssetChunk]:
+        """An upload that sends its header and a first chunk, then nothing until the test ends."""
+        yield pb.UploadAssetChunk(header=pb.AssetHeader(filename="slow.bin", size=1 << 20))
+        yield pb.UploadAssetChunk(data=bytes(1024))
+        sent.append(1)
+        while "done" not in answers:
+            await asyncio.sleep(0.05)
 
     async def watchers() -> None:
         channels = [grpc.aio.insecure_channel(rel_server.address) for _ in range(CHANNELS)]
-        calls = []
+        calls: list[Any] = []
         try:
             for i in range(WATCHERS):
                 stub = pb_grpc.GenFXStub(channels[i % CHANNELS])
                 calls.append(stub.WatchJob(pb.WatchJobRequest(job_id=job.id)))
             await asyncio.gather(*(call.read() for call in calls))  # every stream has answered once
+            uploads = [pb_grpc.GenFXStub(channels[i]).UploadAsset(slow_upload()) for i in range(UPLOADS)]
+            calls += uploads
+            while len(sent) < UPLOADS:
+                await asyncio.sleep(0.05)
             opened.set()
             while "done" not in answers:
                 await asyncio.sleep(0.05)
+            assert not any(u.done() for u in uploads)  # still open, waiting for data, all along
         finally:
             for call in calls:
                 call.cancel()
             for channel in channels:
                 await channel.close()
 
-    runner = threading.Thread(target=lambda: asyncio.run(watchers()), daemon=True)
+    def run() -> None:
+        try:
+            asyncio.run(watchers())
+        except BaseException as exc:  # seen by the test thread below
+            answers["error"] = exc
+
+    runner = threading.Thread(target=run, daemon=True)
     runner.start()
     try:
         assert opened.wait(120), "the watchers did not open"
@@ -102,6 +126,7 @@ def test_health_and_short_calls_answer_with_300_open_watchers(
         runner.join(60)
         c.cancel(job.id)
         c.wait(job.id)
+    assert "error" not in answers, answers["error"]
 
 
 def test_concurrent_submits_never_pass_the_queue_limit(hardened: LocalServer, shot: Shot) -> None:
@@ -188,6 +213,29 @@ def test_list_jobs_pages_abridges_and_survives_many_states(c: Client, shot: Shot
     with pytest.raises(GenFXError) as info:
         c._unary(c._stub.ListJobs, pb.ListJobsRequest(page_token="not-a-token"))
     assert info.value.code == "INVALID_ARGUMENT" and "page_token" in info.value.message
+
+
+def test_full_listings_page_by_size(tmp_path: Path, shot: Shot) -> None:
+    """54 jobs of 1000 frames with per-frame cameras passed the 8 MiB message limit in one ListJobs: a
+    page also ends at its byte budget, and the next page goes on where it ended."""
+    store = JobStore(tmp_path / "jobs.sqlite")
+    req = small_request(shot, frames=2, prompt="x" * 20_000)  # ~20 KB per job
+    for i in range(12):
+        req.seed = i
+        store.create(req, 2)
+    one = store.list_page([], 1, abridged=False)[0][0].ByteSize()
+    assert one > 20_000
+    budget = int(2.5 * one)  # two jobs a page
+    pages = []
+    cursor = None
+    while True:
+        page, cursor = store.list_page([], 100, cursor, abridged=False, budget_bytes=budget)
+        pages.append(page)
+        assert sum(j.ByteSize() for j in page) <= budget
+        if cursor is None:
+            break
+    assert [len(p) for p in pages] == [2] * 6
+    assert len({j.id for p in pages for j in p}) == 12
 
 
 def test_unknown_fields_are_not_stored(c: Client, shot: Shot) -> None:

@@ -98,6 +98,7 @@
         select.appendChild(o);
       });
       if (keep) select.value = keep;
+      loraRows().forEach(function (row) { fillLoraMenu(row.children[0]); });
       $('steps').max = info.limits.max_steps;
       // Empty fields are left to the server: show what it will use (the panel keeps no defaults).
       $('steps').placeholder = String(info.defaults.steps);
@@ -110,6 +111,62 @@
     });
   }
 
+  // LoRA rows: a menu of the server's LoRAs (those for the chosen model first) and a weight each.
+  function fillLoraMenu(select) {
+    var keep = select.value;
+    select.textContent = '';
+    controller.loraChoices($('model').value).forEach(function (c) {
+      var o = doc.createElement('option');
+      o.value = c.name;
+      o.textContent = c.label;
+      select.appendChild(o);
+    });
+    if (keep) select.value = keep;
+  }
+
+  function addLoraRow() {
+    if (!controller.loraChoices('').length) {
+      log('This server serves no LoRAs (its models config lists none).', 'error');
+      return;
+    }
+    var row = doc.createElement('div');
+    row.className = 'lora-row';
+    var select = doc.createElement('select');
+    select.className = 'lora-name';
+    fillLoraMenu(select);
+    var weight = doc.createElement('input');
+    weight.className = 'lora-weight';
+    weight.type = 'number';
+    weight.step = '0.05';
+    var max = controller.maxLoraWeight();
+    weight.min = String(-max);
+    weight.max = String(max);
+    weight.placeholder = '1';
+    weight.title = 'Weight, within \u00b1' + max + ' (the server\'s limit); empty = 1';
+    var remove = doc.createElement('button');
+    remove.className = 'small';
+    remove.textContent = '\u00d7';
+    remove.title = 'Remove this LoRA';
+    remove.addEventListener('click', function () { $('lora-rows').removeChild(row); });
+    row.appendChild(select);
+    row.appendChild(weight);
+    row.appendChild(remove);
+    $('lora-rows').appendChild(row);
+  }
+
+  function loraRows() {
+    return Array.prototype.slice.call($('lora-rows').children); // an HTMLCollection in the page
+  }
+
+  function loras() {
+    var out = [];
+    loraRows().forEach(function (row) {
+      var name = row.children[0].value, weight = row.children[1].value;
+      out.push({ name: name, weight: weight });
+    });
+    return out;
+  }
+
   function form() {
     return {
       prompt: $('prompt').value,
@@ -117,6 +174,7 @@
       seed: $('seed').value.trim(),
       steps: $('steps').value,
       model: $('model').value,
+      loras: loras(),
       frameStart: $('frame-start').value,
       frameEnd: $('frame-end').value,
       keyframeStep: $('keyframe-step').value,
@@ -230,6 +288,10 @@
     });
     $('refresh-jobs').addEventListener('click', refreshJobs);
     $('go').addEventListener('click', generate);
+    $('add-lora').addEventListener('click', addLoraRow);
+    $('model').addEventListener('change', function () {
+      loraRows().forEach(function (row) { fillLoraMenu(row.children[0]); });
+    });
     $('cancel').addEventListener('click', cancel);
     ['frame-start', 'frame-end'].forEach(function (id) {
       $(id).addEventListener('input', function () { rangeTouched = true; });

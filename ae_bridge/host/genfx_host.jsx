@@ -235,7 +235,7 @@ var GenfxHost = (function () {
    * Imports an EXR sequence as an AI layer in the active comp.
    * args: {firstFile (path of the first frame), frameStart (display frame of the first file),
    *        placeAtFrame? (display frame to start at; default frameStart), frameEnd?, prompt, jobId,
-   *        seed, model, modelHash?, server?, label?, colour?}
+   *        seed, model, modelHash?, loras? ([{name, weight}], the request's), server?, label?, colour?}
    * Sequence import, frame rate conformed to the comp, pixel aspect the comp's, premultiplied alpha
    * (when the frames have alpha); the layer goes above the selected layer (or on top), starts at the
    * right comp time, is named `AI · <prompt>`, gets a label colour and a comment with job id / seed /
@@ -248,7 +248,7 @@ var GenfxHost = (function () {
     var selected = comp.selectedLayers.length ? comp.selectedLayers[0] : null;
     var place = args.placeAtFrame === undefined || args.placeAtFrame === null ? args.frameStart : args.placeAtFrame;
     var comment = GenfxRequest.layerComment({
-      jobId: args.jobId, seed: args.seed, model: args.model, modelHash: args.modelHash,
+      jobId: args.jobId, seed: args.seed, model: args.model, modelHash: args.modelHash, loras: args.loras,
       frameStart: args.frameStart, frameEnd: args.frameEnd === undefined ? args.frameStart : args.frameEnd,
       server: args.server, prompt: args.prompt
     });

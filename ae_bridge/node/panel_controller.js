@@ -49,9 +49,31 @@ class PanelController {
     this.client = this.createClient(server, token || '');
     return this.client.getServerInfo().then((info) => {
       this.info = info;
-      this.log('Connected to ' + server + ' (GenFX ' + info.version + ', models: ' + info.models.map((m) => m.name).join(', ') + ')');
+      const loras = info.loras.length ? info.loras.map((l) => l.name).join(', ') : 'none';
+      this.log('Connected to ' + server + ' (GenFX ' + info.version + ', models: ' + info.models.map((m) => m.name).join(', ') + '; LoRAs: ' + loras + ')');
       return info;
     });
+  }
+
+  /**
+   * The LoRA menu for a model ('' = the server's default, its first): the server's LoRAs
+   * (ServerInfo.loras), those made for this model first, each {name, label, fits}. A LoRA for another
+   * base model stays listed, marked, so the server's refusal is expected rather than a surprise.
+   */
+  loraChoices(model) {
+    if (!this.info) return [];
+    const name = model || (this.info.models[0] ? this.info.models[0].name : '');
+    const choices = this.info.loras.map((l) => {
+      const fits = l.models.indexOf(name) >= 0;
+      const label = l.name + ' \u2014 ' + (l.models.length ? 'for ' + l.models.join(', ') : 'for none of these models') + ' \u00b7 ' + l.hash.slice(0, 12);
+      return { name: l.name, label: fits ? label : label + ' (not for ' + name + ')', fits: fits };
+    });
+    return choices.filter((c) => c.fits).concat(choices.filter((c) => !c.fits));
+  }
+
+  /** The weight range the server accepts (Limits.max_lora_weight), for the weight fields. */
+  maxLoraWeight() {
+    return this.info ? this.info.limits.max_lora_weight : 0;
   }
 
   requireClient() {
@@ -96,11 +118,17 @@ class PanelController {
   }
 
   /**
-   * form: {prompt, negativePrompt, seed, steps, model, frameStart, frameEnd, keyframeStep, width,
-   *        height, outputRoot, label, colorspace, colourEngine}. Resolves to {request, comp, camera}.
+   * form: {prompt, negativePrompt, seed, steps, model, loras: [{name, weight}], frameStart, frameEnd,
+   *        keyframeStep, width, height, outputRoot, label, colorspace, colourEngine}.
+   * Resolves to {request, comp, camera}.
    */
   prepare(form) {
     this.colour = { engine: form.colourEngine || this.colour.engine, space: form.colorspace || '' };
+    try {
+      Request.loraRefs(form.loras); // a bad row is named before the camera is sampled
+    } catch (e) {
+      return Promise.reject(e);
+    }
     return this.compInfo().then((comp) => {
       const frameStart = form.frameStart === undefined || form.frameStart === '' ? comp.workArea.start : Number(form.frameStart);
       const frameEnd = form.frameEnd === undefined || form.frameEnd === '' ? comp.workArea.end : Number(form.frameEnd);
@@ -112,6 +140,7 @@ class PanelController {
           steps: form.steps,
           guidance: form.guidance,
           model: form.model,
+          loras: form.loras,
           frameStart: frameStart,
           frameEnd: frameEnd,
           fps: comp.frameRate,
@@ -289,6 +318,7 @@ class PanelController {
         seed: job.seed,
         model: req.model,
         modelHash: job.model_hash,
+        loras: (req.loras || []).map((l) => ({ name: l.name, weight: l.weight })),
         server: this.server,
         label: opts.label,
         // The OCIO hint names the space the frames were written in (also for another client's job).

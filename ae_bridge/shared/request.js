@@ -78,11 +78,37 @@ var GenfxRequest = (function () {
     return LAYER_PREFIX + p;
   }
 
-  /** Layer comment: what made the frames (job id, seed, model, hash, frames, prompt). */
+  /** "dust \u00d70.8": a LoRA and its weight as the SDK's genfx.provenance.lora_label writes it (0 = 1.0). */
+  function loraLabel(name, weight) {
+    return name + " \u00d7" + (Number(weight) || 1);
+  }
+
+  /**
+   * GenerateRequest.loras from the panel's rows [{name, weight}]; weight "" or 0 = the server's 1.0.
+   * The count, the weight range and which model a LoRA fits are the server's rules (ServerInfo.limits,
+   * LoraInfo.models): it refuses a request naming loras[i].
+   */
+  function loraRefs(rows) {
+    var out = [], i, name, raw, weight;
+    if (!rows) return out;
+    for (i = 0; i < rows.length; i++) {
+      name = collapse(rows[i].name);
+      if (!name.length) fail("loras[" + i + "].name: pick a LoRA or remove the row");
+      raw = rows[i].weight;
+      weight = raw === undefined || raw === null || String(raw).replace(/\s+/g, "") === "" ? 0 : Number(raw);
+      if (!isFinite(weight)) fail("loras[" + i + "].weight: must be a number (got " + raw + ")");
+      out.push({ name: name, weight: weight });
+    }
+    return out;
+  }
+
+  /** Layer comment: what made the frames (job id, seed, model, hash, LoRAs, frames, prompt). */
   function layerComment(info) {
-    var lines = ["GenFX job " + info.jobId];
+    var lines = ["GenFX job " + info.jobId], loras = [], i;
     lines.push("seed: " + info.seed);
     lines.push("model: " + info.model + (info.modelHash ? " (" + String(info.modelHash).substring(0, 12) + ")" : ""));
+    for (i = 0; info.loras && i < info.loras.length; i++) loras.push(loraLabel(info.loras[i].name, info.loras[i].weight));
+    if (loras.length) lines.push("loras: " + loras.join(", "));
     if (info.frameStart !== undefined) lines.push("frames: " + info.frameStart + "-" + info.frameEnd);
     if (info.server) lines.push("server: " + info.server);
     lines.push("prompt: " + collapse(info.prompt));
@@ -117,7 +143,8 @@ var GenfxRequest = (function () {
    *   [guidance], [model], frameStart, frameEnd (display frames, inclusive), fps (number),
    *   [keyframeStep], [width], [height] (0 = the camera's size), [name], camera: {width, height,
    *   samples: [genfx.v1.CameraSample...]} (one sample, or one per frame), [clientTag],
-   *   [colorspace: "" | "linear_rec709" | "acescg", the frames' colour space].
+   *   [colorspace: "" | "linear_rec709" | "acescg", the frames' colour space],
+   *   [loras: [{name, weight}], see loraRefs].
    */
   function buildGenerateRequest(opts) {
     var prompt = collapse(opts.prompt);
@@ -134,6 +161,7 @@ var GenfxRequest = (function () {
       negative_prompt: collapse(opts.negativePrompt),
       steps: intField(opts.steps, "steps", 0, 0),
       model: String(opts.model || ""),
+      loras: loraRefs(opts.loras),
       shot: {
         frame_start: frameStart,
         frame_end: frameEnd,
@@ -169,6 +197,8 @@ var GenfxRequest = (function () {
     outputName: outputName,
     layerName: layerName,
     layerComment: layerComment,
+    loraLabel: loraLabel,
+    loraRefs: loraRefs,
     buildGenerateRequest: buildGenerateRequest,
     COLOR_SPACES: COLOR_SPACES
   };

@@ -10,10 +10,9 @@ const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const { startServer } = require('./helpers/server');
+const { fakeAeProject } = require('./helpers/ae_project');
 const { GenfxClient, grpc } = require('../node/genfx_client');
 const { PanelController } = require('../node/panel_controller');
-const { makeHost } = require('../node/host_bridge');
-const { createAe } = require('./mock/ae_dom');
 const es3 = require('../node/es3');
 
 const ROOT = path.resolve(__dirname, '..');
@@ -211,38 +210,6 @@ test('listJobs follows page tokens; listed requests are abridged; deleteJob remo
 
 // ---------------------------------------------------------------------------------------------
 // The panel flow: host script in the fake AE, real server.
-
-function fakeAeProject() {
-  const ae = createAe();
-  ae.context.$.evalFile(path.join(ROOT, 'host', 'index.jsx'));
-  assert.match(ae.evalScript('genfxLoad(' + JSON.stringify(ROOT) + ')'), /"ok":true/);
-  const projectDir = tmpdir('aep');
-  ae.project._file = new ae.classes.File(path.join(projectDir, 'shot010.aep'));
-  ae.project.bitsPerChannel = 32;
-  ae.project.linearBlending = true;
-  const comp = ae.addComp({
-    name: 'shot010_comp',
-    width: 64,
-    height: 64,
-    frameRate: 24,
-    duration: 2,
-    displayStartFrame: 1001,
-    workAreaStart: 2 / 24,
-    workAreaDuration: 3 / 24,
-    time: 10 / 24,
-  });
-  comp.layers._addSolid('plate').selected = true;
-  // A camera trucking 3 px a frame.
-  const base = C.aeCameraToWorld([32, 32, -500], [32, 32, 0]);
-  comp.layers._addCamera('Camera 1', (t) => {
-    const m = base.slice();
-    m[3] += 3 * Math.round(t * 24);
-    return m;
-  }, () => 500);
-  comp.layer(2).selected = true; // the plate (the camera went on top)
-  const host = makeHost((script, cb) => cb(ae.evalScript(script)));
-  return { ae, comp, projectDir, host };
-}
 
 test('panel flow: work area, camera per frame, generate, download beside the .aep, import as an AI layer', async () => {
   const { ae, comp, projectDir, host } = fakeAeProject();

@@ -13,7 +13,7 @@ import logging
 import re
 import secrets
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -38,11 +38,17 @@ def new_seed(old: int) -> int:
             return seed
 
 
-def rerun_request(job: pb.Job, seed: int) -> pb.GenerateRequest:
-    """The job's request as the server accepted it (defaults filled in), with another seed."""
+def rerun_request(
+    job: pb.Job, seed: int, loras: Sequence[tuple[str, float]] | None = None
+) -> pb.GenerateRequest:
+    """The job's request as the server accepted it (defaults filled in), with another seed and, when
+    ``loras`` is given, those (name, weight) LoRAs instead of the job's."""
     request = pb.GenerateRequest()
     request.CopyFrom(job.request)
     request.seed = seed
+    if loras is not None:
+        del request.loras[:]
+        request.loras.extend(pb.LoraRef(name=name, weight=weight) for name, weight in loras)
     return request
 
 
@@ -170,14 +176,17 @@ class MonitorBackend(QObject):
     def cancel(self, job_id: str) -> None:
         self._submit(f"cancel {job_id[:8]}", lambda: self._emit(self.job_changed, self.client.cancel(job_id)))
 
-    def rerun(self, job: pb.Job, seed: int | None = None) -> None:
-        """Submits the job's request again with `seed` (default: a new random one). A job from a listing
-        has an abridged request (no camera samples): the whole one is fetched first."""
+    def rerun(
+        self, job: pb.Job, seed: int | None = None, loras: Sequence[tuple[str, float]] | None = None
+    ) -> None:
+        """Submits the job's request again with `seed` (default: a new random one) and `loras`
+        (default: the job's). A job from a listing has an abridged request (no camera samples): the
+        whole one is fetched first."""
         chosen = new_seed(job.seed) if seed is None else seed
 
         def run() -> None:
             full = self.client.get_job(job.id) if job.request_abridged else job
-            self._emit(self.submitted, self.client.submit(rerun_request(full, chosen)), job.id)
+            self._emit(self.submitted, self.client.submit(rerun_request(full, chosen, loras)), job.id)
 
         self._submit(f"re-run {job.id[:8]}", run)
 

@@ -7,7 +7,7 @@ widget, so tests can drive it directly.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QStandardPaths, QTimer, Signal
@@ -226,10 +226,12 @@ class MonitorController(QObject):
             self.status.emit(f"Cancelling job {job_id[:8]} …", False)
             self.backend.cancel(job_id)
 
-    def rerun(self, job_id: str, seed: int | None = None) -> None:
+    def rerun(
+        self, job_id: str, seed: int | None = None, loras: Sequence[tuple[str, float]] | None = None
+    ) -> None:
         row = self.model.book.get(job_id)
         if self.backend is not None and row is not None:
-            self.backend.rerun(row.job, seed)
+            self.backend.rerun(row.job, seed, loras)
 
     def fetch_folder(self, job_id: str) -> None:
         if self.backend is not None:

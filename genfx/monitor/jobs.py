@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from genfx.client import TERMINAL, state_name
 from genfx.frames import written_frames
 from genfx.proto import genfx_pb2 as pb
+from genfx.provenance import describe_loras
 
 ACTIVE = frozenset({pb.JOB_STATE_QUEUED, pb.JOB_STATE_RUNNING})
 
@@ -215,6 +216,10 @@ def describe(row: JobRow) -> str:
         f"{req.output.width}x{req.output.height}",
         f"Frames {frames_label(job)}",
     ]
+    if req.loras:
+        lines.append(f"LoRAs: {describe_loras(req.loras)}")
+    if req.conditioning.HasField("controlnet_conditioning_scale"):
+        lines.append(f"ControlNet scale {req.conditioning.controlnet_conditioning_scale:g} (sim mode)")
     if req.client_tag:
         lines.append(f"From: {req.client_tag}")
     if row.activity:

@@ -42,8 +42,10 @@ from PySide6.QtWidgets import (
 from genfx.client import DEFAULT_SERVER
 from genfx.monitor.controller import ClientFactory, MonitorController, default_client
 from genfx.monitor.jobs import JobRow, counts_label, describe, preview_frames
+from genfx.monitor.loras import LoraTable
 from genfx.monitor.model import JOB_ID_ROLE, PROGRESS_ROLE, STATE_COLOURS, STATE_ROLE, THUMB_SIZE, Column
 from genfx.monitor.preview import PREVIEW_SIZE
+from genfx.proto import genfx_pb2 as pb
 
 UrlOpener = Callable[[QUrl], object]
 Confirm = Callable[[QWidget, str], bool]
@@ -140,6 +142,7 @@ class MonitorWidget(QWidget):
             client_factory=client_factory, cache_dir=cache_dir, poll_ms=poll_ms, parent=self
         )
         self.model = self.controller.model
+        self._lora_job = ""  # the job whose LoRAs the LoRA table was last set to
         self._build(
             server if server is not None else os.environ.get("GENFX_SERVER", DEFAULT_SERVER),
             token if token is not None else os.environ.get("GENFX_TOKEN", ""),
@@ -149,6 +152,7 @@ class MonitorWidget(QWidget):
         self.controller.preview_updated.connect(self._on_preview_updated)
         self.controller.folder_ready.connect(self._on_folder_ready)
         self.controller.rerun_submitted.connect(lambda new_id, _old: self.select_job(new_id))
+        self.controller.connected.connect(self._on_connected)
         self.model.dataChanged.connect(self._on_data_changed)
         self.model.rowsInserted.connect(lambda *_: self._update_selection())
         self.model.modelReset.connect(self._update_selection)
@@ -219,7 +223,9 @@ class MonitorWidget(QWidget):
         self.cancel_button.setToolTip("Cancel the job (it stops between two denoising steps)")
         self.cancel_button.clicked.connect(self.cancel_selected)
         self.rerun_button = QPushButton("Re-run with new seed")
-        self.rerun_button.setToolTip("Submit the same request again with a new random seed")
+        self.rerun_button.setToolTip(
+            "Submit the same request again with a new random seed and the LoRAs ticked in the LoRA table"
+        )
         self.rerun_button.clicked.connect(self.rerun_selected)
         self.open_button = QPushButton("Open output folder")
         self.open_button.setToolTip("Fetch the job's frames into the local cache folder and open it")
@@ -244,6 +250,8 @@ class MonitorWidget(QWidget):
         grid.addWidget(self.first_preview, 0, 0)
         grid.addWidget(self.latest_preview, 0, 1)
         grid.addWidget(self.details, 0, 2, 2, 1)
+        self.lora_table = LoraTable()
+        grid.addWidget(self.lora_table, 0, 3, 2, 1)
         grid.addWidget(self.first_caption, 1, 0, Qt.AlignmentFlag.AlignHCenter)
         grid.addWidget(self.latest_caption, 1, 1, Qt.AlignmentFlag.AlignHCenter)
         grid.setColumnStretch(2, 1)
@@ -287,6 +295,12 @@ class MonitorWidget(QWidget):
         if path:
             self.tls_edit.setText(path)
 
+    def _on_connected(self, info: pb.ServerInfo) -> None:
+        self.lora_table.set_server(info)
+        row = self.selected_row()
+        self._lora_job = row.id if row is not None else ""
+        self.lora_table.show_job(row.job.request if row is not None else None)
+
     def _update_counts(self, *_: object) -> None:
         self.counts_label.setText(counts_label(self.model.book.rows()))
 
@@ -327,6 +341,9 @@ class MonitorWidget(QWidget):
             self.latest_preview.clear_preview("")
             return
         self.details.setText(describe(row))
+        if row.id != self._lora_job:  # a new selection: keep the lead's edits while the table refreshes
+            self._lora_job = row.id
+            self.lora_table.show_job(row.job.request)
         self.controller.select(row.id)
         self._show_previews(row)
 
@@ -373,7 +390,7 @@ class MonitorWidget(QWidget):
     def rerun_selected(self) -> None:
         job_id = self.selected_job_id()
         if job_id is not None:
-            self.controller.rerun(job_id)
+            self.controller.rerun(job_id, loras=self.lora_table.chosen())
 
     def open_output_folder(self) -> None:
         row = self.selected_row()

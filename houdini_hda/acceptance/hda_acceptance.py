@@ -4,11 +4,12 @@
     hython houdini_hda/acceptance/hda_acceptance.py --server gpu:50051   # and a 2-frame Generate
 
 Run it with the package enabled (HOUDINI_PACKAGE_DIR=<repo>/houdini_hda, or a genfx.json in your packages
-folder) and the client installed (install_deps.py). It checks what the tests can only check against the
-fake ``hou``: that Houdini loads the expanded asset WITH its contents (the output node inside), that the
-node passes geometry through unchanged, that every parameter genfx_houdini reads exists with its type,
-that hdefereval does not import in hython, and with --server that Generate makes frames while the
-network below the node re-cooks only a few times. Prints one line per check; exit code 1 on any failure.
+folder) and the client installed (install_deps.py). It checks what the tests can only check against the fake
+``hou``: that Houdini loads the expanded asset WITH its contents (the output node inside), that the node
+passes geometry through unchanged, that every parameter genfx_houdini reads exists with its type, that the
+Mantra pass ROP builds with every parameter GenFX sets (not rendered), that hdefereval does not import in
+hython, and with --server that Generate makes frames while the network below the node re-cooks only a few
+times. Prints one line per check; exit code 1 on any failure.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ TEMPLATE_TYPES = {
     "toggle": "Toggle",
     "float": "Float",
     "button": "Button",
+    "ordinal": "Menu",
+    "multiparm": "Folder",  # a multiparm's count parm belongs to a FolderParmTemplate (MultiparmBlock)
 }
 failures: list[str] = []
 
@@ -101,8 +104,9 @@ def asset_loads() -> hou.SopNode:
 def parms_match(node: hou.SopNode) -> None:
     from genfx_houdini import parms as P
 
+    parm(node, P.LORAS).set(1)  # a row, so the instance parms (names with '#') exist
     for name, kind in P.TYPES.items():
-        found = node.parm(name)
+        found = node.parm(P.instance(name, 1))
         got = found.parmTemplate().type().name() if found is not None else "missing"
         check(f"parm {name} is {kind}", got == TEMPLATE_TYPES[kind], got)
 
@@ -114,6 +118,22 @@ def no_hdefereval() -> None:
         check("hdefereval does not import without a UI", hou.isUIAvailable(), "it imported")
     except ImportError:
         check("hdefereval does not import without a UI", True)
+
+
+def pass_rop(node: hou.SopNode) -> None:
+    """Builds the Mantra pass ROP without rendering (no render licence needed): every parameter GenFX
+    sets exists on this Houdini's Mantra node (passes_rop names a missing one)."""
+    from genfx_houdini import node as genfx_node
+    from genfx_houdini import passes_rop
+
+    cam = obj().createNode("cam", "genfx_acceptance_passcam")
+    parm(node, "pass_dir").set(tempfile.mkdtemp(prefix="genfx_acceptance_passes_"))
+    rop = genfx_node.build_pass_rop(node, cam.path(), 1, 2)
+    check("the pass ROP is a Mantra node in /out", rop.type().name() == passes_rop.ROP_TYPE, rop.path())
+    planes = [parm(rop, f"vm_variable_plane{n}").evalAsString() for n in (1, 2, 3)]
+    check("it renders Pz, the motion export and Af", planes == ["Pz", "motion_vector", "Af"], str(planes))
+    files = passes_rop.pass_files(rop, 1)
+    check("one file per pass for frame 1", sorted(files) == ["depth", "mask", "motion"], str(files))
 
 
 def generate(node: hou.SopNode, server: str) -> None:
@@ -137,7 +157,7 @@ def generate(node: hou.SopNode, server: str) -> None:
     check("two frames on disk", len(frames) == 2, ", ".join(f.name for f in frames))
     after.geometry()
     recooks = after.cookCount() - cooks
-    check("the network below re-cooked only at milestones", recooks <= 6, str(recooks))
+    check("the network below re-cooked only at milestones", recooks <= 7, str(recooks))
 
 
 def main() -> int:
@@ -153,6 +173,8 @@ def main() -> int:
     guarded("the asset loads and passes geometry", lambda: node.append(asset_loads()))
     if node:
         guarded("parameters", lambda: parms_match(node[0]))
+    if node:
+        guarded("pass ROP", lambda: pass_rop(node[0]))
     guarded("hdefereval", no_hdefereval)
     if args.server and node:
         guarded("Generate", lambda: generate(node[0], args.server))

@@ -38,8 +38,7 @@ def hou(tmp_path: Path) -> Iterator[ModuleType]:
     for node_type in fake_hou._TYPES.values():
         node_type._module = None
     node_mod._RUNS.clear()
-    node_mod._MODEL_CACHE.clear()
-    node_mod._ASKING.clear()
+    node_mod.SERVER_INFO.clear()
     node_mod._STATUS_WRITTEN.clear()
     yield fake_hou
     leftover = [run for run in node_mod._RUNS.values() if not run.done]

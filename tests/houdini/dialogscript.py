@@ -51,6 +51,11 @@ class ParmDef:
     disablewhen: str = ""
     hidewhen: str = ""
     folder: str = ""
+    # A multiparm block (type "multiparm": its value is the instance count): the templates of one
+    # instance, names with '#' for the instance number, which starts at `start_offset` (Houdini's
+    # default 1; parmtag "multistartoffset").
+    instances: list[ParmDef] = field(default_factory=list)
+    start_offset: int = 1
 
     @property
     def callback(self) -> str:
@@ -76,15 +81,19 @@ class DialogScript:
     parms: list[ParmDef] = field(default_factory=list)
     folders: list[tuple[str, str, str]] = field(default_factory=list)  # (kind, name, label)
 
+    def all_parms(self) -> list[ParmDef]:
+        """Every template, multiparm instance templates (names with '#') included."""
+        return [q for p in self.parms for q in (p, *p.instances)]
+
     def parm(self, name: str) -> ParmDef:
-        for p in self.parms:
+        for p in self.all_parms():
             if p.name == name:
                 return p
         raise KeyError(name)
 
     @property
     def names(self) -> set[str]:
-        return {n for p in self.parms for n in p.component_names()}
+        return {n for p in self.all_parms() for n in p.component_names()}
 
 
 class DialogScriptError(ValueError):
@@ -234,6 +243,35 @@ def _parse_parm(block: Block, folder: str) -> ParmDef:
     return parm
 
 
+def _parse_multiparm(block: Block, folder: str) -> ParmDef:
+    """``multiparm { name, label, default N, parmtag..., parm {...}... }``: the count parm and the
+    templates of one instance."""
+    multi = ParmDef(name="", type="multiparm", folder=folder)
+    for stmt in _statements(block.items):
+        key = _text(stmt[0])
+        args = stmt[1:]
+        if key in ("name", "label", "help", "disablewhen", "hidewhen"):
+            setattr(multi, key, _text(args[0]))
+        elif key == "default":
+            multi.defaults.append(Default(_text(args[0])))
+        elif key == "parmtag":
+            tag = _values(args[0])
+            multi.tags[_text(tag[0])] = _text(tag[1])
+        elif key == "parm":
+            block_arg = args[0]
+            assert isinstance(block_arg, Block)
+            multi.instances.append(_parse_parm(block_arg, folder))
+        else:
+            raise DialogScriptError(f"multiparm {multi.name!r}: unknown keyword {key!r}")
+    if not multi.name or not multi.instances:
+        raise DialogScriptError(f"multiparm without a name or instance parms: {multi!r}")
+    for inst in multi.instances:
+        if "#" not in inst.name:
+            raise DialogScriptError(f"multiparm {multi.name!r}: instance parm {inst.name!r} has no '#'")
+    multi.start_offset = int(multi.tags.get("multistartoffset", "1"))
+    return multi
+
+
 def _parse_body(ds: DialogScript, items: list[Item], folder: str) -> None:
     for stmt in _statements(items):
         key = _text(stmt[0])
@@ -241,6 +279,10 @@ def _parse_body(ds: DialogScript, items: list[Item], folder: str) -> None:
             block = stmt[1]
             assert isinstance(block, Block)
             ds.parms.append(_parse_parm(block, folder))
+        elif key == "multiparm":
+            block = stmt[1]
+            assert isinstance(block, Block)
+            ds.parms.append(_parse_multiparm(block, folder))
         elif key in ("group", "groupsimple", "groupcollapsible"):
             block = stmt[1]
             assert isinstance(block, Block)

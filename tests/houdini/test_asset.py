@@ -19,8 +19,9 @@ PACKAGE_SRC = LIBS / "genfx_houdini"
 STRING_TYPES = {"string", "oppath", "file", "image", "directory"}
 # Helper in genfx_houdini.node -> the DialogScript types it may read.
 READERS = {
-    "_str": STRING_TYPES,
-    "_int": {"integer", "toggle"},
+    "_str": STRING_TYPES | {"ordinal"},  # an ordinal menu evaluates to its token as a string
+    "_int": {"integer", "toggle", "multiparm"},  # a multiparm's value is its instance count
+    "_instance_parm": {"string", "float"},  # a multiparm row's parm (name with '#')
     "_float": {"float"},
     "_set": STRING_TYPES | {"integer", "toggle", "float"},
     "_parm": STRING_TYPES | {"integer", "toggle", "float"},
@@ -170,13 +171,13 @@ def test_parm_layout_matches_the_issue(ds: dialogscript.DialogScript) -> None:
 def test_help_documents_every_parameter(ds: dialogscript.DialogScript) -> None:
     text = (DEFINITION / "Help").read_text(encoding="utf-8")
     assert "#internal: genfx::generate_collapse::1.0" in text and "#context: sop" in text
-    ids = set(re.findall(r"#id: (\w+)", text))
-    documented = {p.name for p in ds.parms if p.type != "separator"} - {
+    ids = set(re.findall(r"#id: ([\w#]+)", text))  # a multiparm row's parms keep their '#'
+    documented = {p.name for p in ds.all_parms() if p.type != "separator"} - {
         "frame_end",
         "resy",
     }  # tuples share one entry
     assert documented - ids == set(), f"Help has no entry for {documented - ids}"
-    assert ids - {p.name for p in ds.parms} == set()
+    assert ids - {p.name for p in ds.all_parms()} == set()
 
 
 def test_expanded_library_is_complete() -> None:

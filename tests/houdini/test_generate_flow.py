@@ -326,12 +326,14 @@ def test_model_menu_lists_the_server_models(
     assert model.menuLabels()[0] == "Server default (tiny)" and model.menuLabels()[1].startswith("tiny  (")
     # Opening the menu also shows what the server uses for the settings left at 0.
     with Client(genfx_server.address) as c:
-        d = c.info().defaults
+        info = c.info()
+    d, limits = info.defaults, info.limits
     shown = scene.node.parm("server_defaults").eval()
-    assert shown == (
+    assert shown.startswith(
         f"Steps {d.steps}, Guidance {d.guidance:g}, Plate Strength {d.strength:g},"
-        f" Keyframe Step {d.keyframe_step}"
+        f" Keyframe Step {d.keyframe_step}, ControlNet Scale {d.controlnet_conditioning_scale:g}"
     )
+    assert shown.endswith(f"at most {limits.max_loras_per_job} LoRAs")
     assert d.steps > 0 and d.guidance > 0 and d.strength > 0  # real values, from the server
 
 

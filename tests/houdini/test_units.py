@@ -37,6 +37,8 @@ def _spec(tmp_path: Path, **overrides: Any) -> Any:
         "prompt": "dust",
         "negative_prompt": "",
         "model": "tiny",
+        "loras": (),
+        "controlnet_scale": 0.0,
         "seed": 3,
         "steps": 4,
         "guidance": 6.0,
@@ -76,6 +78,13 @@ def test_request_carries_every_setting_and_the_passes(tmp_path: Path) -> None:
     frames = [(f.frame, f.plate_asset_id, f.mask_asset_id, f.depth_asset_id) for f in req.conditioning.frames]
     assert frames == [(1, "id-plate.0001", "", "id-depth.0001"), (2, "id-plate.0002", "id-mask.0002", "")]
     assert req.conditioning.strength == pytest.approx(0.3)
+    # Motion vectors, LoRA rows (weight 0 = the server's 1.0) and the ControlNet scale.
+    motion = (FramePasses(1, (("depth", "/p/d.exr"), ("motion", "/p/m.exr"))),)
+    spec = _spec(tmp_path, passes=motion, loras=(("dust", 0.8), ("grit", 0.0)), controlnet_scale=1.5)
+    req = build_request(spec, {"/p/d.exr": "id-d", "/p/m.exr": "id-m"})
+    assert [(f.depth_asset_id, f.motion_asset_id) for f in req.conditioning.frames] == [("id-d", "id-m")]
+    assert [(r.name, r.weight) for r in req.loras] == [("dust", pytest.approx(0.8)), ("grit", 0.0)]
+    assert req.conditioning.controlnet_conditioning_scale == 1.5
     # Plate Strength goes with the passes only, as its label says.
     assert not build_request(_spec(tmp_path), {}).HasField("conditioning")
 
@@ -346,9 +355,9 @@ def test_progress_does_not_recook_the_scene(
     node.parm("generate").pressButton()
     assert hdefereval.run_until(lambda: not node_mod._RUNS, timeout=60)
     assert node.parm("status").eval().startswith("Done: 2 frames"), node.parm("status").eval()
-    # Milestones only: Starting, the job id, Submitted, at most one per frame, Done.
-    assert after.cookCount() - cooks <= 6, after.cookCount() - cooks
-    assert hou._session.unsaved_changes - changes <= 6
+    # Milestones only: Starting, the job id, Submitted, at most one per frame, Done; and Recorded once.
+    assert after.cookCount() - cooks <= 7, after.cookCount() - cooks
+    assert hou._session.unsaved_changes - changes <= 7
     assert any("step" in m for m in hou._session.status_messages)  # progress was shown, in the status bar
     assert node.cachedUserData("genfx_progress") is not None
 

@@ -186,6 +186,49 @@ def test_job_book_keeps_newest_first() -> None:
         book.insert(make_job("a" * 32))
 
 
+def test_rerun_request_takes_the_chosen_loras_or_keeps_the_jobs() -> None:
+    job = make_job()
+    job.request.loras.add(name="dust", weight=0.8)
+    assert [(r.name, r.weight) for r in rerun_request(job, 1).loras] == [("dust", pytest.approx(0.8))]
+    chosen = rerun_request(job, 1, [("grit", 0.5), ("dust", -1.0)])
+    assert [(r.name, r.weight) for r in chosen.loras] == [("grit", 0.5), ("dust", -1.0)]
+    assert list(rerun_request(job, 1, []).loras) == []  # every LoRA unticked: none
+    assert [r.name for r in job.request.loras] == ["dust"]  # the job itself is untouched
+
+
+def test_the_lora_table_lists_the_servers_loras_and_ticks_the_jobs(qtbot: QtBot) -> None:
+    from genfx.monitor.loras import LoraTable
+
+    table = LoraTable()
+    qtbot.addWidget(table)
+    table.set_server(
+        pb.ServerInfo(
+            loras=[
+                pb.LoraInfo(name="dust", hash="ab" * 32, models=["collapse"]),
+                pb.LoraInfo(name="grit", hash="cd" * 32),
+            ],
+            limits=pb.Limits(max_lora_weight=1.5),
+        )
+    )
+    assert [table.name_at(r) for r in range(table.rowCount())] == ["dust", "grit"]
+    assert table.item(0, 0).text() == f"dust  (for collapse · sha256 {'ab' * 6})"
+    assert table.item(1, 0).text().startswith("grit  (for none of this server's models")
+    assert (table.weight_box(0).minimum(), table.weight_box(0).maximum()) == (-1.5, 1.5)
+    assert table.chosen() == []
+    request = pb.GenerateRequest(
+        loras=[pb.LoraRef(name="grit", weight=0), pb.LoraRef(name="old", weight=0.5)]
+    )
+    table.show_job(request)
+    # 0 on the wire is 1.0; a LoRA this server does not list stays, marked.
+    assert table.chosen() == [("grit", 1.0), ("old", 0.5)]
+    assert table.item(2, 0).text() == "old  (not listed by this server)"
+    table.set_chosen("dust", 0.25)
+    table.set_chosen("old", 0.5, on=False)
+    assert table.chosen() == [("dust", 0.25), ("grit", 1.0)]
+    table.show_job(pb.GenerateRequest())
+    assert table.chosen() == []
+
+
 def test_rerun_request_changes_only_the_seed() -> None:
     job = make_job()
     request = rerun_request(job, 12345)
@@ -333,3 +376,9 @@ def test_describe_names_what_a_lead_asks_about() -> None:
     text = describe(row)
     for part in ("failed", "Prompt: dust", "seed 7", "1 step ·", "Message: CUDA out of memory", "/srv/j"):
         assert part in text, part
+    assert "LoRAs" not in text and "ControlNet" not in text
+    row.job.request.loras.add(name="dust", weight=0.8)
+    row.job.request.loras.add(name="grit", weight=0)
+    row.job.request.conditioning.controlnet_conditioning_scale = 0.5
+    text = describe(row)
+    assert "LoRAs: dust \u00d70.8, grit \u00d71" in text and "ControlNet scale 0.5 (sim mode)" in text

@@ -20,13 +20,14 @@ function pythonPath() {
   );
 }
 
-/** Resolves to {address, port, dataDir, logPath, proc, stop()}. */
+/** options: {token?, dataDir?, extraArgs?, timeoutMs?}. Resolves to {address, port, dataDir, logPath, proc, stop()}. */
 function startServer(options) {
   const opts = options || {};
   const dataDir = opts.dataDir || fs.mkdtempSync(path.join(os.tmpdir(), 'genfx-ae-server-'));
   const logPath = path.join(dataDir, 'server.log');
   const args = ['-m', 'inference_server', 'serve', '--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir];
   if (opts.token) args.push('--token', opts.token);
+  if (opts.extraArgs) Array.prototype.push.apply(args, opts.extraArgs); // e.g. ['--models-config', FILE]
   const log = fs.openSync(logPath, 'a');
   const env = Object.assign({}, process.env);
   delete env.GENFX_TOKEN;

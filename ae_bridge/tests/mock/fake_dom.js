@@ -33,6 +33,12 @@ class FakeElement {
     if (this.tagName === 'SELECT' && this.children.length === 1) this.value = child.value;
     return child;
   }
+  removeChild(child) {
+    const i = this.children.indexOf(child);
+    if (i < 0) throw new Error('NotFoundError: the node is not a child of this node');
+    this.children.splice(i, 1);
+    return child;
+  }
   addEventListener(type, fn) {
     (this.listeners[type] = this.listeners[type] || []).push(fn);
   }

@@ -28,7 +28,8 @@ def fps_fraction(fps: float) -> Fraction:
 
 @dataclass(frozen=True)
 class FramePasses:
-    """The conditioning files of one frame: (pass kind: "plate" | "mask" | "depth", local file path) pairs."""
+    """The conditioning files of one frame: (pass kind: "plate" | "mask" | "depth" | "motion", local file
+    path) pairs."""
 
     frame: int
     files: tuple[tuple[str, str], ...]
@@ -49,6 +50,8 @@ class JobSpec:
     prompt: str
     negative_prompt: str
     model: str
+    loras: tuple[tuple[str, float], ...]  # (name, weight) per LoRA row; weight 0 = the server's 1.0
+    controlnet_scale: float  # the sim mode's ControlNet strength; 0 = the server's default
     seed: int
     steps: int
     guidance: float
@@ -89,6 +92,8 @@ def build_request(spec: JobSpec, asset_ids: Mapping[str, str]) -> pb.GenerateReq
         # (no classifier-free guidance), so 1 still turns it off.
         guidance=spec.guidance or None,
         model=spec.model,
+        loras=spec.loras,
+        controlnet_scale=spec.controlnet_scale or None,
         width=spec.width,
         height=spec.height,
         name=spec.name,

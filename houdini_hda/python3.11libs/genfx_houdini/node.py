@@ -26,11 +26,11 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import hou
 
 from genfx_houdini import parms as P
+from genfx_houdini import passes_rop
 from genfx_houdini.camera import camera_resolution, export_camera, find_camera
 from genfx_houdini.deps import require_sdk
 from genfx_houdini.errors import TITLE, UserError, describe_server_error
@@ -40,15 +40,14 @@ from genfx_houdini.runner import (
     Failed,
     Finished,
     FrameReady,
+    Recorded,
     Run,
     Status,
     Submitted,
     Update,
     default_client_factory,
 )
-
-if TYPE_CHECKING:
-    from genfx.proto import genfx_pb2 as pb
+from genfx_houdini.server_info import ServerSummary, SummaryCache
 
 # Runs in flight, by hou.Node.sessionId(). Main thread only.
 _RUNS: dict[int, Run] = {}
@@ -59,7 +58,7 @@ CANCEL_WAIT_S = 60.0
 # The Status parm is written at most this often (the end and errors always get through).
 STATUS_INTERVAL_S = 1.0
 PROGRESS_KEY = "genfx_progress"
-_LABELS = {P.PLATE: "Plate", P.MASK: "Mask", P.DEPTH: "Depth"}
+_LABELS = {P.PLATE: "Plate", P.MASK: "Mask", P.DEPTH: "Depth", P.MOTION: "Motion Vectors"}
 # When each node's Status was last written, by hou.Node.sessionId(). Main thread only.
 _STATUS_WRITTEN: dict[int, float] = {}
 
@@ -95,6 +94,12 @@ def _int(node: hou.OpNode, name: str) -> int:
 
 def _float(node: hou.OpNode, name: str) -> float:
     return _parm(node, name).evalAsFloat()
+
+
+def _instance_parm(node: hou.OpNode, template: str, number: int) -> hou.Parm:
+    """Row ``number`` of a multiparm (``template`` holds '#')."""
+    name = P.instance(template, number)
+    return _parm(node, name)
 
 
 def _set(node: hou.OpNode, name: str, value: str | int | float) -> None:
@@ -149,24 +154,80 @@ def _report(node: hou.OpNode | None, error: UserError) -> None:
 # Reading the node (main thread)
 
 
-def _read_passes(node: hou.OpNode, frames: range) -> tuple[FramePasses, ...]:
-    """Evaluates Plate / Mask / Depth at every frame ($F4 patterns); every named file must exist."""
+def _check_pass_file(label: str, frame: int, path: str, fix: str) -> None:
+    if not os.path.isfile(path):
+        raise UserError(f"{label}: no file for frame {frame}: {path}. {fix}")
+
+
+def _read_passes(node: hou.OpNode, frames: range, rop: hou.OpNode | None) -> tuple[FramePasses, ...]:
+    """Each frame's pass files: Plate / Mask / Depth / Motion Vectors evaluated at the frame ($F4
+    patterns), or, with a pass ROP, the files it rendered (Plate still from its parm). Every file named
+    must exist."""
     passes = []
     for frame in frames:
         files = []
         for parm_name, kind in P.PASSES.items():
-            path = _parm(node, parm_name).evalAsStringAtFrame(frame).strip()
-            if not path:
+            if rop is not None and kind in P.RENDERED_PASSES:
                 continue
-            if not os.path.isfile(path):
-                raise UserError(
-                    f"{_LABELS[parm_name]} (Passes tab): no file for frame {frame}: {path}."
-                    " Fix the sequence pattern ($F4 = frame number), or clear it."
-                )
-            files.append((kind, path))
+            path = _parm(node, parm_name).evalAsStringAtFrame(frame).strip()
+            if path:
+                fix = "Fix the sequence pattern ($F4 = frame number), or clear it."
+                _check_pass_file(f"{_LABELS[parm_name]} (Passes tab)", frame, path, fix)
+                files.append((kind, path))
+        if rop is not None:
+            for kind, path in passes_rop.pass_files(rop, frame).items():
+                fix = f"Did {rop.path()} render (Render Passes), and does it write this file?"
+                _check_pass_file(f"The {kind} pass {rop.path()} renders", frame, path, fix)
+                files.append((kind, path))
         if files:
             passes.append(FramePasses(frame, tuple(files)))
     return tuple(passes)
+
+
+def _read_loras(node: hou.OpNode) -> tuple[tuple[str, float], ...]:
+    """The LoRA rows: (name, weight). Limits (count, weight range, which model) are the server's to
+    check: it names the row (loras[i]) when it refuses one."""
+    rows = []
+    for number in range(1, _int(node, P.LORAS) + 1):
+        name = _instance_parm(node, P.LORA_NAME, number).evalAsString().strip()
+        if not name:
+            raise UserError(
+                f"LoRA {number} (Prompt tab) has no name: pick one from its menu, or remove the row."
+            )
+        rows.append((name, _instance_parm(node, P.LORA_WEIGHT, number).evalAsFloat()))
+    return tuple(rows)
+
+
+def build_pass_rop(node: hou.OpNode, camera_path: str, start: int, end: int) -> hou.RopNode:
+    """Creates or updates the node's Mantra pass ROP (passes_rop.py) and shows its path in Pass ROP."""
+    pass_dir = _str(node, P.PASS_DIR).strip()
+    if not pass_dir:
+        raise UserError("Pass Folder is empty (Passes tab).")
+    try:  # Mantra writes into existing folders only
+        Path(pass_dir).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"Cannot create the Pass Folder {pass_dir} (Passes tab): {exc}") from exc
+    parent = node.parent()
+    objects = _str(node, P.PASS_OBJECTS).strip() or (parent.path() if parent is not None else "")
+    rop = passes_rop.build(
+        node,
+        camera_path=camera_path,
+        frame_start=start,
+        frame_end=end,
+        pass_dir=pass_dir,
+        objects=objects,
+        motion_export=_str(node, P.MOTION_EXPORT).strip(),
+    )
+    _set(node, P.PASS_ROP, rop.path())
+    return rop
+
+
+def _render_passes(node: hou.OpNode, camera_path: str, frames: range) -> hou.RopNode:
+    rop = build_pass_rop(node, camera_path, frames[0], frames[-1])
+    _show_progress(node, f"Rendering passes with {rop.path()}", None)
+    _set_status(node, f"Rendering passes with {rop.path()}")
+    passes_rop.render(rop, frames[0], frames[-1])
+    return rop
 
 
 def read_spec(node: hou.OpNode) -> JobSpec:
@@ -184,6 +245,7 @@ def read_spec(node: hou.OpNode) -> JobSpec:
         raise UserError(f"Keyframe Step must be 0 (the server's default) or more (got {keyframe_step}).")
     frames = range(start, end + 1)
     track = export_camera(cam, frames)
+    loras = _read_loras(node)
     if _int(node, P.OVERRIDE_RES):
         width, height = _int(node, P.RESX), _int(node, P.RESY)
         if width <= 0 or height <= 0:
@@ -200,6 +262,8 @@ def read_spec(node: hou.OpNode) -> JobSpec:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UserError(f"Cannot create the Output Folder {out_dir}: {exc}") from exc
+    # Last, once everything cheap is known to be right: rendering the passes takes a while.
+    rop = _render_passes(node, cam.path(), frames) if _str(node, P.PASS_SOURCE) == P.FROM_RENDER else None
     return JobSpec(
         node_id=node.sessionId(),
         node_path=node.path(),
@@ -214,12 +278,14 @@ def read_spec(node: hou.OpNode) -> JobSpec:
         prompt=prompt,
         negative_prompt=_str(node, P.NEGATIVE_PROMPT).strip(),
         model=_str(node, P.MODEL).strip(),
+        loras=loras,
+        controlnet_scale=_float(node, P.CONTROLNET_SCALE),
         seed=_int(node, P.SEED),
         steps=_int(node, P.STEPS),
         guidance=_float(node, P.GUIDANCE),
         width=width,
         height=height,
-        passes=_read_passes(node, frames),
+        passes=_read_passes(node, frames, rop),
         strength=_float(node, P.STRENGTH),
         out_dir=out_dir,
         name=node.name(),
@@ -273,6 +339,8 @@ def _apply_to_node(node: hou.OpNode, camera_path: str, update: Update) -> None:
         _set_status(node, text, milestone=False)
         if _int(node, P.SET_BACKGROUND):
             point_camera_background(camera_path, update.path.parent, update.file_pattern)
+    elif isinstance(update, Recorded):
+        _set(node, P.RECORDED, update.text)
     elif isinstance(update, Finished):
         text = "Error: " + update.message.splitlines()[0] if update.state == "failed" else update.message
         _show_progress(node, text, 1.0 if update.state == "succeeded" else None)
@@ -396,6 +464,7 @@ def generate(node: hou.OpNode, *, modal: bool | None = None) -> Finished | None:
         _report(node, exc)
         return None
     _set(node, P.JOB_ID, "")
+    _set(node, P.RECORDED, "")
     _show_progress(node, "Starting", 0.0)
     _set_status(node, "Starting")
 
@@ -494,56 +563,9 @@ def cancel(node: hou.OpNode) -> None:
 
 
 # ---------------------------------------------------------------------------------------------------
-# Model menu
+# Menus that show the server: Model, each LoRA row, and the Server Defaults line (server_info.py)
 
-# (server, token) -> (when, Model menu items, Server Defaults text). Filled by worker threads.
-_MODEL_CACHE: dict[tuple[str, str], tuple[float, list[str], str]] = {}
-_ASKING: set[tuple[str, str]] = set()  # keys a worker is asking the server about
-_MODEL_LOCK = threading.Lock()
-MODEL_CACHE_S = 30.0
-_UNKNOWN_MENU = ["", "Server default"]
-
-
-def _ask_server(server: str, token: str) -> tuple[list[str], str]:
-    """Worker thread: one GetServerInfo -> the Model menu's items and the text for Server Defaults."""
-    try:
-        require_sdk()
-        from genfx.client import GenFXError
-
-        try:
-            with client_factory(server, token) as client:
-                client.timeout = 3.0
-                info = client.info()
-            default = f" ({info.models[0].name})" if info.models else ""
-            items = ["", f"Server default{default}"]
-            for model in info.models:
-                label = f"{model.name}  ({model.family}, {model.native_width}x{model.native_height})"
-                items += [model.name, label]
-            return items, server_defaults_text(info.defaults)
-        except GenFXError as exc:
-            return ["", f"Server default (models unavailable: {exc.code})"], (
-                f"Unknown: the server did not answer ({exc.code})"
-            )
-    except UserError:
-        return [
-            "",
-            "Server default (GenFX client not installed)",
-        ], "Unknown: the GenFX client is not installed"
-
-
-def _refresh_server_menu(key: tuple[str, str], node_id: int, ui: bool) -> None:
-    """Worker thread: asks the server, caches the answer, and (with a UI) shows Server Defaults."""
-    try:
-        items, text = _ask_server(*key)
-        with _MODEL_LOCK:
-            _MODEL_CACHE[key] = (time.monotonic(), items, text)
-    finally:
-        with _MODEL_LOCK:
-            _ASKING.discard(key)
-    if ui:
-        import hdefereval
-
-        hdefereval.executeDeferred(_show_server_defaults, node_id, text)
+SERVER_INFO = SummaryCache()
 
 
 def _show_server_defaults(node_id: int, text: str) -> None:
@@ -553,38 +575,22 @@ def _show_server_defaults(node_id: int, text: str) -> None:
             _set(found, P.SERVER_DEFAULTS, text)
 
 
-def _server_menu(server: str, token: str, node_id: int) -> tuple[list[str], str]:
-    """Main thread, never blocks: what the cache holds for (server, token), and a worker to refresh it
-    when it is missing or older than MODEL_CACHE_S. The next opening shows the answer."""
-    key = (server, token)
-    with _MODEL_LOCK:
-        cached = _MODEL_CACHE.get(key)
-        stale = cached is None or time.monotonic() - cached[0] >= MODEL_CACHE_S
-        ask = stale and key not in _ASKING
-        if ask:
-            _ASKING.add(key)
-    if ask:
-        ui = hou.isUIAvailable()
-        worker = threading.Thread(
-            target=_refresh_server_menu, args=(key, node_id, ui), name="genfx-models", daemon=True
-        )
-        worker.start()
-    if cached is None:
-        return list(_UNKNOWN_MENU), "Asking the server (open the Model menu again in a moment)"
-    return cached[1], cached[2]
+def _server_summary(node: hou.OpNode) -> ServerSummary:
+    """Main thread, never blocks: the cached summary for the node's server; a worker refreshes it and,
+    with a UI, shows its Server Defaults on the node when it arrives."""
+    server, token = _str(node, P.SERVER).strip(), _str(node, P.TOKEN).strip()
+    node_id = node.sessionId()
+    on_answer = None
+    if hou.isUIAvailable():
+        import hdefereval
 
+        def on_answer(summary: ServerSummary) -> None:  # worker thread
+            hdefereval.executeDeferred(_show_server_defaults, node_id, summary.defaults_text)
 
-def server_defaults_text(defaults: pb.RequestDefaults) -> str:
-    """What the server uses for the parameters left at 0, shown in Server Defaults."""
-    return (
-        f"Steps {defaults.steps}, Guidance {defaults.guidance:g}, Plate Strength {defaults.strength:g},"
-        f" Keyframe Step {defaults.keyframe_step}"
-    )
-
-
-def model_menu_items(server: str, token: str, node_id: int = 0) -> list[str]:
-    """Token/label pairs, flattened, for the Model menu: the server default, then GetServerInfo's models."""
-    return _server_menu(server, token, node_id)[0]
+    summary = SERVER_INFO.lookup(server, token, client_factory, on_answer)
+    with hou.undos.disabler():
+        _set(node, P.SERVER_DEFAULTS, summary.defaults_text)
+    return summary
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -619,10 +625,30 @@ def on_camera_changed(kwargs: Mapping[str, object]) -> None:
 
 def model_menu(kwargs: Mapping[str, object]) -> list[str]:
     """The Model menu, from the cache (menu scripts run on the main thread: no network here); opening
-    it also refreshes Server Defaults (one GetServerInfo for both, on a worker thread)."""
-    node = _node(kwargs)
-    server, token = _str(node, P.SERVER).strip(), _str(node, P.TOKEN).strip()
-    items, defaults_text = _server_menu(server, token, node.sessionId())
-    with hou.undos.disabler():
-        _set(node, P.SERVER_DEFAULTS, defaults_text)
-    return items
+    it also refreshes Server Defaults (one GetServerInfo for every menu, on a worker thread)."""
+    return list(_server_summary(_node(kwargs)).model_items)
+
+
+def lora_menu(kwargs: Mapping[str, object]) -> list[str]:
+    """A LoRA row's menu: the server's LoRAs, each with the models it applies to (same cache)."""
+    return list(_server_summary(_node(kwargs)).lora_items)
+
+
+def render_passes(node: hou.OpNode) -> hou.RopNode | None:
+    """Builds the pass ROP and renders the passes for the node's frame range, without generating."""
+    try:
+        cam = find_camera(node, _str(node, P.CAMERA))
+        start, end = _int(node, P.FRAME_START), _int(node, P.FRAME_END)
+        if end < start:
+            raise UserError(f"Frame range: the end ({end}) is before the start ({start}).")
+        rop = _render_passes(node, cam.path(), range(start, end + 1))
+    except UserError as exc:
+        _report(node, exc)
+        return None
+    _show_progress(node, f"Passes rendered by {rop.path()}", None)
+    _set_status(node, f"Passes rendered by {rop.path()}")
+    return rop
+
+
+def on_render_passes(kwargs: Mapping[str, object]) -> None:
+    render_passes(_node(kwargs))

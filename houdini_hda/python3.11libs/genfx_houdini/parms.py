@@ -28,11 +28,27 @@ SEED: Final = "seed"
 STEPS: Final = "steps"
 GUIDANCE: Final = "guidance"
 SERVER_DEFAULTS: Final = "server_defaults"  # read-only: what the server uses for parms left at 0
+LORAS: Final = "loras"  # multiparm: one row per LoRA
+LORA_NAME: Final = "lora#"  # '#' = the row number, from 1
+LORA_WEIGHT: Final = "lora_weight#"
+CONTROLNET_SCALE: Final = "controlnet_scale"
+RECORDED: Final = "recorded"  # read-only: the LoRAs / ControlNet the last frames' headers record
 
 PLATE: Final = "plate"
 MASK: Final = "mask"
 DEPTH: Final = "depth"
+MOTION: Final = "motion"
 STRENGTH: Final = "strength"
+PASS_SOURCE: Final = "pass_source"  # menu: FROM_FILES or FROM_RENDER
+PASS_OBJECTS: Final = "pass_objects"
+MOTION_EXPORT: Final = "motion_export"
+PASS_DIR: Final = "pass_dir"
+PASS_ROP: Final = "pass_rop"  # read-only: the Mantra node that renders the passes
+RENDER_PASSES: Final = "render_passes"
+
+# Pass Source menu tokens.
+FROM_FILES: Final = "files"
+FROM_RENDER: Final = "render"
 
 OUTDIR: Final = "outdir"
 SET_BACKGROUND: Final = "set_background"
@@ -60,10 +76,22 @@ TYPES: Final[dict[str, str]] = {
     STEPS: "integer",
     GUIDANCE: "float",
     SERVER_DEFAULTS: "string",
+    LORAS: "multiparm",
+    LORA_NAME: "string",
+    LORA_WEIGHT: "float",
+    CONTROLNET_SCALE: "float",
+    RECORDED: "string",
     PLATE: "image",
     MASK: "image",
     DEPTH: "image",
+    MOTION: "image",
     STRENGTH: "float",
+    PASS_SOURCE: "ordinal",
+    PASS_OBJECTS: "string",
+    MOTION_EXPORT: "string",
+    PASS_DIR: "directory",
+    PASS_ROP: "string",
+    RENDER_PASSES: "button",
     OUTDIR: "directory",
     SET_BACKGROUND: "toggle",
     SERVER: "string",
@@ -71,7 +99,15 @@ TYPES: Final[dict[str, str]] = {
 }
 
 # Conditioning passes: parm -> the SDK's pass kind (genfx.request.PASS_FIELDS).
-PASSES: Final[dict[str, str]] = {PLATE: "plate", MASK: "mask", DEPTH: "depth"}
+PASSES: Final[dict[str, str]] = {PLATE: "plate", MASK: "mask", DEPTH: "depth", MOTION: "motion"}
+# The passes the pass ROP renders instead of Mask / Depth / Motion (the Plate stays a file sequence).
+RENDERED_PASSES: Final[frozenset[str]] = frozenset({"mask", "depth", "motion"})
+
+
+def instance(name: str, number: int) -> str:
+    """A multiparm instance's parm name: ``instance(LORA_NAME, 2)`` -> "lora2"."""
+    return name.replace("#", str(number))
+
 
 # Parameters of the OBJ camera (Houdini's `cam` type) that the camera export reads or writes.
 CAMERA_PARMS: Final[frozenset[str]] = frozenset(

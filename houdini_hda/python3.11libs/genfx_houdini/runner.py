@@ -55,6 +55,14 @@ class FrameReady:
 
 
 @dataclass(frozen=True)
+class Recorded:
+    """What the run's first frame on disk records of the trained weights that made it (its
+    ``genfx/loras`` and ``genfx/controlnet`` header attributes, in words: genfx.provenance)."""
+
+    text: str
+
+
+@dataclass(frozen=True)
 class Failed:
     """An error the artist must see (message says what to do; details hold the raw text)."""
 
@@ -70,7 +78,7 @@ class Finished:
     message: str
 
 
-Update = Status | Submitted | FrameReady | Failed | Finished
+Update = Status | Submitted | FrameReady | Recorded | Failed | Finished
 Sink = Callable[[Update], None]
 ClientFactory = Callable[[str, str], "Client"]
 
@@ -120,6 +128,7 @@ class Run:
         self._progress_interval = progress_interval
         self._cancel = threading.Event()
         self._done = threading.Event()
+        self._recorded = False  # worker thread only: a Recorded update was sent
         self._lock = threading.Lock()
         self._client: Client | None = None
         self._thread = threading.Thread(target=self._main, name="genfx-houdini", daemon=True)
@@ -153,6 +162,21 @@ class Run:
 
     def _emit(self, update: Update) -> None:
         self._sink(update)
+
+    def _frame_ready(self, frame: int, path: Path, done: int, total: int, file_pattern: str) -> None:
+        """A frame is on disk: FrameReady, and (once per run) what its header records."""
+        self._emit(FrameReady(frame, path, done, total, file_pattern))
+        if self._recorded:
+            return
+        self._recorded = True
+        from genfx.exr import read_header
+        from genfx.provenance import describe, recorded
+
+        try:
+            text = describe(recorded(read_header(path)))
+        except (OSError, RuntimeError, ValueError, KeyError) as exc:  # not worth failing the run over
+            text = f"Unreadable header in {path.name}: {exc}"
+        self._emit(Recorded(text))
 
     def _send_cancel(self, job_id: str) -> None:
         from genfx.client import GenFXError
@@ -246,7 +270,7 @@ class Run:
             dest = local_path(self.out_dir, info.file_name)
             if not _frame_is_from_job(dest, job_id):
                 client.fetch_frame(job_id, info.frame, dest)
-            self._emit(FrameReady(info.frame, dest, len(job.frame_infos), job.frames_total, job.file_pattern))
+            self._frame_ready(info.frame, dest, len(job.frame_infos), job.frames_total, job.file_pattern)
         if job.state not in TERMINAL:
             self._emit(Status(f"Reattached to job {job_id}: still running on the server"))
         return self._follow(client, job, self.out_dir, from_seq=job.last_seq + 1)
@@ -280,7 +304,7 @@ class Run:
             elif kind == "frame_done":
                 d = event.frame_done
                 path = client.fetch_frame(job_id, d.frame, local_path(out_dir, d.file_name))
-                self._emit(FrameReady(d.frame, path, d.frames_done, d.frames_total, file_pattern))
+                self._frame_ready(d.frame, path, d.frames_done, d.frames_total, file_pattern)
 
         job = client.get_job(job_id)
         if job.state == pb.JOB_STATE_SUCCEEDED:
@@ -290,7 +314,7 @@ class Run:
                 dest = local_path(out_dir, info.file_name)
                 if not dest.exists():
                     client.fetch_frame(job_id, info.frame, dest)
-                    self._emit(FrameReady(info.frame, dest, done, job.frames_total, job.file_pattern))
+                    self._frame_ready(info.frame, dest, done, job.frames_total, job.file_pattern)
             return Finished("succeeded", f"Done: {done} frames in {out_dir}")
         if job.state == pb.JOB_STATE_CANCELLED:
             return Finished(

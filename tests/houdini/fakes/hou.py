@@ -25,10 +25,23 @@ from Houdini 21.0.512) say the real one does:
 * The asset's children come from its expanded definition the way Houdini reads it: through the
   ``Sections.list`` files to ``Contents.dir/Contents.mime`` (tests/houdini/expanded_hda.py). A definition
   whose lists do not lead there loads with no children, and the asset then outputs empty geometry.
+* Multiparms (the asset's LoRAs, Mantra's extra image planes): the count parm's value is the number of
+  instances; setting it creates or removes the instance parms, named by the templates with '#' replaced
+  by the instance number from the block's start offset (1 unless ``multistartoffset`` says otherwise;
+  ``hou.Parm.multiParmInstances``, ``multiParmStartOffset`` docstrings). A name past the last instance
+  is ``None`` from ``Node.parm``, as any unknown name is.
+* ``Parm.deleteAllKeyframes`` leaves the value the parm evaluated to at the current frame (docstring).
+* /out holds render nodes (category Driver). The Mantra node ``ifd`` has the parameters of
+  tests/houdini/fakes/mantra.py (SideFX's docs and SideFXLabs' saved Mantra nodes) and nothing else.
+  ``RopNode.render`` blocks until the frames are written (Render to Disk), by the fake Mantra of
+  mantra.py: the files its parameters name, with the channels its planes name. A render that fails
+  (no camera, an output folder that does not exist, or ``_session.render_failure``: a licence or a
+  crash) raises hou.OperationFailed, as HOM raises a ROP's errors.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import re
@@ -44,6 +57,8 @@ import numpy as np
 
 from tests.houdini import dialogscript
 from tests.houdini.dialogscript import Default, ParmDef
+from tests.houdini.fakes import mantra
+from tests.houdini.fakes.mantra import IFD_PARMS
 
 ROOT = Path(__file__).resolve().parents[3]
 HDA_DIR = (
@@ -119,6 +134,14 @@ class exprLanguage:
 # Session state (one fake Houdini process)
 
 
+@dataclass(frozen=True)
+class RenderCall:
+    """One ``RopNode.render`` call: the node and its ``frame_range`` argument."""
+
+    rop: str
+    frame_range: tuple[float, ...]
+
+
 @dataclass
 class _Session:
     fps: float = 24.0
@@ -140,6 +163,9 @@ class _Session:
     undo_log: list[str] = field(default_factory=list)
     root: Node | None = None
     unsaved_changes: int = 0  # how often the hip file was marked modified
+    renders: list[RenderCall] = field(default_factory=list)  # RopNode.render calls, in order
+    shader_exports: set[str] = field(default_factory=set)  # VEX exports of the scene's shaders
+    render_failure: str = ""  # a render error Houdini would report (licence, crash); "" = none
 
     def __setattr__(self, name: str, value: object) -> None:
         super().__setattr__(name, value)
@@ -178,6 +204,7 @@ def _reset(
     root = Node("", None, _node_type("Manager", "root"))
     _session.root = root
     root._create_child("obj", "Manager", "obj")
+    root._create_child("out", "Manager", "out")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -453,7 +480,7 @@ def getenv(name: str, default_value: str | None = None) -> str | None:
 # Parms
 
 _STRING_TYPES = {"string", "oppath", "file", "image", "directory", "geometry"}
-_INT_TYPES = {"integer", "toggle", "ordinal", "button"}
+_INT_TYPES = {"integer", "toggle", "ordinal", "button", "multiparm"}
 _FLOAT_TYPES = {"float"}
 
 
@@ -587,8 +614,12 @@ class Parm:
                     f"{self.path()}: a numeric parameter takes a number (got {type(value).__name__})"
                 )
             value = float(value) if kind in _FLOAT_TYPES else int(value)
+        if kind == "multiparm" and int(value) < 0:  # type: ignore[call-overload]
+            raise InvalidInput(f"{self.path()}: a multiparm cannot have {value} instances")
         self._expression = None  # setting a value replaces an expression
         self._value = value
+        if kind == "multiparm":
+            self._node._resize_multiparm(self)
         if not _session.undo_disabled:
             _session.undo_log.append(f"set {self.path()}")
         self._node._parm_changed()
@@ -605,6 +636,21 @@ class Parm:
         if self._expression is None:
             raise OperationFailed(f"{self.path()} has no expression")
         return self._expression
+
+    def deleteAllKeyframes(self) -> None:
+        """Removes the expression; the parm keeps what it evaluated to at the current frame."""
+        _main_thread("Parm.deleteAllKeyframes")
+        if self._locked:
+            raise PermissionError(f"{self.path()} is locked")
+        if self._expression is not None:
+            value = self.eval()
+            self._expression = None
+            self._value = value
+            self._node._parm_changed()
+
+    def multiParmInstances(self) -> tuple[Parm, ...]:
+        """The instance parms of a multiparm's count parm, instance by instance; () for other parms."""
+        return tuple(p for row in self._node._multi.get(self.name(), []) for p in row)
 
     def lock(self, on: bool) -> None:
         self._locked = on
@@ -767,6 +813,8 @@ def _register_types() -> None:
     for t in (
         NodeType("Manager", "root", Node, []),
         NodeType("Manager", "obj", OpNode, []),
+        NodeType("Manager", "out", OpNode, []),
+        NodeType("Driver", "ifd", RopNode, list(IFD_PARMS), default_name="mantra"),
         NodeType("Object", "cam", ObjNode, _CAM_PARMS),
         NodeType("Object", "null", ObjNode, list(_XFORM_PARMS)),
         NodeType("Object", "geo", ObjNode, list(_XFORM_PARMS)),
@@ -787,7 +835,7 @@ def _register_types() -> None:
     )
 
 
-_CHILD_CATEGORY = {"root": "Manager", "obj": "Object", "geo": "Sop"}
+_CHILD_CATEGORY = {"root": "Manager", "obj": "Object", "geo": "Sop", "out": "Driver"}
 
 
 class Geometry:
@@ -836,8 +884,12 @@ class Node(NetworkMovableItem):
         self._cooks = 0
         self._geometry: Geometry | None = None
         self._cached_user_data: dict[str, object] = {}
+        self._multi: dict[str, list[list[Parm]]] = {}  # multiparm count parm -> its instances' parms
         _session.next_id += 1
         _session.nodes_by_id[self._id] = self
+        for parm in list(self._parms.values()):
+            if parm._template.type == "multiparm":
+                self._resize_multiparm(parm)
 
     def __repr__(self) -> str:
         return f"<hou.{type(self).__name__} {self.path()}>"
@@ -888,6 +940,24 @@ class Node(NetworkMovableItem):
 
     def parms(self) -> tuple[Parm, ...]:
         return tuple(self._parms.values())
+
+    def _resize_multiparm(self, count: Parm) -> None:
+        """Creates or removes instance parms until the multiparm has as many instances as its value."""
+        template = count._template
+        rows = self._multi.setdefault(template.name, [])
+        wanted = int(count._value)  # type: ignore[call-overload]
+        while len(rows) > wanted:
+            for parm in rows.pop():
+                del self._parms[parm.name()]
+        while len(rows) < wanted:
+            number = str(template.start_offset + len(rows))
+            row = [
+                Parm(self, dataclasses.replace(t, name=t.name.replace("#", number)))
+                for t in template.instances
+            ]
+            for parm in row:
+                self._parms[parm.name()] = parm
+            rows.append(row)
 
     def evalParm(self, parm_path: str) -> int | float | str:
         parm = self.parm(parm_path)
@@ -1147,6 +1217,36 @@ class ObjNode(OpNode):
 
     def displayNode(self) -> Node | None:
         return next((c for c in self._children.values() if isinstance(c, SopNode) and c._display), None)
+
+
+class RopNode(OpNode):
+    """A render node (/out). ``render`` records the call and writes nothing (no renderer here)."""
+
+    def render(
+        self,
+        frame_range: Sequence[float] | None = None,
+        res: Sequence[int] | None = None,
+        output_file: str | None = None,
+        output_format: str | None = None,
+        to_flipbook: bool = False,
+        quality: int = 2,
+        ignore_inputs: bool = False,
+        method: object = None,
+        ignore_bypass_flags: bool = False,
+        ignore_lock_flags: bool = False,
+        verbose: bool = False,
+        output_progress: bool = False,
+    ) -> None:
+        _main_thread("RopNode.render")
+        _session.renders.append(RenderCall(self.path(), tuple(float(f) for f in frame_range or ())))
+        if self.type().name() != "ifd":
+            raise OperationFailed(f"{self.path()}: the fake renders Mantra nodes only")
+        try:
+            if _session.render_failure:
+                raise mantra.RenderError(_session.render_failure)
+            mantra.render(self, frame_range or (), frame(), _session.shader_exports, frameToTime)
+        except mantra.RenderError as exc:
+            raise OperationFailed(f"The attempted operation failed.\nError: {exc}") from exc
 
 
 # ---------------------------------------------------------------------------------------------------
