@@ -17,6 +17,8 @@ KNOWN_NOTICES = (
     # from_pipe casts to the dtype the models already have, and diffusers warns even when no module
     # needs to stay in fp32 (the list it prints is empty).
     ("diffusers.models.modeling_utils", "should be kept in float32: []."),
+    # genfx-train's LoRAs adapt the UNet only; diffusers says so on every load (each LoRA job).
+    ("diffusers.loaders.lora_base", "No LoRA keys associated to CLIPTextModel found"),
 )
 
 _lock = threading.Lock()
