@@ -113,12 +113,16 @@ def test_write_later_blocks_while_the_pool_is_full(tmp_path: Path) -> None:
 def test_a_failed_frame_fails_the_job_and_nothing_after_it_is_recorded(tmp_path: Path) -> None:
     writer, store, job_id = _writer(tmp_path, threads=2)
 
+    handed = threading.Event()
+
     def broken() -> EncodedFrame:
+        handed.wait(10)  # fails once 1003 is handed over too (else handing it over would raise)
         raise ValueError("colour conversion failed")
 
     writer.write_later(1001, _make(writer, 1001))
     writer.write_later(1002, broken)
     writer.write_later(1003, _make(writer, 1003, 0.2))
+    handed.set()
     time.sleep(0.5)
     with pytest.raises(FrameWriteError, match=r"frame 1002: ValueError: colour conversion failed") as info:
         writer.write_later(1004, _make(writer, 1004))  # the pool has failed: the worker hears of it
