@@ -1,33 +1,103 @@
-"""Peak memory and wall time of one 4K shot-aware job, run in process exactly as a worker runs it.
+"""A 4K temporal job's wall time against the sum of its diffusion + upscale time, run in process exactly
+as a worker runs it, with the frame writer pool (frames colour, encode, hash, fsync and rename, and
+in-betweens reprojected, on writer threads beside the denoising loop) and without it (``--frame-writers
+0``: the worker does all of it between two keyframes, as before the pool), interleaved in one run.
 
 4096x2160 output, depth passes at 4K (EXR, exact synthetic depth) plus a 4K plate (PNG): depth mode,
-keyframes every 2 frames with camera-aware reprojection, the tiny model's tiled x4 upscaler, ACEScg
-output through OCIO, ZIP EXRs. Prints peak RSS (ru_maxrss) of this process.
+keyframes every ``--keyframe-step`` frames with camera-aware reprojection, the tiny model's tiled x4
+upscaler, ACEScg output through OCIO, ZIP EXRs, the server's default steps. Pipelines are loaded before
+timing (a running server keeps them), and one untimed keyframe runs first. Prints, per setting: wall,
+diffusion + upscale, their ratio (target <= 1.10 with the pool), the time after the last keyframe's
+diffusion + upscale (the frames that wait on that keyframe: no pool hides it, and in a short job it is
+much of the ratio; a long shot spreads it thin), peak RSS during the job.
 
-    python -m bench.bench_4k_job [--frames 3] [--colorspace acescg]
+Both with torch on every core (this CPU server: the diffusion itself keeps every core busy, so nothing
+is left to write frames beside it) and with torch on one core less than the machine has (a GPU box: the
+device denoises, the CPU cores are free for the writers).
+
+    python -m bench.bench_4k_job [--frames 5] [--keyframe-step 2] [--rounds 1] [--writers N]
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
-import json
-import resource
+import os
 import shutil
+import statistics
 import sys
 import tempfile
+import threading
 import time
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
+import torch
+
 from genfx.client import build_request
 from genfx.proto import genfx_pb2 as pb
+from inference_server import defaults
+from inference_server.engine.mode import StageTime
+from inference_server.frame_writer import WriterSettings
 from inference_server.jobs import JobStore
 from inference_server.models import ModelRegistry
+from inference_server.step_times import StepTimes
 from inference_server.storage import DataDir
 from inference_server.validation import Limits, validate_generate
 from inference_server.worker import Worker
 from tests.synthetic import render, track, write_depth_exr, write_png
+
+
+class _Totals(StepTimes):
+    """StepTimes that also sums the time of every stage it hears of (diffusion, upscale)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seconds = 0.0
+        self.last_done = 0.0  # perf_counter when the last stage ended
+
+    def record(self, model: str, stage: StageTime) -> None:
+        super().record(model, stage)
+        self.seconds += stage.seconds
+        self.last_done = time.perf_counter()
+
+
+class _PeakRss:
+    """Peak resident memory of this process while it is running (polled every 20 ms)."""
+
+    def __init__(self) -> None:
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+
+    def _poll(self) -> None:
+        page = 4096
+        while not self._stop.is_set():
+            with open("/proc/self/statm") as f:
+                self.peak = max(self.peak, int(f.read().split()[1]) * page)
+            self._stop.wait(0.02)
+
+    def __enter__(self) -> _PeakRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+@dataclass
+class Run:
+    label: str
+    wall: float
+    critical: float  # diffusion + upscale
+    tail: float  # after the last diffusion/upscale: the frames that wait for the last keyframe
+    peak_rss: int
+
+    @property
+    def ratio(self) -> float:
+        return self.wall / self.critical
 
 
 def _store_asset(assets: Path, path: Path) -> str:
@@ -38,15 +108,24 @@ def _store_asset(assets: Path, path: Path) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--frames", type=int, default=3)
+    parser.add_argument("--frames", type=int, default=5)
+    parser.add_argument("--keyframe-step", type=int, default=2)
     parser.add_argument("--width", type=int, default=4096)
     parser.add_argument("--height", type=int, default=2160)
+    parser.add_argument("--steps", type=int, default=defaults.STEPS, help="default: the server's")
+    parser.add_argument("--rounds", type=int, default=1, help="serial/pooled pairs, interleaved")
+    parser.add_argument("--writers", type=int, help="writer threads with the pool (default: the server's)")
     parser.add_argument("--colorspace", default="acescg", choices=["linear_rec709", "acescg"])
-    parser.add_argument("--keep", action="store_true", help="keep the data dir")
     args = parser.parse_args()
     w, h = args.width, args.height
     data = DataDir(Path(tempfile.mkdtemp(prefix="genfx-4k-")))
-    assets = data.assets.folder
+    try:
+        return _bench(args, data, w, h)
+    finally:
+        shutil.rmtree(data.root, ignore_errors=True)
+
+
+def _bench(args: argparse.Namespace, data: DataDir, w: int, h: int) -> int:
     cam = track(range(1001, 1001 + args.frames), w, h, step=0.05)
     req = build_request(
         prompt="a concrete building collapsing, dust",
@@ -55,59 +134,81 @@ def main() -> int:
         frame_end=1000 + args.frames,
         fps=Fraction(24),
         seed=1,
-        steps=2,
+        steps=args.steps,
         model="tiny",
         width=w,
         height=h,
-        keyframe_step=2,
+        keyframe_step=args.keyframe_step,
     )
     req.temporal = pb.TEMPORAL_MODE_REPROJECT
     req.output.colorspace = (
         pb.COLOR_SPACE_ACESCG if args.colorspace == "acescg" else pb.COLOR_SPACE_LINEAR_REC709
     )
-    t0 = time.perf_counter()
     for sample in cam.samples:
         colour, depth = render(sample, w, h)
         entry = req.conditioning.frames.add(frame=sample.frame)
+        assets = data.assets.folder
         entry.plate_asset_id = _store_asset(assets, write_png(data.root / "plate.png", colour))
         entry.depth_asset_id = _store_asset(assets, write_depth_exr(data.root / "depth.exr", depth))
-    del colour, depth
-    print(f"passes written in {time.perf_counter() - t0:.1f} s; RSS so far {_rss_mb():.0f} MiB")
-
     registry = ModelRegistry({}, data.models)
     info = registry.info("tiny")
     req = validate_generate(req, Limits(), ["tiny"], "tiny", {"tiny": info.capabilities}, assets=data.assets)
+    for mode in ("txt2img", "img2img", "depth", "upscale_x4"):  # a running server has them loaded
+        registry.load("tiny", "cpu", mode)
     store = JobStore(data.jobs_db)
-    job_id = store.create(req, args.frames)
-    worker = Worker("cpu", store, registry, data)
-    before = _rss_mb()
-    t0 = time.perf_counter()
-    assert store.claim_next() == job_id
-    worker._run_job(job_id)
-    wall = time.perf_counter() - t0
-    job = store.get(job_id)
-    if job.state != pb.JOB_STATE_SUCCEEDED:
-        print(f"job failed: {job.message}")
-        return 1
-    manifest = json.loads((data.job_dir(job_id) / "manifest.json").read_text())
+
+    pooled = WriterSettings.for_threads(args.writers)
+    cores = os.cpu_count() or 2
+    variants = [
+        (f"torch on {threads} core(s), {label}", threads, settings)
+        for threads in sorted({cores, max(1, cores - pooled.threads)}, reverse=True)
+        for label, settings in (("serial (--frame-writers 0)", WriterSettings(0, 1)), ("writer pool", pooled))
+    ]
+    # One untimed keyframe first: the first diffusion and upscale calls pay one-off costs (kernel
+    # selection, allocator growth) that would otherwise land on whichever setting runs first.
+    warm = pb.GenerateRequest()
+    warm.CopyFrom(req)
+    warm.shot.frame_end = warm.shot.frame_start
+    warm_id = store.create(warm, 1)
+    assert store.claim_next() == warm_id
+    Worker("cpu", store, registry, data, writers=WriterSettings(0, 1))._run_job(warm_id)
+    shutil.rmtree(data.job_dir(warm_id), ignore_errors=True)
+
+    runs: list[Run] = []
+    for _ in range(args.rounds):
+        for label, threads, settings in variants:
+            torch.set_num_threads(threads)
+            totals = _Totals()
+            worker = Worker("cpu", store, registry, data, writers=settings, step_times=totals)
+            job_id = store.create(req, args.frames)
+            assert store.claim_next() == job_id
+            with _PeakRss() as rss:
+                started = time.perf_counter()
+                outcome = worker._run_job(job_id)
+                ended = time.perf_counter()
+                wall = ended - started
+            if outcome.state != pb.JOB_STATE_SUCCEEDED:
+                print(f"job failed: {outcome.message}")
+                return 1
+            runs.append(Run(label, wall, totals.seconds, ended - totals.last_done, rss.peak))
+            shutil.rmtree(data.job_dir(job_id), ignore_errors=True)
+
+    keyframes = len(range(0, args.frames, args.keyframe_step)) + ((args.frames - 1) % args.keyframe_step > 0)
     print(
-        f"{w}x{h}, {args.frames} frames ({sum(f['keyframe'] for f in manifest['frames'])} keyframes),"
-        f" mode {manifest['mode']}, upscale {manifest['upscale']}, output {manifest['colour']['output']}"
+        f"{w}x{h}, {args.frames} frames ({keyframes} keyframes, keyframe step {args.keyframe_step}),"
+        f" depth + plate, temporal reprojection, x4 upscale, {args.colorspace}, {args.steps} steps,"
+        f" {pooled.threads} writer thread(s) in the pool:"
     )
-    print(f"job wall time {wall:.1f} s ({wall / args.frames:.1f} s/frame)")
-    print(
-        f"peak RSS {_rss_mb():.0f} MiB (before the job: {before:.0f} MiB incl. torch + model + bench passes)"
-    )
-    print(f"warping error {manifest['temporal_consistency']['value']:.5f}")
-    if not args.keep:
-        shutil.rmtree(data.root, ignore_errors=True)
-    else:
-        print(f"data in {data.root}")
+    for label in dict.fromkeys(r.label for r in runs):
+        mine = [r for r in runs if r.label == label]
+        ratio = statistics.median(r.ratio for r in mine)
+        print(
+            f"  {label:<48} wall {statistics.median(r.wall for r in mine):6.1f} s,"
+            f" diffusion + upscale {statistics.median(r.critical for r in mine):6.1f} s,"
+            f" ratio {ratio:.2f}, after the last keyframe {statistics.median(r.tail for r in mine):5.1f} s,"
+            f" peak RSS {max(r.peak_rss for r in mine) / 2**20:.0f} MiB"
+        )
     return 0
-
-
-def _rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 if __name__ == "__main__":

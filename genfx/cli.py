@@ -113,10 +113,54 @@ class Progress:
         self.bar.close()
 
 
+UPSCALE_WORDS = {
+    "upscale_x4+lanczos": "the tiled x4 diffusion upscaler, then a Lanczos resize",
+    "lanczos": "a Lanczos resize",
+}
+
+
+def duration(seconds: float) -> str:
+    """1h 05m / 3m 20s / 12s: how long, to the precision a person plans with."""
+    s = round(seconds)
+    if s >= 3600:
+        return f"{s // 3600}h {s % 3600 // 60:02d}m"
+    if s >= 60:
+        return f"{s // 60}m {s % 60:02d}s"
+    return f"{max(s, 1)}s" if seconds > 0 else "0s"
+
+
+def describe_estimate(request: pb.GenerateRequest, est: pb.JobEstimate) -> list[str]:
+    """What a size costs, in the server's words (EstimateJob), before the job starts."""
+    out = f"{request.output.width}x{request.output.height}" if request.output.width else "the shot's size"
+    gen = f"{est.generation_width}x{est.generation_height}"
+    path = UPSCALE_WORDS.get(est.upscale, est.upscale)
+    upscale = f" + {est.upscale_steps} upscale steps" if est.upscale_steps else ""
+    lines = [
+        f"size: generated at {gen}, then {path} to {out}",
+        f"work: {est.keyframes} of {est.frames} frames by diffusion, {est.diffusion_steps} steps{upscale}"
+        + ("" if est.keyframes == est.frames else "; the rest reprojected"),
+    ]
+    if est.estimated_seconds > 0:
+        per = f"{est.diffusion_seconds_per_step:.3g} s/step diffusion"
+        if est.upscale_steps:
+            per += f", {est.upscale_seconds_per_step:.3g} s/step upscale"
+        lines.append(f"estimate: about {duration(est.estimated_seconds)} on one device ({per}; {est.basis})")
+    else:
+        lines.append(f"estimate: none yet ({est.basis})")
+    return lines
+
+
 def run_generate(
     client: Client, request: pb.GenerateRequest, out_dir: Path, *, fetch: bool = True, quiet: bool = False
 ) -> tuple[pb.Job, list[Path]]:
-    """Submits, shows progress, downloads each frame as soon as it is done. Ctrl-C detaches."""
+    """Says what the job will cost, submits, shows progress, downloads each frame as soon as it is done.
+    Ctrl-C detaches."""
+    try:
+        for line in describe_estimate(request, client.estimate(request)):
+            print(line, file=sys.stderr)
+    except GenFXError as exc:
+        if exc.code != "UNIMPLEMENTED":  # an older server: no estimate, the job still runs
+            raise
     job = client.submit(request)
     print(
         f"job {job.id}: {job.frames_total} frames, model {job.request.model}, seed {job.seed}",
@@ -227,6 +271,17 @@ def cmd_info(args: argparse.Namespace) -> int:
         f"{lim.max_steps} steps, {lim.max_queued_jobs} queued jobs, {lim.max_upload_bytes >> 20} MiB uploads"
     )
     print(f"  defaults: {describe_defaults(info.defaults)}")
+    if not info.step_times:
+        print("  step times: none measured yet (the first job's keyframes measure them)")
+    for t in info.step_times:
+        print(
+            f"  step time {t.model:<12} {t.stage:<10} at {t.width}x{t.height}:"
+            f" {t.seconds_per_step:.3g} s/step (median of {t.samples} keyframes)"
+        )
+    print(
+        "  sizes: frames are generated at a model's native scale, then upscaled (x4 diffusion upscaler"
+        " when the output is at least twice that, else Lanczos); `genfx generate` prints the estimate"
+    )
     return 0
 
 

@@ -118,6 +118,10 @@ class Client:
     def submit(self, request: pb.GenerateRequest) -> pb.Job:
         return self._unary(self._stub.SubmitJob, request)
 
+    def estimate(self, request: pb.GenerateRequest) -> pb.JobEstimate:
+        """What the request would cost on this server (validated like submit; queues nothing)."""
+        return self._unary(self._stub.EstimateJob, request)
+
     def get_job(self, job_id: str) -> pb.Job:
         return self._unary(self._stub.GetJob, pb.GetJobRequest(job_id=job_id))
 

@@ -84,7 +84,11 @@ def _processor(src: str, dst: str) -> Any:
 
 def ocio_convert(rgb: npt.ArrayLike, src: str, dst: str) -> F32:
     """(..., 3) float32 pixels from colour space ``src`` to ``dst`` (names in OCIO_CONFIG); a new array."""
-    out = np.array(rgb, dtype=np.float32, order="C", copy=True)
+    return _convert_in_place(np.array(rgb, dtype=np.float32, order="C", copy=True), src, dst)
+
+
+def _convert_in_place(out: F32, src: str, dst: str) -> F32:
+    """``out`` (C-contiguous float32, (..., 3)) converted in place; OCIO releases the GIL meanwhile."""
     if out.shape[-1] != 3:
         raise ValueError(f"rgb: last axis must be 3 channels (got shape {out.shape})")
     if src != dst and out.size:
@@ -98,14 +102,16 @@ def scene_to_model(rgb: npt.ArrayLike, colorspace: str) -> F32:
     The plain inverse of the output transform (no tone map), so a plate and a generated frame round-trip;
     highlights above display white clip, which is what an img2img init can represent anyway.
     """
-    return np.clip(ocio_convert(rgb, _scene_space(colorspace), MODEL_SPACE), 0.0, 1.0)
+    out = ocio_convert(rgb, _scene_space(colorspace), MODEL_SPACE)
+    return np.clip(out, 0.0, 1.0, out=out)
 
 
 def model_to_scene(rgb: npt.ArrayLike, colorspace: str) -> F32:
     """Model output (display sRGB in [0, 1]) -> scene-linear ``colorspace`` ("linear_rec709"/"acescg")."""
-    return ocio_convert(
-        np.clip(np.asarray(rgb, dtype=np.float32), 0.0, 1.0), MODEL_SPACE, _scene_space(colorspace)
-    )
+    rgb = np.asarray(rgb, dtype=np.float32)
+    out = np.empty(rgb.shape, np.float32)  # one copy at 4K, not two: clipped into it, converted in place
+    np.clip(rgb, 0.0, 1.0, out=out)
+    return _convert_in_place(out, MODEL_SPACE, _scene_space(colorspace))
 
 
 def _scene_space(colorspace: str) -> str:

@@ -87,7 +87,8 @@ def timecode_for(frame: int, fps: Fraction) -> OpenEXR.TimeCode:
     return tc
 
 
-def _header(meta: FrameMetadata, compression: str) -> dict[str, Any]:
+def header_attributes(meta: FrameMetadata, compression: str = "zip") -> dict[str, Any]:
+    """The header ``encode_frame`` writes, as the binding takes it (for tools writing the same file)."""
     cam = meta.camera
     v_ap = cam.vertical_aperture(meta.width, meta.height)
     local = time.localtime()
@@ -144,15 +145,19 @@ def _check(rgba: npt.NDArray[Any], meta: FrameMetadata, compression: str) -> Non
 
 
 def encode_frame(rgba: npt.NDArray[Any], meta: FrameMetadata, compression: str = "zip") -> bytes:
-    """Scene-linear premultiplied (H, W, 4) floats -> EXR bytes (half RGBA scanline, header per spec)."""
+    """Scene-linear premultiplied (H, W, 4) floats -> EXR bytes (half RGBA scanline, header per spec).
+
+    C-contiguous float16 pixels go to OpenEXR as they are: this costs what a raw OpenEXR write of the
+    same pixels and header costs (bench/bench_exr_encode.py). Anything else is cast (or copied) first,
+    one pass over the frame: float32 input pays for its own half conversion."""
     rgba = np.asarray(rgba)
     _check(rgba, meta, compression)
-    # Contiguous copy: the binding writes strided views with the wrong layout (openexr#1929).
+    # Contiguous: the binding writes strided views with the wrong layout (openexr#1929).
     pixels = np.ascontiguousarray(rgba, dtype=np.float16)
     buf = io.BytesIO()
-    with OpenEXR.File(_header(meta, compression), {"RGBA": pixels}) as f:
+    with OpenEXR.File(header_attributes(meta, compression), {"RGBA": pixels}) as f:
         f.write(buf)
-    return buf.getvalue()
+    return buf.getvalue()  # the buffer's own bytes: no copy
 
 
 def _fsync_dir(directory: Path) -> None:

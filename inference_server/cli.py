@@ -30,6 +30,7 @@ def _path(value: str | None) -> Path | None:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     # Heavy imports (torch, diffusers) only once we know the command line is good.
+    from inference_server.acceleration import Acceleration
     from inference_server.logs import configure_logging
     from inference_server.models import ModelsConfig, load_model_config
     from inference_server.ray_executor import RayOptions
@@ -65,6 +66,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
         metrics_host=args.metrics_host,
         job_retention_hours=args.job_retention_hours,
         upload_idle_timeout_s=args.upload_idle_timeout,
+        frame_writers=args.frame_writers,
+        acceleration=Acceleration(
+            dtype=args.dtype,
+            channels_last=not args.no_channels_last,
+            fuse_qkv=not args.no_fuse_qkv,
+            compile=args.compile,
+        ),
         ray=None
         if args.ray is None
         else RayOptions(
@@ -135,6 +143,30 @@ def add_serve_arguments(p: argparse.ArgumentParser) -> None:
         help="queued + running jobs before SubmitJob answers RESOURCE_EXHAUSTED (default 200)",
     )
     p.add_argument("--max-frames-per-job", type=int, help="default 1000")
+    p.add_argument(
+        "--frame-writers",
+        type=int,
+        metavar="N",
+        help="threads per local worker that colour, encode and write frames beside the denoising loop"
+        " (default: half the cores, 1 to 4; 0 = the worker writes each frame itself)",
+    )
+    # The GPU recipe's candidates (inference_server/acceleration.py): on by default on CUDA, never on CPU.
+    fast = p.add_argument_group("CUDA pipelines (local workers; none of it applies on the CPU)")
+    fast.add_argument(
+        "--dtype",
+        default="auto",
+        choices=["auto", "fp16", "bf16", "fp32"],
+        help="pipeline precision (default auto: fp16 on CUDA, fp32 on CPU)",
+    )
+    fast.add_argument("--no-channels-last", action="store_true", help="keep the UNet and VAE in NCHW")
+    fast.add_argument("--no-fuse-qkv", action="store_true", help="keep attention's Q, K, V projections apart")
+    fast.add_argument(
+        "--compile",
+        default="off",
+        choices=["off", "blocks", "unet"],
+        help="torch.compile the UNet's repeated blocks or the whole UNet (minutes on the first call and"
+        " for each new generation size; default off)",
+    )
     ray = p.add_argument_group("Ray cluster (pip install 'genfx[ray]'; see docs/ray.md)")
     ray.add_argument(
         "--ray",

@@ -12,9 +12,11 @@ from typing import Protocol
 
 from genfx.proto import genfx_pb2 as pb
 from inference_server.devices import device_description, device_memory
+from inference_server.frame_writer import WriterSettings
 from inference_server.health import Health
 from inference_server.jobs import JobStore
 from inference_server.models import ModelRegistry
+from inference_server.step_times import StepTimes
 from inference_server.storage import DataDir
 from inference_server.worker import Worker
 
@@ -53,9 +55,15 @@ class LocalExecutor:
         registry: ModelRegistry,
         data: DataDir,
         health: Health | None = None,
+        *,
+        writers: WriterSettings | None = None,
+        step_times: StepTimes | None = None,
     ) -> None:
-        """Each worker reports to ``health`` whether it can run jobs (it cannot while storage fails)."""
-        self.workers = [Worker(d, store, registry, data, health) for d in devices]
+        """Each worker reports to ``health`` whether it can run jobs (it cannot on a device torch does
+        not see, nor while storage fails); ``writers``: each worker's frame writer pool."""
+        self.workers = [
+            Worker(d, store, registry, data, health, writers=writers, step_times=step_times) for d in devices
+        ]
 
     def start(self) -> None:
         for worker in self.workers:

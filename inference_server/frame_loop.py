@@ -1,15 +1,22 @@
 """The one frame loop: planned frames -> their EXR files' bytes.
 
 It runs in a local worker thread and inside a Ray render actor (ray_actor.py), so both make the same
-pixels from the same plan. Writing and recording frames is not its job: it yields each encoded frame and
-the head (shot_job.py, frame_writer.py) writes it.
+pixels from the same plan. Writing and recording frames is not its job: it yields each frame and the
+head (shot_job.py, frame_writer.py) writes it.
+
+``frames`` does only the device's part of each frame in the loop's thread (a keyframe's diffusion and
+upscale) and yields a ``LazyFrame`` whose CPU part (an in-between's reprojection, colour, the EXR
+encode, the metric's small copy) runs when first asked for, on whichever thread asks: the local worker
+hands it to the frame writer's threads, so the next keyframe's diffusion starts at once.
+``render_frames`` asks at once (a Ray actor sends finished frames).
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -66,37 +73,105 @@ def needed_keys(items: Sequence[FramePlan], temporal: bool) -> set[int]:
     return needed - made
 
 
-def render_frames(
+class LazyFrame:
+    """One planned frame whose device work is done (or needs none) and whose CPU work runs when asked
+    for: ``key()`` needs its colour (done once, by the first thread that asks; the others wait),
+    ``rendered()`` (called once) also its EXR encode. Frames only wait for earlier frames, so no two
+    can wait for each other."""
+
+    def __init__(
+        self,
+        item: FramePlan,
+        display: Callable[[], tuple[F32, float | None]],
+        renderer: ShotRenderer,
+        settings: LoopSettings,
+        encoder: FrameEncoder,
+    ) -> None:
+        self.frame = item.frame
+        self.keyframe = item.keyframe
+        self.keeps_key = item.keyframe and settings.temporal  # later frames reproject it
+        self._display: Callable[[], tuple[F32, float | None]] | None = display
+        self._renderer, self._settings, self._encoder = renderer, settings, encoder
+        self._lock = threading.Lock()
+        self._coloured = False
+        self._rgba: npt.NDArray[np.float16] | None = None  # until rendered() has encoded it
+        self._key: F32 | None = None
+        self._cover: float | None = None
+        self._error: BaseException | None = None
+
+    def key(self) -> F32:
+        """The keyframe's image as later frames reproject it: the written pixels in display sRGB."""
+        self._colour()
+        assert self._key is not None, f"frame {self.frame} is not a key for later frames"
+        return self._key
+
+    def rendered(self) -> RenderedFrame:
+        """The frame's EXR bytes and small copy (the rest of its CPU work, in this thread). Once."""
+        self._colour()
+        rgba, self._rgba = self._rgba, None  # the encoded file holds the pixels from now on
+        assert rgba is not None, f"frame {self.frame} was rendered twice"
+        colorspace = self._settings.colorspace
+        return RenderedFrame(
+            self._encoder.encode(self.frame, rgba, self.keyframe),
+            metric_image(rgba, colorspace),
+            self._cover,
+            self._settings.device,
+        )
+
+    def _colour(self) -> None:
+        with self._lock:
+            if self._error is not None:
+                raise self._error
+            if self._coloured:
+                return
+            assert self._display is not None
+            try:
+                display, self._cover = self._display()
+                colorspace = self._settings.colorspace
+                self._rgba = encode_rgba(display, self._renderer.alpha(self.frame), colorspace)
+                self._key = written_display(self._rgba, colorspace) if self.keeps_key else None
+            except BaseException as exc:  # whoever asks next hears of it too
+                self._error = exc
+                raise
+            self._coloured, self._display = True, None
+
+
+def frames(
     renderer: ShotRenderer,
     items: Sequence[FramePlan],
     settings: LoopSettings,
     known_key: Callable[[int], F32],
     hooks: FrameHooks,
     encoder: FrameEncoder,
-) -> Iterator[RenderedFrame]:
-    """Renders ``items`` in order. Keyframe images for reprojection are the written pixels read back
-    (``written_display``), whether this loop made them or ``known_key`` supplies them, so a frame
-    comes out the same however the job was split or resumed."""
-    keys: dict[int, F32] = {}
+) -> Iterator[LazyFrame]:
+    """The device's part of ``items``, in order, here; each frame's CPU part deferred (``LazyFrame``).
+    Keyframe images for reprojection are the written pixels read back (``written_display``), whether
+    this loop made them or ``known_key`` supplies them, so a frame comes out the same however the job
+    was split, resumed, or whichever thread finished it."""
+    keys: dict[int, Callable[[], F32]] = {}
 
-    def key_image(frame: int) -> F32:
+    def key_image(frame: int) -> Callable[[], F32]:
         if frame not in keys:
-            keys[frame] = known_key(frame)
+            image = known_key(frame)
+            keys[frame] = lambda: image
         return keys[frame]
 
     for item in items:
         frame = item.frame
         hooks.before_frame(frame)
-        cover: float | None
+        display: Callable[[], tuple[F32, float | None]]
         if not item.keyframe:
             assert item.prev_key is not None and item.next_key is not None
-            display, cover = renderer.inbetween(
-                frame, (item.prev_key, key_image(item.prev_key)), (item.next_key, key_image(item.next_key))
-            )
+            left = (item.prev_key, key_image(item.prev_key))
+            right = (item.next_key, key_image(item.next_key))
+
+            def display(frame: int = frame, left: Any = left, right: Any = right) -> tuple[F32, float | None]:
+                image, cover = renderer.inbetween(frame, (left[0], left[1]()), (right[0], right[1]()))
+                return image, cover
         else:
             prev = None
             if settings.temporal and item.prev_key is not None:
-                prev = (item.prev_key, key_image(item.prev_key))
+                prev = (item.prev_key, key_image(item.prev_key)())  # waits for its colour, if pending
             for old in [k for k in keys if item.prev_key is None or k < item.prev_key]:
                 del keys[old]
 
@@ -106,15 +181,27 @@ def render_frames(
             def on_tick(frame: int = frame) -> None:
                 hooks.tick(frame)
 
-            display, cover = renderer.keyframe(
+            image, cover = renderer.keyframe(
                 frame, frame_seed(settings.seed, frame), prev, on_step=on_step, on_tick=on_tick
             )
-        rgba = encode_rgba(display, renderer.alpha(frame), settings.colorspace)
-        if item.keyframe and settings.temporal:
-            keys[frame] = written_display(rgba, settings.colorspace)
-        yield RenderedFrame(
-            encoder.encode(frame, rgba, item.keyframe),
-            metric_image(rgba, settings.colorspace),
-            cover,
-            settings.device,
-        )
+
+            def display(image: F32 = image, cover: float | None = cover) -> tuple[F32, float | None]:
+                return image, cover
+
+        lazy = LazyFrame(item, display, renderer, settings, encoder)
+        if lazy.keeps_key:
+            keys[frame] = lazy.key
+        yield lazy
+
+
+def render_frames(
+    renderer: ShotRenderer,
+    items: Sequence[FramePlan],
+    settings: LoopSettings,
+    known_key: Callable[[int], F32],
+    hooks: FrameHooks,
+    encoder: FrameEncoder,
+) -> Iterator[RenderedFrame]:
+    """``frames``, each finished in this thread before the next starts (a Ray actor sends them)."""
+    for lazy in frames(renderer, items, settings, known_key, hooks, encoder):
+        yield lazy.rendered()

@@ -26,12 +26,18 @@ METRIC_WIDTH = 256  # the warping error is measured on frames this wide: cheap a
 
 
 def encode_rgba(display: F32, alpha: F32 | None, colorspace: str) -> F16:
-    """Display sRGB (H, W, 3) -> scene-linear RGBA half, premultiplied by ``alpha`` (1 when None)."""
+    """Display sRGB (H, W, 3) -> scene-linear RGBA half, premultiplied by ``alpha`` (1 when None).
+    Written straight into the half array: no float32 RGBA copy at 4K."""
     linear = model_to_scene(display, colorspace)
-    a = np.ones(display.shape[:2], np.float32) if alpha is None else alpha.astype(np.float32)
     rgba = np.empty(display.shape[:2] + (4,), np.float16)
-    rgba[..., :3] = linear * a[..., None]
-    rgba[..., 3] = a
+    if alpha is None:
+        rgba[..., :3] = linear
+        rgba[..., 3] = 1.0
+    else:
+        a = alpha.astype(np.float32, copy=False)
+        np.multiply(linear, a[..., None], out=linear)
+        rgba[..., :3] = linear
+        rgba[..., 3] = a
     return rgba
 
 
@@ -39,8 +45,9 @@ def written_display(rgba: npt.NDArray[np.floating], colorspace: str) -> F32:
     """Back from written pixels to straight (un-premultiplied) display sRGB; 0 where alpha is 0."""
     rgb = rgba[..., :3].astype(np.float32)
     a = rgba[..., 3:4].astype(np.float32)
-    straight = np.divide(rgb, a, out=np.zeros_like(rgb), where=a > 1e-6)
-    return scene_to_model(straight, colorspace)
+    if not np.all(a == 1.0):  # no mask: nothing to un-premultiply
+        rgb = np.divide(rgb, a, out=np.zeros_like(rgb), where=a > 1e-6)
+    return scene_to_model(rgb, colorspace)
 
 
 def metric_size(width: int, height: int) -> tuple[int, int]:
@@ -49,7 +56,9 @@ def metric_size(width: int, height: int) -> tuple[int, int]:
 
 
 def metric_image(rgba: npt.NDArray[np.floating], colorspace: str) -> F32:
-    """The frame as the warping error sees it: premultiplied RGB in display encoding, small."""
+    """The frame as the warping error sees it: premultiplied RGB, made small in linear light (where
+    averaging pixels is right, and a 4K frame costs a resize instead of a 4K colour conversion), then
+    in display encoding."""
     h, w = rgba.shape[:2]
-    display = scene_to_model(rgba[..., :3].astype(np.float32), colorspace)
-    return resize(display, *metric_size(w, h))
+    small = resize(rgba[..., :3].astype(np.float32), *metric_size(w, h), clip=False)
+    return scene_to_model(small, colorspace)

@@ -4,11 +4,21 @@ was rendered) and writes and records them (on the head only, under Ray too: acto
 A frame is done when its EXR is on disk (written to a temp name, fsynced, renamed) and recorded in the
 job store; a crash between the two is repaired by ``reconcile`` on resume (a file under its final name
 is complete, because the rename is atomic).
+
+Frames leave the worker as soon as its device has made them: ``write_later`` hands a frame to a bounded
+pool of writer threads (``ordered_pool.py``) that make its bytes (the frame loop's deferred work:
+in-between reprojection, colour, EXR encode) and hash, fsync and rename them beside the denoising loop,
+while frames are recorded (frame-done events) strictly in the order they were handed over.
+``write_later`` blocks while the pool is full (backpressure); a failed frame stops the pool and fails
+the job (``write_later`` / ``close`` raise it); ``close`` waits for every frame handed over, so a
+cancelled or drained job records no frame twice and leaves none half-done.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -24,6 +34,8 @@ from genfx.proto import genfx_pb2 as pb
 from genfx.wire import camera_track_from_proto, fraction_from_proto
 from inference_server.frame_output import COLORSPACE_NAMES
 from inference_server.jobs import JobStore
+from inference_server.ordered_pool import OrderedPool
+from inference_server.storage import storage_failure
 
 PADDING = 4
 COMPRESSION_NAMES = {
@@ -33,6 +45,34 @@ COMPRESSION_NAMES = {
     pb.COMPRESSION_DWAA: "dwaa",
     pb.COMPRESSION_NONE: "none",
 }
+
+
+def default_writer_threads() -> int:
+    """Half the cores (the other half feed the device), 1 to 4: colour, EXR encode and reprojection
+    release the GIL, and OpenEXR compresses each frame on its own thread pool too."""
+    return max(1, min(4, (os.cpu_count() or 2) // 2))
+
+
+@dataclass(frozen=True)
+class WriterSettings:
+    """``threads`` writer threads (0: frames are made and written in the worker's own thread, one after
+    the other); ``max_pending`` frames handed over but not yet recorded before ``write_later`` blocks."""
+
+    threads: int = 1
+    max_pending: int = 4
+
+    @classmethod
+    def for_threads(cls, threads: int | None = None) -> WriterSettings:
+        n = default_writer_threads() if threads is None else threads
+        return cls(n, max(4, 3 * n))
+
+
+class FrameWriteError(RuntimeError):
+    """Making or writing one frame failed; the job fails with this message."""
+
+    def __init__(self, frame: int, cause: BaseException) -> None:
+        super().__init__(f"frame {frame}: {type(cause).__name__}: {cause}")
+        self.frame = frame
 
 
 def frame_file_name(name: str, frame: int) -> str:
@@ -124,27 +164,64 @@ class FrameEncoder:
 class FrameWriter:
     """The one writer of a job's frames (on the head, under Ray too)."""
 
-    def __init__(self, store: JobStore, out_dir: Path, header: JobHeader) -> None:
+    def __init__(
+        self, store: JobStore, out_dir: Path, header: JobHeader, settings: WriterSettings | None = None
+    ) -> None:
         self.store = store
         self.out_dir = out_dir
         self.header = header
+        settings = settings or WriterSettings.for_threads()
+        # Threads start on the first write_later: a writer that only writes (the Ray head) has none.
+        self._pool = OrderedPool(settings.threads, settings.max_pending, name="genfx-frame-writer")
         out_dir.mkdir(parents=True, exist_ok=True)
 
     def path(self, frame: int) -> Path:
         return self.out_dir / frame_file_name(self.header.request.output.name, frame)
 
     def write(self, encoded: EncodedFrame) -> None:
-        """Writes an encoded frame atomically (temp name, fsync, rename), then records it."""
+        """Writes an encoded frame atomically (temp name, fsync, rename), then records it; in the
+        caller's thread (the Ray head, whose chunk threads already run beside the actors)."""
+        self.store.record_frame(self.header.job_id, self._put(encoded))
+
+    def write_later(
+        self, frame: int, make: Callable[[], EncodedFrame], recorded: Callable[[], None] | None = None
+    ) -> None:
+        """Hands one frame to the writer threads and returns (blocks while the pool is full).
+
+        On a writer thread ``make()`` gives the frame's EXR (whatever work the caller deferred to it),
+        which is written atomically; once every frame handed over before it is recorded, it is recorded
+        and ``recorded()`` runs. Raises the first failed frame's ``FrameWriteError``."""
+
+        def work() -> pb.FrameInfo:
+            try:
+                return self._put(make())
+            except BaseException as exc:
+                if storage_failure(exc) is not None:
+                    raise  # as it is: the worker requeues the job and waits for storage (worker.py)
+                raise FrameWriteError(frame, exc) from exc
+
+        def record(info: pb.FrameInfo) -> None:
+            self.store.record_frame(self.header.job_id, info)
+            if recorded is not None:
+                recorded()
+
+        self._pool.submit(work, record)
+
+    def close(self) -> None:
+        """Waits until every frame handed to ``write_later`` is written and recorded (or skipped after a
+        failure); raises the first failure."""
+        self._pool.close()
+
+    def _put(self, encoded: EncodedFrame) -> pb.FrameInfo:
         path = self.path(encoded.frame)
         write_atomic(path, encoded.data)
-        info = pb.FrameInfo(
+        return pb.FrameInfo(
             frame=encoded.frame,
             file_name=path.name,
             sha256=hashlib.sha256(encoded.data).hexdigest(),
             size_bytes=len(encoded.data),
             keyframe=encoded.keyframe,
         )
-        self.store.record_frame(self.header.job_id, info)
 
     def read(self, frame: int) -> npt.NDArray[np.floating]:
         """A written frame's pixels, as ``write`` returned them."""

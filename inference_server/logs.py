@@ -43,4 +43,7 @@ def configure_logging(level: str = "info", fmt: str = "text") -> None:
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(level.upper())
+    # Our loggers at the level asked for; the libraries' only from WARNING (torch, for one, logs cache
+    # statistics at INFO when the process exits).
+    logging.getLogger("genfx").setLevel(level.upper())
+    root.setLevel(max(logging.WARNING, logging.getLevelName(level.upper())))

@@ -77,7 +77,7 @@ def consistency(
         "per_pair": [_finite_or_none(p) for p in pairs],
         "definition": WARPING_ERROR_DEFINITION,
         "resolution": list(resolution),
-        "space": "written RGB (premultiplied) in display sRGB encoding, [0, 1]",
+        "space": "written RGB (premultiplied), resized in linear light, in display sRGB encoding, [0, 1]",
         "depth": depth_source,
         "flow": "camera + depth + motion vectors (moving pixels)" if motion else "camera + depth",
         "method": method,

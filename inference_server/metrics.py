@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
 from prometheus_client.core import GaugeMetricFamily
@@ -23,7 +23,8 @@ STEP_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
 class ServerMetrics:
-    def __init__(self, store: JobStore, devices: Sequence[str]) -> None:
+    def __init__(self, store: JobStore, devices: Callable[[], Sequence[str]]) -> None:
+        """``devices()``: the workers' devices now (they start after the metrics endpoint)."""
         self.registry = CollectorRegistry()
         self.steps = Histogram(
             "genfx_step_seconds", "Time of one denoising step", registry=self.registry, buckets=STEP_BUCKETS
@@ -71,7 +72,7 @@ class ServerMetrics:
 
 
 class _StoreCollector(Collector):
-    def __init__(self, store: JobStore, devices: Sequence[str], metrics: ServerMetrics) -> None:
+    def __init__(self, store: JobStore, devices: Callable[[], Sequence[str]], metrics: ServerMetrics) -> None:
         self.store = store
         self.devices = devices
         self.metrics = metrics
@@ -91,7 +92,7 @@ class _StoreCollector(Collector):
         )
         fps.add_metric([], self.metrics.frames_per_second())
         yield fps
-        cuda = [d for d in self.devices if d.startswith("cuda")]
+        cuda = [d for d in self.devices() if d.startswith("cuda")]
         if cuda:
             import torch
 

@@ -17,6 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import third_party
+from .acceleration import Acceleration, apply_to_module
+from .acceleration import apply as apply_acceleration
 from .adapters import AdapterError, CardFacts, LoraSpec, check_lora, check_sim_controlnet
 from .engine import modes
 from .engine.mode import ModelFacts
@@ -163,7 +166,8 @@ class ModelRegistry:
     sim ControlNet of a model (``sim_controlnets``: model name -> folder) and the LoRAs (``loras``).
 
     Adapter folders and their model cards are checked here (ValueError naming them); ``check_adapters``
-    also compares each sim ControlNet's base model hash with its model's (hashing those models)."""
+    also compares each sim ControlNet's base model hash with its model's (hashing those models).
+    ``acceleration``: how pipelines run on CUDA devices (acceleration.py)."""
 
     def __init__(
         self,
@@ -173,6 +177,7 @@ class ModelRegistry:
         *,
         sim_controlnets: Mapping[str, Path] | None = None,
         loras: Mapping[str, LoraSpec] | None = None,
+        acceleration: Acceleration | None = None,
     ) -> None:
         self._paths: dict[str, Path] = {}
         for name, raw in models.items():
@@ -185,6 +190,7 @@ class ModelRegistry:
             raise ValueError("no models configured")
         self._cache_dir = Path(cache_dir)
         self._include_tiny = include_tiny
+        self.acceleration = acceleration or Acceleration()
         self._default = next(iter(self._paths), TINY_NAME)
         self._lock = threading.RLock()
         self._infos: dict[str, ModelInfo] = {}
@@ -309,6 +315,7 @@ class ModelRegistry:
             pipe = self._pipelines.get(key)
             if pipe is not None:
                 return pipe
+            third_party.quiet()
             import diffusers
 
             info = self.info(name)
@@ -323,9 +330,12 @@ class ModelRegistry:
                 pipe = self._from_pretrained(cls, info.path, device)
             elif spec.controlnet:
                 assert info.sim_controlnet is not None  # the mode is among the capabilities
-                controlnet = self._from_pretrained(
-                    diffusers.ControlNetModel, info.sim_controlnet.path, device
+                settings = self.acceleration.on(device)
+                controlnet_cls: Any = diffusers.ControlNetModel
+                controlnet = controlnet_cls.from_pretrained(
+                    info.sim_controlnet.path, local_files_only=True, dtype=settings.torch_dtype()
                 )
+                controlnet = apply_to_module(controlnet.to(device), settings)
                 # The model's own modules plus the ControlNet: no second copy of the UNet.
                 main = self.load(name, device, "txt2img")
                 pipe = cls.from_pipe(main, controlnet=controlnet, dtype=main.dtype)
@@ -340,15 +350,11 @@ class ModelRegistry:
             self._pipelines[key] = pipe
             return pipe
 
-    @staticmethod
-    def _from_pretrained(cls: Any, path: Path, device: str, **kwargs: Any) -> Any:
-        import torch
-
-        # Half precision on GPUs (SD2 is trained for it); CPUs lack fast fp16 kernels.
-        dtype = torch.float16 if device.startswith("cuda") else torch.float32
-        # torch 2 attention uses SDPA by default in diffusers; nothing to enable.
-        pipe = cls.from_pretrained(path, local_files_only=True, dtype=dtype, **kwargs)
-        return pipe.to(device)
+    def _from_pretrained(self, cls: Any, path: Path, device: str, **kwargs: Any) -> Any:
+        # Half precision, channels_last, fused QKV on GPUs (acceleration.py); fp32 and eager on CPUs.
+        settings = self.acceleration.on(device)
+        pipe = cls.from_pretrained(path, local_files_only=True, dtype=settings.torch_dtype(), **kwargs)
+        return apply_acceleration(pipe.to(device), settings)
 
 
 def _list_files(path: Path) -> list[tuple[str, Path]]:

@@ -4,6 +4,10 @@ actors on a Ray cluster), gRPC (asyncio) with health, reflection and auth, reten
 The gRPC side runs on one asyncio event loop: a waiting stream holds no thread, and blocking work goes to
 a small thread pool (service.py). Whatever runs jobs reports whether it can to one ``Health``
 (health.py), which drives the grpc.health.v1 status.
+
+A fast start: nothing on the way to SERVING imports torch, diffusers or transformers (CUDA-less torch
+builds are recognised from their version file; a worker on a CUDA device imports torch to check it).
+The model libraries warm up on a background thread after the start, and models load on first use.
 """
 
 from __future__ import annotations
@@ -12,7 +16,6 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
-import os
 import signal
 import sys
 import threading
@@ -29,17 +32,20 @@ from grpc_reflection.v1alpha import reflection
 
 from genfx.proto import genfx_pb2 as pb
 from genfx.proto import genfx_pb2_grpc as pb_grpc
-from inference_server import retention
+from inference_server import retention, third_party
+from inference_server.acceleration import Acceleration
 from inference_server.adapters import LoraSpec
 from inference_server.auth import TokenInterceptor
 from inference_server.devices import detect_devices
 from inference_server.executor import Executor, LocalExecutor
+from inference_server.frame_writer import WriterSettings
 from inference_server.health import Health
 from inference_server.metrics import ServerMetrics
 from inference_server.models import ModelRegistry
 from inference_server.ray_executor import RayExecutor, RayOptions
 from inference_server.recovery import open_store
 from inference_server.service import GenFXService
+from inference_server.step_times import StepTimes
 from inference_server.storage import DataDir
 from inference_server.validation import Limits
 from inference_server.wakeups import JobWakeups
@@ -85,6 +91,18 @@ class ServerConfig:
     upload_idle_timeout_s: float = 60.0
     # Render on a Ray cluster instead of local worker threads (`--ray`); None = local workers.
     ray: RayOptions | None = None
+    # How pipelines run on CUDA devices (acceleration.py; nothing of it applies on the CPU).
+    acceleration: Acceleration = field(default_factory=Acceleration)
+    # Frame writer threads per local worker (None: half the cores, 1 to 4; 0: frames are written by the
+    # worker itself, one after the other).
+    frame_writers: int | None = None
+
+
+def _warm_up() -> None:
+    try:
+        third_party.quiet()
+    except Exception as exc:  # a job that needs them reports the same error, with its job id
+        log.warning("warming up the model libraries failed: %s: %s", type(exc).__name__, exc)
 
 
 def is_loopback(host: str) -> bool:
@@ -155,22 +173,21 @@ class GenFXServer:
         self.credentials = server_credentials(config)
         if config.ray is not None:
             require_ray()
-        import diffusers
-        import OpenEXR
-        import transformers
-
-        OpenEXR.set_global_thread_count(os.cpu_count() or 1)
-        # Model loading progress bars would flood the server log; job progress goes to clients.
-        diffusers.utils.logging.disable_progress_bar()
-        transformers.utils.logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+        third_party.drop_known_notices()
         self.config = config
         self.data = DataDir(config.data_dir)
         self.store, self.recovery = open_store(self.data.jobs_db, self.data.records)
         self.registry = ModelRegistry(
-            config.models, self.data.models, sim_controlnets=config.sim_controlnets, loras=config.loras
+            config.models,
+            self.data.models,
+            sim_controlnets=config.sim_controlnets,
+            loras=config.loras,
+            acceleration=config.acceleration,
         )
         self.registry.check_adapters()
         self.health = Health()
+        self.step_times = StepTimes()
+        self.writers = WriterSettings.for_threads(config.frame_writers)
         self.executor: Executor
         local_devices: list[str] = []
         if config.ray is not None:
@@ -185,9 +202,17 @@ class GenFXServer:
             )
         else:
             local_devices = config.devices or detect_devices()
-            self.executor = LocalExecutor(local_devices, self.store, self.registry, self.data, self.health)
+            self.executor = LocalExecutor(
+                local_devices,
+                self.store,
+                self.registry,
+                self.data,
+                self.health,
+                writers=self.writers,
+                step_times=self.step_times,
+            )
         self.blocking = futures.ThreadPoolExecutor(config.blocking_threads, thread_name_prefix="genfx-io")
-        self.metrics = ServerMetrics(self.store, local_devices)
+        self.metrics = ServerMetrics(self.store, lambda: local_devices)
         self.metrics_port = 0
         self.port = 0
         self._tasks: list[asyncio.Task[None]] = []
@@ -234,6 +259,7 @@ class GenFXServer:
             wakeups=wakeups,
             job_retention_hours=config.job_retention_hours,
             upload_idle_timeout_s=config.upload_idle_timeout_s,
+            step_times=self.step_times,
         )
         pb_grpc.add_GenFXServicer_to_server(self.service, self.grpc_server)
         self.health_service = health_aio.HealthServicer()
@@ -277,12 +303,20 @@ class GenFXServer:
         if config.job_retention_hours > 0:
             self._tasks.append(asyncio.create_task(self._retention_loop()))
         log.info(
-            "GenFX listening on %s:%d (%s; models: %s)",
+            "GenFX listening on %s:%d (%s; models: %s; %d frame writer thread(s) per local worker;"
+            " pipelines: %s)",
             config.host,
             self.port,
             self.executor.describe(),
             ", ".join(self.registry.names()),
+            self.writers.threads,
+            ", ".join(
+                f"{d.name} {config.acceleration.on(d.name).describe()}" for d in self.executor.devices()
+            )
+            or "none yet",
         )
+        # Off the critical path: the imports the first job would otherwise wait for.
+        threading.Thread(target=_warm_up, name="genfx-warm-up", daemon=True).start()
 
     def _schedule_health_sync(self) -> None:
         self._tasks.append(asyncio.create_task(self._sync_health()))
@@ -336,8 +370,6 @@ def run(config: ServerConfig) -> int:
     except (ConfigError, ValueError) as exc:
         print(f"genfx serve: {exc}", file=sys.stderr)
         return 2
-    metrics = f" metrics_port={server.metrics_port}" if server.metrics_port else ""
-    print(f"GENFX_READY port={server.port}{metrics}", flush=True)
     done = threading.Event()
 
     def on_signal(signum: int, frame: object) -> None:
@@ -346,6 +378,12 @@ def run(config: ServerConfig) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    # Ready means serving: at once when a worker can run; never while none can (health says why).
+    while not done.is_set():
+        if server.health.wait_serving(0.5):
+            metrics = f" metrics_port={server.metrics_port}" if server.metrics_port else ""
+            print(f"GENFX_READY port={server.port}{metrics}", flush=True)
+            break
     done.wait()
     server.stop()
     return 0

@@ -34,10 +34,12 @@ from genfx.proto import genfx_pb2 as pb
 from genfx.proto import genfx_pb2_grpc as pb_grpc
 from inference_server import defaults, page_tokens
 from inference_server.engine.passes import PassError, probe
+from inference_server.estimate import estimate
 from inference_server.executor import Executor
 from inference_server.frame_writer import file_pattern
 from inference_server.jobs import TERMINAL_STATES, JobNotEnded, JobNotFound, JobStore, QueueFull
 from inference_server.models import ModelRegistry, UnknownModelError
+from inference_server.step_times import StepTimes
 from inference_server.storage import ASSET_ID, AssetError, DataDir, describe_failure, storage_failure
 from inference_server.validation import Limits, RequestError, check_pass_pixels, invalid, validate_generate
 from inference_server.wakeups import JobWakeups
@@ -151,6 +153,7 @@ class GenFXService(pb_grpc.GenFXServicer):
         wakeups: JobWakeups,
         job_retention_hours: float = 0.0,
         upload_idle_timeout_s: float = 60.0,
+        step_times: StepTimes | None = None,
     ) -> None:
         self.store = store
         self.registry = registry
@@ -158,6 +161,7 @@ class GenFXService(pb_grpc.GenFXServicer):
         self.data = data
         self.limits = limits
         self.auth_required = auth_required
+        self.step_times = step_times or StepTimes()
         self.blocking = blocking
         self.wakeups = wakeups
         self.job_retention_hours = job_retention_hours
@@ -220,6 +224,7 @@ class GenFXService(pb_grpc.GenFXServicer):
             defaults=defaults.to_proto(),
             loras=loras,
             job_retention_hours=self.job_retention_hours,
+            step_times=self.step_times.to_proto(),
         )
 
     # ---- assets -----------------------------------------------------------------------------------
@@ -283,7 +288,7 @@ class GenFXService(pb_grpc.GenFXServicer):
 
     # ---- jobs -------------------------------------------------------------------------------------
 
-    def _submit(self, request: pb.GenerateRequest) -> str:
+    def _validated(self, request: pb.GenerateRequest) -> pb.GenerateRequest:
         names = self.registry.names()
         capabilities = {}
         lora_modes = {}
@@ -294,7 +299,7 @@ class GenFXService(pb_grpc.GenFXServicer):
                 continue
             capabilities[name] = info.capabilities
             lora_modes[name] = info.lora_modes
-        req = validate_generate(
+        return validate_generate(
             request,
             self.limits,
             names,
@@ -304,6 +309,9 @@ class GenFXService(pb_grpc.GenFXServicer):
             loras={lora.name: lora.models for lora in self.registry.loras()},
             lora_modes=lora_modes,
         )
+
+    def _submit(self, request: pb.GenerateRequest) -> str:
+        req = self._validated(request)
         frames = req.shot.frame_end - req.shot.frame_start + 1
         job_id = self.store.create(req, frames, max_active=self.limits.max_queued_jobs)
         log.info(
@@ -320,6 +328,14 @@ class GenFXService(pb_grpc.GenFXServicer):
     @_answers
     async def SubmitJob(self, request: pb.GenerateRequest, context: Context) -> pb.Job:
         return await self._run(lambda: self._job(self._submit(request)))
+
+    @_answers
+    async def EstimateJob(self, request: pb.GenerateRequest, context: Context) -> pb.JobEstimate:
+        def run() -> pb.JobEstimate:
+            req = self._validated(request)
+            return estimate(req, self.registry.info(req.model), self.step_times)
+
+        return await self._run(run)
 
     @_streams
     async def Generate(self, request: pb.GenerateRequest, context: Context) -> AsyncIterator[pb.JobEvent]:

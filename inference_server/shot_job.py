@@ -28,11 +28,12 @@ from inference_server.engine.passes import PASSES
 from inference_server.engine.reproject import View, default_plane_distance
 from inference_server.engine.shot_renderer import ShotRenderer, ShotSpec
 from inference_server.engine.temporal import FramePlan, inbetween, plan_frames
-from inference_server.frame_loop import FrameHooks, LoopSettings, RenderedFrame, render_frames
+from inference_server.frame_loop import FrameHooks, LazyFrame, LoopSettings, RenderedFrame, frames
 from inference_server.frame_output import metric_image, metric_size, written_display
-from inference_server.frame_writer import FrameEncoder, FrameWriter, job_header
+from inference_server.frame_writer import EncodedFrame, FrameEncoder, FrameWriter, WriterSettings, job_header
 from inference_server.jobs import JobStore
 from inference_server.models import ModelInfo, ModelRegistry
+from inference_server.step_times import StepTimes
 from inference_server.storage import AssetStore
 from inference_server.validation import is_temporal, shot_passes
 
@@ -142,8 +143,9 @@ class _MetricImages:
 class ShotJob:
     """One job's frames on the head: opened from the job store (frames already on disk are kept), then
     fed rendered frames in any order (``write``, thread-safe, each frame once), then ``finish`` writes
-    the manifest. ``run`` renders the whole job in this thread (the local worker); the Ray executor
-    renders ``todo`` on actors instead and feeds ``write`` itself."""
+    the manifest. ``run`` renders the whole job here (the local worker: the device's part in this
+    thread, the rest on the frame writer's threads); the Ray executor renders ``todo`` on actors
+    instead and feeds ``write`` itself."""
 
     def __init__(
         self,
@@ -153,6 +155,8 @@ class ShotJob:
         assets: AssetStore,
         out_dir: Path,
         device: str,
+        writers: WriterSettings | None = None,
+        step_times: StepTimes | None = None,
     ) -> None:
         self.job_id = job_id
         self.store = store
@@ -167,7 +171,7 @@ class ShotJob:
         header = job_header(job_id, req, model.hash, self.loras_json, self.controlnet_json)
         self.colorspace = header.colorspace
         self.encoder = FrameEncoder(header)
-        self.writer = FrameWriter(store, out_dir, header)
+        self.writer = FrameWriter(store, out_dir, header, writers)
         self.frames = list(range(req.shot.frame_start, req.shot.frame_end + 1))
         self.done = self.writer.reconcile(self.frames)
         self._lora_uses = lora_uses(req, registry)
@@ -176,7 +180,10 @@ class ShotJob:
         # Head-side renderer: the local worker renders with it; under Ray it only answers the manifest's
         # questions (depth, sizes), and pipelines load on the actors.
         self.renderer = ShotRenderer(
-            self.spec, lambda mode: registry.load(req.model, device, mode), model.capabilities
+            self.spec,
+            lambda mode: registry.load(req.model, device, mode),
+            model.capabilities,
+            on_stage=(lambda stage: step_times.record(req.model, stage)) if step_times else None,
         )
         self.temporal = is_temporal(req)
         self.keyframe_step = max(1, req.shot.keyframe_step) if self.temporal else 1
@@ -221,27 +228,49 @@ class ShotJob:
             with self._lock:
                 self.done.discard(rendered.frame)
             raise
+        self._recorded(rendered)
+        return True
+
+    def write_later(self, lazy: LazyFrame) -> None:
+        """Hands a frame whose CPU work is still to do to the frame writer's threads (they finish,
+        write and record it, in the order handed over); blocks while they are behind."""
+        with self._lock:
+            self.done.add(lazy.frame)  # the local loop makes each frame once
+        made: list[RenderedFrame] = []
+
+        def make() -> EncodedFrame:
+            made.append(lazy.rendered())
+            return made[0].encoded
+
+        self.writer.write_later(lazy.frame, make, lambda: self._recorded(made[0]))
+
+    def _recorded(self, rendered: RenderedFrame) -> None:
         with self._lock:
             self._metric.remember(rendered.frame, rendered.metric)
             if rendered.coverage is not None:
                 self._coverage[rendered.frame] = round(rendered.coverage, 4)
             self._devices.add(rendered.device)
         log.debug("job %s frame %d (%d/%d)", self.job_id, rendered.frame, len(self.done), len(self.frames))
-        return True
 
     def complete(self) -> bool:
         with self._lock:
             return len(self.done) == len(self.frames)
 
     def run(self, hooks: FrameHooks) -> None:
-        """The whole job in this thread, on this process's device (the local worker). The job's LoRAs
-        are on the pipeline for these frames only: whatever happens, they come off again."""
+        """The whole job on this process's device (the local worker): each frame's device part here, the
+        rest on the frame writer's threads beside the next one. The job's LoRAs are on the pipeline for
+        these frames only: whatever happens, they come off again (the writers never touch a pipeline)."""
         pipeline = lora_pipeline(self._registry, self.request.model, self._device, self.spec, self._lora_uses)
-        with applied_loras(pipeline, self._lora_uses):
-            for rendered in render_frames(
-                self.renderer, self.todo, self.settings, self.key_image, hooks, self.encoder
-            ):
-                self.write(rendered)
+        try:
+            with applied_loras(pipeline, self._lora_uses):
+                for lazy in frames(
+                    self.renderer, self.todo, self.settings, self.key_image, hooks, self.encoder
+                ):
+                    self.write_later(lazy)
+        finally:
+            # Whatever stopped the loop (the end, a cancel, a drain): every frame handed over is
+            # written and recorded before the worker records how the job ended.
+            self.writer.close()
         self.finish()
 
     def finish(self) -> None:
@@ -266,7 +295,7 @@ class ShotJob:
             keyframe_step=self.keyframe_step,
             depth_source=depth_source,
             generation_size=renderer.gen_size,
-            upscale=f"{modes.UPSCALE_X4}+lanczos" if renderer.upscale_x4 else "lanczos",
+            upscale=renderer.output.name,
             colorspace=self.colorspace,
             notes=notes,
             coverage=dict(sorted(self._coverage.items())),

@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import torch
+from . import third_party
 
 # Bump when the recipe changes: it is part of the cache folder name, so old builds are never reused.
 TINY_MODEL_VERSION = "3"
@@ -60,12 +60,19 @@ def char_tokenizer_vocab() -> tuple[dict[str, int], str, str]:
     return _char_vocab(), _BOS, _EOS
 
 
+def _seed() -> None:
+    # torch loads on first build: the server imports this module at start, long before a model loads.
+    import torch
+
+    torch.manual_seed(0)
+
+
 def _tiny_unet(in_channels: int, layers_per_block: int = 2) -> Any:
     import diffusers
 
     d: Any = diffusers  # untyped for mypy --strict
     # Same component configs as diffusers' own SD2 pipeline tests (get_dummy_components).
-    torch.manual_seed(0)
+    _seed()
     return d.UNet2DConditionModel(
         block_out_channels=(32, 64),
         layers_per_block=layers_per_block,
@@ -88,7 +95,7 @@ def _tiny_text() -> tuple[Any, Any]:
     # model_max_length must be set: the pipeline pads prompts to it (default would be 1e30).
     tokenizer = t.CLIPTokenizer(vocab=vocab, merges=[], model_max_length=77)
     CLIPTextConfig, CLIPTextModel = t.CLIPTextConfig, t.CLIPTextModel
-    torch.manual_seed(0)
+    _seed()
     text_encoder = CLIPTextModel(
         CLIPTextConfig(
             bos_token_id=vocab[_BOS],
@@ -112,7 +119,7 @@ def _tiny_vae(levels: int, scaling_factor: float = 0.18215) -> Any:
     import diffusers
 
     d: Any = diffusers
-    torch.manual_seed(0)
+    _seed()
     return d.AutoencoderKL(
         block_out_channels=[32, 64, 64][:levels],
         in_channels=3,
@@ -182,7 +189,7 @@ def _build_upscaler() -> Any:
 
     d: Any = diffusers
     tokenizer, text_encoder = _tiny_text()
-    torch.manual_seed(0)
+    _seed()
     unet = d.UNet2DConditionModel(
         block_out_channels=(32, 32, 64),
         layers_per_block=1,
@@ -219,11 +226,14 @@ def build_tiny_model(out_dir: Path) -> Path:
     half-written model. Raises FileExistsError (and discards the build) if ``out_dir`` already holds
     files: a finished model is never overwritten.
     """
+    third_party.quiet()
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
     try:
         # fork_rng: seeding for the build must not disturb the caller's global RNG state.
+        import torch
+
         with torch.random.fork_rng(devices=[]):
             pipe = _build_pipeline()
             variants = {"depth": _build_depth_pipeline(), "upscale_x4": _build_upscaler()}

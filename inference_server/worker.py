@@ -21,12 +21,15 @@ from pathlib import Path
 from typing import Protocol
 
 from genfx.proto import genfx_pb2 as pb
+from inference_server.devices import device_problem
 from inference_server.engine.common import RenderCancelled
 from inference_server.frame_loop import FrameHooks
+from inference_server.frame_writer import WriterSettings
 from inference_server.health import Health
 from inference_server.jobs import JobStore
 from inference_server.models import ModelRegistry
 from inference_server.shot_job import ShotJob
+from inference_server.step_times import StepTimes
 from inference_server.storage import AssetStore, DataDir, describe_failure, storage_failure
 
 log = logging.getLogger("genfx.worker")
@@ -72,15 +75,25 @@ class Worker(threading.Thread):
         registry: ModelRegistry,
         data: DataDir,
         health: Health | None = None,
-        job_factory: JobFactory = ShotJob,
+        job_factory: JobFactory | None = None,
+        *,
+        writers: WriterSettings | None = None,
+        step_times: StepTimes | None = None,
     ) -> None:
+        """``job_factory``: ShotJob with ``writers`` (its frame writer pool) and ``step_times`` unless
+        given."""
         super().__init__(name=f"genfx-worker-{device}", daemon=True)
         self.device = device
         self.store = store
         self.registry = registry
         self.data = data
         self.health = health or Health()
-        self.job_factory = job_factory
+        self.job_factory: JobFactory = job_factory or (
+            lambda job_id, store, registry, assets, folder, device: ShotJob(
+                job_id, store, registry, assets, folder, device, writers, step_times
+            )
+        )
+        self._problem = ""  # why this worker's device cannot run (found when it starts)
         self.label = f"worker {device}"
         self.current_job = ""
         self._draining = threading.Event()  # finish the current frame, then requeue and stop
@@ -101,10 +114,15 @@ class Worker(threading.Thread):
             self.store.changed.notify_all()
 
     def start(self) -> None:
-        self.health.report(self.label, True)  # before the thread runs: health is SERVING once started
+        # Before the thread runs: health is SERVING once started, unless torch cannot see the device (a
+        # worker for it would fail every job).
+        self._problem = device_problem(self.device) or ""
+        self.health.report(self.label, not self._problem, self._problem)
         super().start()
 
     def run(self) -> None:
+        if self._problem:
+            return  # health says why, and keeps saying it
         try:
             while not self._draining.is_set():
                 try:

@@ -1,8 +1,8 @@
 """Crash harness: kill -9 the server at seeded random moments, restart it, check that nothing was lost.
 
 Each trial runs a job (and, on upload trials, an asset upload), kills the server at a random delay,
-notes what was in flight (a step, a frame file being written, an upload), restarts it on the same port
-and checks the invariants:
+notes what was in flight (a step, a frame file being written by the frame writer's pool, an upload),
+restarts it on the same port and checks the invariants:
 - the job ends SUCCEEDED with every frame (a FAILED job is a failed trial, whatever its reason);
 - every frame in the range exists once under the name the server gave it, opens, carries its own frame
   number and job id, and matches the manifest's sha256; no temp file, no stray file;
@@ -44,6 +44,7 @@ from .event_order import event_order_problems
 
 KINDS = ("mid-step", "mid-frame-write", "mid-upload", "wal-truncated", "junk-over-header")
 DAMAGE = frozenset({"wal-truncated", "junk-over-header"})
+WRITER_THREADS = 2
 
 
 @dataclass
@@ -75,8 +76,10 @@ def run_trial(seed: int, workdir: Path, shot: Shot, kind: str | None = None) -> 
     data = workdir / f"trial-{seed}"
     port = free_port()
     frames = rng.randint(3, 5)
-    # Big frames for write trials: the EXR write then takes a good share of each frame's time.
-    size = (1920, 1080) if kind == "mid-frame-write" else (64, 64)
+    # Big frames for write trials: the EXR write then takes a good share of each frame's time; keyframes
+    # every other frame, so in-betweens (made on the writer threads too) are in the pool as well.
+    writes = kind == "mid-frame-write"
+    size = (1920, 1080) if writes else (64, 64)
     req = build_request(
         prompt=f"crash trial {seed}",
         camera=shot.camera,
@@ -88,8 +91,13 @@ def run_trial(seed: int, workdir: Path, shot: Shot, kind: str | None = None) -> 
         model="tiny",
         width=size[0],
         height=size[1],
+        keyframe_step=2 if writes else 0,
+        temporal="reproject" if writes else "none",
     )
-    server = LocalServer(data, port=port).start()
+    # Frames go through the frame writer's pool (writer threads beside the denoising loop): a write trial
+    # kills the server while a writer thread is writing, with more frames queued behind it.
+    args = ("--frame-writers", str(WRITER_THREADS))
+    server = LocalServer(data, port=port, extra_args=args).start()
     seen: list[pb.JobEvent] = []
     try:
         with Client(server.address, timeout=60) as c:
@@ -114,9 +122,11 @@ def run_trial(seed: int, workdir: Path, shot: Shot, kind: str | None = None) -> 
                 _wait_for_file(data / "jobs" / job.id, "*.exr.*.tmp")  # an EXR is being written right now
             result.in_flight = _in_flight(data / "jobs" / job.id, data / "assets")
             server.kill()
+        if f"{WRITER_THREADS} frame writer thread(s)" not in server.log_path.read_text():
+            result.problems.append("the server did not run the frame writer pool")
         if kind in DAMAGE:
             result.in_flight.append(_damage(data / "jobs.sqlite", kind, rng))
-        server = LocalServer(data, port=port).start()
+        server = LocalServer(data, port=port, extra_args=args).start()
         with Client(server.address, timeout=60) as c:
             final = c.wait(job.id)
             result.state = pb.JobState.Name(final.state)

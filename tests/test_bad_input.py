@@ -159,6 +159,9 @@ def test_bad_request_names_the_field(
         client.submit(req)
     assert info.value.code == code, info.value
     assert field in info.value.message, info.value.message
+    with pytest.raises(GenFXError) as info:  # validated exactly like SubmitJob
+        client.estimate(req)
+    assert info.value.code == code and field in info.value.message, info.value
     # The server is still serving everyone else.
     assert client.info().models
 

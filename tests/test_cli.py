@@ -57,10 +57,15 @@ def test_generate_info_jobs_fetch(
         ]
     )
     assert rc == 0
+    # Before it starts: what the size costs, from the server (EstimateJob).
+    captured = capsys.readouterr()
+    err = captured.err
+    assert "size: generated at " in err and "to 80x45" in err
+    assert "work: 3 of 3 frames by diffusion" in err and "estimate: " in err
     files = sorted(p.name for p in out.glob("*.exr"))
     assert files == ["building_orbit.1010.exr", "building_orbit.1011.exr", "building_orbit.1012.exr"]
     assert read_header(out / files[0])["genfx/seed"] == "5"
-    printed = capsys.readouterr().out
+    printed = captured.out
     job_id = printed.split()[1]
     with Client(server.address) as c:
         job = c.get_job(job_id)
@@ -70,6 +75,8 @@ def test_generate_info_jobs_fetch(
     assert main(["info"]) == 0
     printed = capsys.readouterr().out
     assert "tiny" in printed
+    # The job above measured its keyframes: info shows the per-step times estimates come from.
+    assert "step time tiny" in printed and "diffusion" in printed and "s/step" in printed
     # The defaults the CLI leaves to the server, as the server reports them.
     with Client(server.address) as c:
         d = c.info().defaults

@@ -273,3 +273,12 @@ def test_the_controlnet_changes_the_frames_and_the_cli_drives_it(
     out = capsys.readouterr().out
     assert "lora  dust" in out and "models: collapse, tiny" in out and "sim ControlNet" in out
     assert "controlnet scale 1" in out
+
+
+def test_lora_jobs_leave_only_our_lines_in_the_log(adapter_server: LocalServer) -> None:
+    """After the LoRA and sim jobs above (tests run in file order): diffusers' notice on every LoRA
+    load, and anything else the libraries print, stays out of the server log (third_party.py)."""
+    from .test_start import OUR_LINE
+
+    lines = adapter_server.log_path.read_text().splitlines()
+    assert lines and [line for line in lines if not OUR_LINE.match(line)] == []

@@ -111,6 +111,34 @@ def test_load_is_cached_per_device(tmp_path: Path) -> None:
     assert pipe.device.type == "cpu"
 
 
+def test_modes_sharing_the_main_pipeline_keep_its_precision(model_copy: Path, tmp_path: Path) -> None:
+    """from_pipe casts shared components to fp32 unless told otherwise: on a GPU that would silently
+    turn the fp16 model into fp32 the first time a job used img2img (half the speed, twice the memory).
+    bf16 stands in for a GPU's half precision here."""
+    import torch
+
+    from inference_server.acceleration import Acceleration
+
+    reg = ModelRegistry({"m": model_copy}, tmp_path / "cache", acceleration=Acceleration(dtype="bf16"))
+    txt2img = reg.load("m", "cpu")
+    img2img = reg.load("m", "cpu", "img2img")
+    assert img2img.unet is txt2img.unet
+    assert txt2img.unet.dtype == txt2img.vae.dtype == txt2img.text_encoder.dtype == torch.bfloat16
+
+
+def test_gpu_recipe_settings_stay_off_the_cpu() -> None:
+    from inference_server.acceleration import Acceleration
+
+    default = Acceleration()
+    assert default.on("cpu") == Acceleration("fp32", channels_last=False, fuse_qkv=False, compile="off")
+    assert default.on("cuda:0") == Acceleration("fp16", channels_last=True, fuse_qkv=True, compile="off")
+    opted_out = Acceleration("bf16", channels_last=False, fuse_qkv=False, compile="blocks")
+    assert opted_out.on("cuda:1") == opted_out
+    assert opted_out.on("cpu").compile == "off"
+    with pytest.raises(ValueError, match="--compile: must be one of off, blocks, unet"):
+        Acceleration(compile="max")
+
+
 def test_model_hash_format(tmp_path: Path) -> None:
     (tmp_path / "sub").mkdir()
     (tmp_path / "b.txt").write_bytes(b"abc")

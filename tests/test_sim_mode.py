@@ -201,22 +201,49 @@ def test_models_config_lists_controlnets_and_loras(tmp_path: Path) -> None:
         load_model_config(config)
 
 
-def test_pipelines_sharing_the_models_modules_keep_its_dtype(
-    tiny: Path, run: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_pipelines_sharing_the_models_modules_keep_its_dtype(tiny: Path, run: Path) -> None:
     """On GPUs models load in fp16; diffusers' from_pipe casts the shared modules to float32 unless told
-    otherwise, which would turn the model's own pipeline to fp32 as a side effect."""
+    otherwise, which would turn the model's own pipeline to fp32 as a side effect. (``--dtype fp16``
+    loads fp16 on a CPU too: loading is all this checks.)"""
     import torch
 
-    original = ModelRegistry._from_pretrained
+    from inference_server.acceleration import Acceleration
 
-    def half(cls: Any, path: Path, device: str, **kwargs: Any) -> Any:
-        return original(cls, path, device, **kwargs).to(dtype=torch.float16)
-
-    monkeypatch.setattr(ModelRegistry, "_from_pretrained", staticmethod(half))
-    reg = ModelRegistry({"collapse": tiny}, tiny.parent, sim_controlnets={"collapse": run / "controlnet"})
+    reg = ModelRegistry(
+        {"collapse": tiny},
+        tiny.parent,
+        sim_controlnets={"collapse": run / "controlnet"},
+        acceleration=Acceleration(dtype="fp16"),
+    )
     main = reg.load("collapse", "cpu", "txt2img")
     for mode in ("img2img", "inpaint", "sim"):
         assert reg.load("collapse", "cpu", mode).unet is main.unet
-    assert sim._img2img(reg.load("collapse", "cpu", "sim")).unet is main.unet
+    sim_pipe = reg.load("collapse", "cpu", "sim")
+    assert sim._img2img(sim_pipe).unet is main.unet
     assert main.unet.dtype == main.text_encoder.dtype == main.vae.dtype == torch.float16
+    assert sim_pipe.controlnet.dtype == torch.float16  # the ControlNet loads in the model's precision
+
+
+def test_loras_reach_a_unet_with_fused_qkv(registry: ModelRegistry, tiny: Path, run: Path) -> None:
+    """The CUDA default fuses QKV projections (acceleration.py); a LoRA on to_q/to_k/to_v must still
+    steer it, and the fused UNet comes back as it was."""
+    from inference_server.acceleration import Acceleration, apply
+
+    fused_reg = ModelRegistry(
+        {"collapse": tiny}, tiny.parent, sim_controlnets={"collapse": run / "controlnet"}
+    )
+    apply(fused_reg.load("collapse", "cpu", "txt2img"), Acceleration("fp32", False, True, "off"))
+    fused = fused_reg.load("collapse", "cpu", "sim")
+    plain = registry.load("collapse", "cpu", "sim")
+    lora = registry.lora("dust")
+    use = [LoraUse("dust", lora.path, lora.hash, 1.0)]
+    cond = condition()
+    before = sim.render(fused, keyframe(cond))
+    with applied_loras(plain, use):
+        want = sim.render(plain, keyframe(cond))
+    with applied_loras(fused, use):
+        got = sim.render(fused, keyframe(cond))
+    assert np.abs(got - before).mean() > 1e-3, "the LoRA changed nothing on the fused UNet"
+    np.testing.assert_allclose(got, want, atol=1e-4)  # fused or not: the same LoRA, the same frame
+    np.testing.assert_array_equal(sim.render(fused, keyframe(cond)), before)
+    assert any(type(p).__name__.startswith("Fused") for p in fused.unet.attn_processors.values())

@@ -176,6 +176,7 @@ class ServerInfo(_message.Message):
     DEFAULTS_FIELD_NUMBER: _builtins.int
     LORAS_FIELD_NUMBER: _builtins.int
     JOB_RETENTION_HOURS_FIELD_NUMBER: _builtins.int
+    STEP_TIMES_FIELD_NUMBER: _builtins.int
     version: _builtins.str
     """Server version (the `genfx` package version), e.g. "0.1.0"."""
     auth_required: _builtins.bool
@@ -206,6 +207,12 @@ class ServerInfo(_message.Message):
     def loras(self) -> _containers.RepeatedCompositeFieldContainer[Global___LoraInfo]:
         """LoRAs this server can apply (GenerateRequest.loras), by name, in configuration order."""
 
+    @_builtins.property
+    def step_times(self) -> _containers.RepeatedCompositeFieldContainer[Global___StepTime]:
+        """Recent seconds per denoising step measured by this server's jobs, per model, stage and generation
+        size (empty until a job has run; kept in memory, so a restart starts empty). EstimateJob uses them.
+        """
+
     def __init__(
         self,
         *,
@@ -217,10 +224,11 @@ class ServerInfo(_message.Message):
         defaults: Global___RequestDefaults | None = ...,
         loras: _abc.Iterable[Global___LoraInfo] | None = ...,
         job_retention_hours: _builtins.float = ...,
+        step_times: _abc.Iterable[Global___StepTime] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["defaults", b"defaults", "limits", b"limits"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["auth_required", b"auth_required", "defaults", b"defaults", "devices", b"devices", "job_retention_hours", b"job_retention_hours", "limits", b"limits", "loras", b"loras", "models", b"models", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["auth_required", b"auth_required", "defaults", b"defaults", "devices", b"devices", "job_retention_hours", b"job_retention_hours", "limits", b"limits", "loras", b"loras", "models", b"models", "step_times", b"step_times", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -301,6 +309,50 @@ class ControlNetInfo(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ControlNetInfo: _TypeAlias = ControlNetInfo  # noqa: Y015
+
+@_typing.final
+class StepTime(_message.Message):
+    """Median seconds per denoising step of recent keyframes (pipeline loading excluded)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MODEL_FIELD_NUMBER: _builtins.int
+    STAGE_FIELD_NUMBER: _builtins.int
+    WIDTH_FIELD_NUMBER: _builtins.int
+    HEIGHT_FIELD_NUMBER: _builtins.int
+    SECONDS_PER_STEP_FIELD_NUMBER: _builtins.int
+    SAMPLES_FIELD_NUMBER: _builtins.int
+    model: _builtins.str
+    """ModelInfo.name"""
+    stage: _builtins.str
+    """"diffusion" (the keyframe's own denoising) or "upscale_x4" (the tiled x4 upscaler; one step covers
+    every tile of the frame).
+    """
+    width: _builtins.int
+    """generation size in pixels (the upscaler's input size)"""
+    height: _builtins.int
+    """see width"""
+    seconds_per_step: _builtins.float
+    """median over `samples` keyframes"""
+    samples: _builtins.int
+    """keyframes measured (the most recent ones, up to 20)"""
+    def __init__(
+        self,
+        *,
+        model: _builtins.str = ...,
+        stage: _builtins.str = ...,
+        width: _builtins.int = ...,
+        height: _builtins.int = ...,
+        seconds_per_step: _builtins.float = ...,
+        samples: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["height", b"height", "model", b"model", "samples", b"samples", "seconds_per_step", b"seconds_per_step", "stage", b"stage", "width", b"width"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StepTime: _TypeAlias = StepTime  # noqa: Y015
 
 @_typing.final
 class RequestDefaults(_message.Message):
@@ -499,6 +551,79 @@ class Limits(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Limits: _TypeAlias = Limits  # noqa: Y015
+
+@_typing.final
+class JobEstimate(_message.Message):
+    """What EstimateJob says a request will cost. Counts the critical path, each keyframe's diffusion and
+    upscale; in-betweens and frame writes run beside it and are not counted.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    GENERATION_WIDTH_FIELD_NUMBER: _builtins.int
+    GENERATION_HEIGHT_FIELD_NUMBER: _builtins.int
+    UPSCALE_FIELD_NUMBER: _builtins.int
+    FRAMES_FIELD_NUMBER: _builtins.int
+    KEYFRAMES_FIELD_NUMBER: _builtins.int
+    DIFFUSION_STEPS_FIELD_NUMBER: _builtins.int
+    UPSCALE_STEPS_FIELD_NUMBER: _builtins.int
+    DIFFUSION_SECONDS_PER_STEP_FIELD_NUMBER: _builtins.int
+    UPSCALE_SECONDS_PER_STEP_FIELD_NUMBER: _builtins.int
+    ESTIMATED_SECONDS_FIELD_NUMBER: _builtins.int
+    BASIS_FIELD_NUMBER: _builtins.int
+    generation_width: _builtins.int
+    """Diffusion runs at this size: the output's aspect at the model's native scale (multiples of 8)."""
+    generation_height: _builtins.int
+    """see generation_width"""
+    upscale: _builtins.str
+    """From the generation size to the output size: "upscale_x4+lanczos" (the model's tiled x4 diffusion
+    upscaler, then a Lanczos resize to the exact size; used when the output is at least twice the
+    generation size) or "lanczos" (a resize only).
+    """
+    frames: _builtins.int
+    """frames in the shot range"""
+    keyframes: _builtins.int
+    """frames made by diffusion; the others are reprojected in-betweens"""
+    diffusion_steps: _builtins.int
+    """Denoising steps over all keyframes (a keyframe started from a plate or from the previous keyframe
+    runs about strength x steps).
+    """
+    upscale_steps: _builtins.int
+    """x4 upscaler steps over all keyframes (each covers every tile); 0 without"""
+    diffusion_seconds_per_step: _builtins.float
+    """This server's recent median at the generation size (scaled by pixel count from the nearest size it
+    has measured); 0 = not measured yet.
+    """
+    upscale_seconds_per_step: _builtins.float
+    """as diffusion_seconds_per_step, for one upscaler step"""
+    estimated_seconds: _builtins.float
+    """diffusion_steps x diffusion_seconds_per_step + upscale_steps x upscale_seconds_per_step, for one
+    device; 0 when a per-step time it needs is not known yet.
+    """
+    basis: _builtins.str
+    """where the per-step times come from, in words"""
+    def __init__(
+        self,
+        *,
+        generation_width: _builtins.int = ...,
+        generation_height: _builtins.int = ...,
+        upscale: _builtins.str = ...,
+        frames: _builtins.int = ...,
+        keyframes: _builtins.int = ...,
+        diffusion_steps: _builtins.int = ...,
+        upscale_steps: _builtins.int = ...,
+        diffusion_seconds_per_step: _builtins.float = ...,
+        upscale_seconds_per_step: _builtins.float = ...,
+        estimated_seconds: _builtins.float = ...,
+        basis: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["basis", b"basis", "diffusion_seconds_per_step", b"diffusion_seconds_per_step", "diffusion_steps", b"diffusion_steps", "estimated_seconds", b"estimated_seconds", "frames", b"frames", "generation_height", b"generation_height", "generation_width", b"generation_width", "keyframes", b"keyframes", "upscale", b"upscale", "upscale_seconds_per_step", b"upscale_seconds_per_step", "upscale_steps", b"upscale_steps"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___JobEstimate: _TypeAlias = JobEstimate  # noqa: Y015
 
 @_typing.final
 class UploadAssetChunk(_message.Message):

@@ -50,6 +50,11 @@ class GenFXStub:
                 request_serializer=genfx_dot_v1_dot_genfx__pb2.GenerateRequest.SerializeToString,
                 response_deserializer=genfx_dot_v1_dot_genfx__pb2.Job.FromString,
                 _registered_method=True)
+        self.EstimateJob = channel.unary_unary(
+                '/genfx.v1.GenFX/EstimateJob',
+                request_serializer=genfx_dot_v1_dot_genfx__pb2.GenerateRequest.SerializeToString,
+                response_deserializer=genfx_dot_v1_dot_genfx__pb2.JobEstimate.FromString,
+                _registered_method=True)
         self.WatchJob = channel.unary_stream(
                 '/genfx.v1.GenFX/WatchJob',
                 request_serializer=genfx_dot_v1_dot_genfx__pb2.WatchJobRequest.SerializeToString,
@@ -107,6 +112,15 @@ class GenFXServicer:
 
     def SubmitJob(self, request, context):
         """Validates and queues a job; returns at once with the job id and state QUEUED.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EstimateJob(self, request, context):
+        """Validates a request exactly like SubmitJob (same errors) and says what it would cost on this server:
+        the generation size, the upscale path, keyframes and denoising steps, and a time estimate from the
+        server's recent per-step times. Queues nothing. Clients call it before submitting big jobs.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -183,6 +197,11 @@ def add_GenFXServicer_to_server(servicer, server):
                     servicer.SubmitJob,
                     request_deserializer=genfx_dot_v1_dot_genfx__pb2.GenerateRequest.FromString,
                     response_serializer=genfx_dot_v1_dot_genfx__pb2.Job.SerializeToString,
+            ),
+            'EstimateJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.EstimateJob,
+                    request_deserializer=genfx_dot_v1_dot_genfx__pb2.GenerateRequest.FromString,
+                    response_serializer=genfx_dot_v1_dot_genfx__pb2.JobEstimate.SerializeToString,
             ),
             'WatchJob': grpc.unary_stream_rpc_method_handler(
                     servicer.WatchJob,
@@ -301,6 +320,33 @@ class GenFX:
             '/genfx.v1.GenFX/SubmitJob',
             genfx_dot_v1_dot_genfx__pb2.GenerateRequest.SerializeToString,
             genfx_dot_v1_dot_genfx__pb2.Job.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EstimateJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/genfx.v1.GenFX/EstimateJob',
+            genfx_dot_v1_dot_genfx__pb2.GenerateRequest.SerializeToString,
+            genfx_dot_v1_dot_genfx__pb2.JobEstimate.FromString,
             options,
             channel_credentials,
             insecure,

@@ -61,6 +61,11 @@ class GenFXStub:
     """
     SubmitJob: _grpc.UnaryUnaryMultiCallable[_genfx_pb2.GenerateRequest, _genfx_pb2.Job]
     """Validates and queues a job; returns at once with the job id and state QUEUED."""
+    EstimateJob: _grpc.UnaryUnaryMultiCallable[_genfx_pb2.GenerateRequest, _genfx_pb2.JobEstimate]
+    """Validates a request exactly like SubmitJob (same errors) and says what it would cost on this server:
+    the generation size, the upscale path, keyframes and denoising steps, and a time estimate from the
+    server's recent per-step times. Queues nothing. Clients call it before submitting big jobs.
+    """
     WatchJob: _grpc.UnaryStreamMultiCallable[_genfx_pb2.WatchJobRequest, _genfx_pb2.JobEvent]
     """Streams a job's events from `from_seq` on (replaying what was missed), then live events until the
     job ends. Reattachable: disconnecting never cancels the job.
@@ -96,6 +101,11 @@ class GenFXAsyncStub(GenFXStub):
     """
     SubmitJob: _aio.UnaryUnaryMultiCallable[_genfx_pb2.GenerateRequest, _genfx_pb2.Job]  # type: ignore[assignment]
     """Validates and queues a job; returns at once with the job id and state QUEUED."""
+    EstimateJob: _aio.UnaryUnaryMultiCallable[_genfx_pb2.GenerateRequest, _genfx_pb2.JobEstimate]  # type: ignore[assignment]
+    """Validates a request exactly like SubmitJob (same errors) and says what it would cost on this server:
+    the generation size, the upscale path, keyframes and denoising steps, and a time estimate from the
+    server's recent per-step times. Queues nothing. Clients call it before submitting big jobs.
+    """
     WatchJob: _aio.UnaryStreamMultiCallable[_genfx_pb2.WatchJobRequest, _genfx_pb2.JobEvent]  # type: ignore[assignment]
     """Streams a job's events from `from_seq` on (replaying what was missed), then live events until the
     job ends. Reattachable: disconnecting never cancels the job.
@@ -146,6 +156,17 @@ class GenFXServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_genfx_pb2.Job, _abc.Awaitable[_genfx_pb2.Job]]:
         """Validates and queues a job; returns at once with the job id and state QUEUED."""
+
+    @_abc_1.abstractmethod
+    def EstimateJob(
+        self,
+        request: _genfx_pb2.GenerateRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_genfx_pb2.JobEstimate, _abc.Awaitable[_genfx_pb2.JobEstimate]]:
+        """Validates a request exactly like SubmitJob (same errors) and says what it would cost on this server:
+        the generation size, the upscale path, keyframes and denoising steps, and a time estimate from the
+        server's recent per-step times. Queues nothing. Clients call it before submitting big jobs.
+        """
 
     @_abc_1.abstractmethod
     def WatchJob(

@@ -59,5 +59,12 @@ def strength_steps(steps: int, strength: float) -> int:
     return max(steps, math.ceil(1.0 / strength - 1e-9))
 
 
+def steps_run(steps: int, strength: float) -> int:
+    """Denoising steps an img2img-style pipeline runs when asked for ``strength_steps(steps, strength)``
+    (diffusers runs int(asked x strength) of them; strength 1 runs them all)."""
+    asked = strength_steps(steps, strength)
+    return min(asked, max(1, int(asked * strength)))
+
+
 def first_image(result: Any) -> F32:
     return np.ascontiguousarray(np.asarray(result.images[0], dtype=np.float32))

@@ -7,6 +7,10 @@ weights them (``set_adapters``), and on the way out — finished, failed or canc
 ``unload_lora_weights`` takes every LoRA layer out again, restoring the original modules. A job without
 LoRAs then makes the frames a fresh server would, bit for bit (tests/test_loras_sim_e2e.py).
 
+A UNet with fused QKV projections (acceleration.py, the CUDA default) runs ``to_qkv``, which LoRA layers
+on ``to_q``/``to_k``/``to_v`` never reach: it is unfused for the block and fused again, from the
+original weights, afterwards.
+
 A worker that keeps adapters loaded between jobs (a cache keyed by model, mode and LoRAs) can use the
 same function around each job and skip the unload while the key stays the same.
 """
@@ -42,8 +46,12 @@ def applied_loras(pipeline: Any, loras: Sequence[LoraUse]) -> Iterator[None]:
     if not loras:
         yield
         return
+    unet: Any = getattr(pipeline, "unet", None)
+    fused = unet is not None and _fused(unet)
     loaded = False
     try:
+        if fused:
+            unet.unfuse_qkv_projections()
         for lora in loras:
             loaded = True  # a half-done load must be unloaded too
             pipeline.load_lora_weights(str(lora.path), adapter_name=lora.adapter_name)
@@ -54,3 +62,10 @@ def applied_loras(pipeline: Any, loras: Sequence[LoraUse]) -> Iterator[None]:
     finally:
         if loaded:
             pipeline.unload_lora_weights()
+        if fused:
+            unet.fuse_qkv_projections()
+
+
+def _fused(unet: Any) -> bool:
+    # diffusers marks fusion only by the processors it sets (FusedAttnProcessor2_0 and kin).
+    return any(type(p).__name__.startswith("Fused") for p in unet.attn_processors.values())

@@ -71,6 +71,18 @@ Render = Callable[[Any, Keyframe], F32]
 
 
 @dataclass(frozen=True)
+class StageTime:
+    """One timed stage of a keyframe, pipeline loading excluded: ``stage`` is "diffusion" or the
+    upscaler's mode name, ``size`` the generation size, ``steps`` the denoising steps it ran (for the
+    tiled upscaler: steps over the whole frame, every tile included)."""
+
+    stage: str
+    size: tuple[int, int]
+    steps: int
+    seconds: float
+
+
+@dataclass(frozen=True)
 class Mode:
     """One generation mode; ``name`` is its capability string (a closed set, listed in the proto).
 

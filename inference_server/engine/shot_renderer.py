@@ -13,6 +13,8 @@ keyframe inits and in-betweens move the pixels the simulation moves along their 
 
 from __future__ import annotations
 
+import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
@@ -26,7 +28,7 @@ from genfx.sim_condition import sim_condition
 
 from . import modes
 from .depth2img import normalise_depth
-from .mode import F32, Keyframe, StepFn
+from .mode import F32, Keyframe, StageTime, StepFn
 from .motion import ShotFlow
 from .passes import READERS
 from .reproject import View, plane_depth
@@ -68,47 +70,80 @@ class ShotSpec:
         return {k for p in self.passes.values() for k in p}
 
 
+@dataclass(frozen=True)
+class OutputPath:
+    """How a shot's frames get from diffusion to the output size."""
+
+    gen_size: tuple[int, int]  # (width, height) diffusion runs at
+    upscale_x4: bool  # the tiled x4 diffusion upscaler, then a Lanczos resize to the exact size
+
+    @property
+    def name(self) -> str:
+        """What the manifest and the estimates call it: "upscale_x4+lanczos" or "lanczos"."""
+        return f"{modes.UPSCALE_X4}+lanczos" if self.upscale_x4 else "lanczos"
+
+
+def output_path(
+    width: int, height: int, native_width: int, native_height: int, capabilities: Collection[str]
+) -> OutputPath:
+    """Generation at the model's native scale; the x4 upscaler only where it is worth it."""
+    gw, gh = generation_size(width, height, native_width, native_height)
+    ratio = max(width / gw, height / gh)
+    return OutputPath((gw, gh), modes.UPSCALE_X4 in capabilities and ratio >= UPSCALE_MIN_RATIO)
+
+
 class ShotRenderer:
     """Renders one shot's frames; ``load(mode)`` gives the model's pipeline for a mode."""
 
-    def __init__(self, spec: ShotSpec, load: Callable[[str], Any], capabilities: Collection[str]) -> None:
-        """``load(mode name)`` gives the model's pipeline for a mode; ``capabilities`` are the model's."""
+    def __init__(
+        self,
+        spec: ShotSpec,
+        load: Callable[[str], Any],
+        capabilities: Collection[str],
+        on_stage: Callable[[StageTime], None] | None = None,
+    ) -> None:
+        """``load(mode name)`` gives the model's pipeline for a mode; ``capabilities`` are the model's;
+        ``on_stage`` hears how long each keyframe's diffusion and upscale took."""
         self.spec = spec
-        self.gen_size = generation_size(spec.width, spec.height, spec.native_width, spec.native_height)
+        self.output = output_path(
+            spec.width, spec.height, spec.native_width, spec.native_height, capabilities
+        )
+        self.gen_size = self.output.gen_size
+        self.upscale_x4 = self.output.upscale_x4
         self._load = load
-        gw, gh = self.gen_size
-        ratio = max(spec.width / gw, spec.height / gh)
-        # Diffusion upscale (then a Lanczos resize to the exact size) only where it is worth it.
-        self.upscale_x4 = modes.UPSCALE_X4 in capabilities and ratio >= UPSCALE_MIN_RATIO
+        self._on_stage = on_stage
         self._x4: X4Upscaler | None = None
         self._cache: OrderedDict[tuple[int, str, int, int], F32] = OrderedDict()
+        # Passes are read from the worker's thread (keyframes) and the frame writer's (in-betweens, alpha).
+        self._cache_lock = threading.RLock()
         self.depth_range = self._depth_range() if spec.mode in ("depth", "sim") else None
 
     # ---- passes -----------------------------------------------------------------------------------
 
     def pass_at(self, frame: int, kind: str, width: int, height: int) -> F32 | None:
         """A pass resized to (width, height), or None when the shot has no such pass. Small LRU cache."""
-        path = self.spec.passes.get(frame, {}).get(kind)
-        if path is None:
+        if kind not in self.spec.passes.get(frame, {}):
             return None
         key = (frame, kind, width, height)
-        hit = self._cache.get(key)
-        if hit is not None:
-            self._cache.move_to_end(key)
-            return hit
-        full = self._full(frame, kind)
-        resizer = {"depth": resize_depth, "motion": resize_motion}.get(kind, resize)
-        sized = resizer(full, width, height)
-        self._remember(key, sized)
-        return sized
+        with self._cache_lock:
+            hit = self._cache.get(key)
+            if hit is not None:
+                self._cache.move_to_end(key)
+                return hit
+            full = self._full(frame, kind)
+            resizer = {"depth": resize_depth, "motion": resize_motion}.get(kind, resize)
+            sized = resizer(full, width, height)
+            self._remember(key, sized)
+            return sized
 
     def _full(self, frame: int, kind: str) -> F32:
         """A pass at its own resolution (cached under size (0, 0))."""
-        full = self._cache.get((frame, kind, 0, 0))
-        if full is None:
-            full = READERS[kind](self.spec.passes[frame][kind], frame)
-            self._remember((frame, kind, 0, 0), full)
-        return full
+        with self._cache_lock:
+            full = self._cache.get((frame, kind, 0, 0))
+            if full is None:
+                full = READERS[kind](self.spec.passes[frame][kind], frame)
+                self._remember((frame, kind, 0, 0), full)
+            return full
 
     def _remember(self, key: tuple[int, str, int, int], value: F32) -> None:
         self._cache[key] = value
@@ -186,6 +221,14 @@ class ShotRenderer:
             raw, shot_range = self.pass_at(frame, "depth", gw, gh), self.depth_range
             assert raw is not None and shot_range is not None
             depth = normalise_depth(raw, *shot_range)
+        steps_run = 0
+
+        def counted(step: int, steps: int) -> None:
+            nonlocal steps_run
+            steps_run = step
+            if on_step is not None:
+                on_step(step, steps)
+
         key = Keyframe(
             base=base,
             init=init,
@@ -200,14 +243,21 @@ class ShotRenderer:
             seed=seed,
             steps=spec.steps,
             guidance=spec.guidance,
-            on_step=on_step,
+            on_step=counted,
         )
         mode = modes.get(spec.mode)
         if prev is not None and mode.reprojected_init:
             mode = modes.get(mode.reprojected_init)
         assert mode.render is not None, f"{mode.name} is not a shot mode"
-        image = mode.render(self._load(mode.name), key)
+        pipe = self._load(mode.name)
+        started = time.perf_counter()
+        image = mode.render(pipe, key)
+        self._timed("diffusion", started, steps_run)
         return self._to_output(image, seed, on_tick), coverage
+
+    def _timed(self, stage: str, started: float, steps: int) -> None:
+        if self._on_stage is not None and steps > 0:
+            self._on_stage(StageTime(stage, self.gen_size, steps, time.perf_counter() - started))
 
     def _to_output(self, image: F32, seed: int, on_tick: Callable[[], None] | None) -> F32:
         spec = self.spec
@@ -219,6 +269,7 @@ class ShotRenderer:
                 if on_tick is not None:
                     on_tick()
 
+            started = time.perf_counter()
             image = self._x4.upscale(
                 image,
                 prompt=spec.prompt,
@@ -228,6 +279,7 @@ class ShotRenderer:
                 guidance=spec.guidance,
                 on_step=tick,
             )
+            self._timed(modes.UPSCALE_X4, started, spec.steps)
         return resize(image, spec.width, spec.height)
 
     # ---- in-betweens ------------------------------------------------------------------------------

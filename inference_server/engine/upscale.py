@@ -61,6 +61,11 @@ def _starts(size: int, tile: int, overlap: int) -> list[int]:
     return [*starts, size - tile]
 
 
+def tile_count(height: int, width: int, tile: int, overlap: int) -> int:
+    """How many tiles ``tiled_map`` runs over an image of this size."""
+    return len(_starts(height, tile, overlap)) * len(_starts(width, tile, overlap))
+
+
 def _ramp(n: int, overlap: int, at_start: bool, at_end: bool) -> npt.NDArray[np.float32]:
     """1 in the middle, rising over ``overlap`` pixels at inner edges (never 0: every pixel counts)."""
     w = np.ones(n, np.float32)

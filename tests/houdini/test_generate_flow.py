@@ -6,6 +6,7 @@ PythonModule, which calls genfx_houdini. The server is a real subprocess; frames
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -85,10 +86,13 @@ def status(node: Any) -> str:
 
 
 def stepping(node: Any) -> bool:
-    """Denoising has started: per-step progress is in the node's progress (status bar), not a parm."""
+    """Denoising runs and frames are left to cancel: per-step progress is in the node's progress (status
+    bar), not a parm. Any frame before the last one counts: on a loaded machine the polling thread may
+    first look after frame 1001 is done."""
     from genfx_houdini.node import progress
 
-    return progress(node)[1].startswith("Frame 1001: step")
+    step = re.match(r"Frame (\d+): step", progress(node)[1])
+    return step is not None and int(step[1]) < int(node.parm("frame_end").eval())
 
 
 def idle(node: Any) -> bool:

@@ -120,7 +120,7 @@ def build(
     _set_rop(rop, "f3", 1)
     _set_rop(rop, "vobject", "")
     _set_rop(rop, "forceobject", objects)
-    _set_rop(rop, "vm_picture", f"{folder}/beauty.$F4.exr")
+    _set_rop(rop, "vm_picture", pass_sequence(folder, "beauty"))
     planes = [p for p in PLANES if p.variable or motion_export]
     _set_rop(rop, "vm_numaux", len(planes))
     for number, plane in enumerate(planes, start=1):
@@ -130,8 +130,14 @@ def build(
         _set_rop(rop, f"vm_channel_plane{number}", plane.channel)
         _set_rop(rop, f"vm_quantize_plane{number}", "float")  # depth and motion need 32-bit floats
         _set_rop(rop, f"vm_usefile_plane{number}", 1)
-        _set_rop(rop, f"vm_filename_plane{number}", f"{folder}/{plane.file_stem}.$F4.exr")
+        _set_rop(rop, f"vm_filename_plane{number}", pass_sequence(folder, plane.file_stem))
     return rop
+
+
+def pass_sequence(folder: str, stem: str) -> str:
+    """The one name of a pass sequence the ROP renders (an input of the job, not a generated frame:
+    those the server names); Houdini expands ``$F4`` per frame."""
+    return f"{folder}/{stem}.$F4.exr"
 
 
 def pass_files(rop: hou.OpNode, frame: int) -> dict[str, str]:
