@@ -1,12 +1,14 @@
 # Two commands do all set-up on a fresh machine:
-#   make demo   - installs into .venv, generates the sample shot with the built-in tiny model
+#   make demo   - installs into .venv, generates the sample shot with the demo model (models/demo)
 #   make test   - installs into .venv, runs lint, type checks and the whole test suite
+# make model rebuilds models/demo from nothing (synth -> ingest -> fit -> assemble; about an hour on 2
+# cores); make model-resume continues an interrupted build where it stopped.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint typecheck pytest ae-test protos clean
+.PHONY: setup demo model model-resume test lint typecheck pytest ae-test protos clean
 
 setup: $(STAMP)
 
@@ -21,6 +23,12 @@ $(STAMP): pyproject.toml
 
 demo: setup
 	$(BIN)/genfx demo --out demo_out
+
+model: setup
+	$(BIN)/python -m training.demo.build --clean
+
+model-resume: setup
+	$(BIN)/python -m training.demo.build
 
 test: setup lint typecheck pytest ae-test
 

@@ -24,6 +24,13 @@ from genfx.request import COLORSPACES, COMPRESSIONS, TEMPORAL_MODES, build_reque
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 SAMPLE_SHOT = EXAMPLES / "shots" / "building_orbit.json"
+# The procedural collapse seen through the sample shot's camera: depth, motion and mask passes.
+DEMO_PASSES = EXAMPLES / "shots" / "collapse_orbit"
+DEMO_MODEL = EXAMPLES.parent / "models" / "demo"
+DEMO_PROMPT = "a concrete building collapsing into rubble"
+# No mask: the server makes a mask pass the frames' alpha (an FX element to composite), and the demo
+# shows the whole frame; the sim conditioning's debris channel is then 0.
+DEMO_PASS_KINDS = ("depth", "motion")
 
 
 FRAMES_PATTERN = re.compile(r"^(-?\d+)(?:-(-?\d+))?$")
@@ -333,33 +340,51 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from genfx.contact_sheet import write_contact_sheet
     from genfx.local_server import LocalServer
+    from genfx.sequences import attach_passes
     from genfx.shot import load_shot
 
     out_dir = Path(args.out).resolve()
     frames_dir = out_dir / "frames"
     shot = load_shot(SAMPLE_SHOT)
     data_dir = Path(args.data_dir) if args.data_dir else Path(tempfile.mkdtemp(prefix="genfx-demo-"))
-    print(f"starting a GenFX server with the built-in tiny model (data in {data_dir}) ...", file=sys.stderr)
-    with LocalServer(data_dir) as server, Client(server.address) as client:
+    demo = args.model == "demo"
+    extra: tuple[str, ...] = ()
+    if demo:
+        config = Path(args.model_dir) / "models.json"
+        if not config.is_file():
+            print(f"genfx demo: {config} not found (`make model` builds the demo model)", file=sys.stderr)
+            return 2
+        extra = ("--models-config", str(config))
+    what = "the demo model" if demo else "the random-weight tiny model"
+    print(f"starting a GenFX server with {what} (data in {data_dir}) ...", file=sys.stderr)
+    with LocalServer(data_dir, extra_args=extra) as server, Client(server.address) as client:
         request = build_request(
-            prompt="a concrete office building collapsing into dust, photoreal, overcast daylight",
-            negative_prompt="cartoon, text, watermark",
+            prompt=DEMO_PROMPT if demo else "a concrete office building collapsing into dust, photoreal",
+            negative_prompt="" if demo else "cartoon, text, watermark",
             camera=shot.camera,
             frame_start=shot.frame_start,
             frame_end=shot.frame_end,
             fps=shot.fps,
             seed=args.seed,
             steps=args.steps,
-            model="tiny",
+            # The demo model never saw an empty prompt in training: no classifier-free guidance.
+            guidance=1.0 if demo else None,
+            model=args.model,
             width=args.width,
             height=args.height,
             name=shot.name,
+            keyframe_step=args.keyframe_step,
+            temporal="reproject" if args.keyframe_step > 1 else "",
             client_tag="demo",
         )
+        if demo:
+            attach_passes(request, client, {k: str(DEMO_PASSES / f"{k}.####.exr") for k in DEMO_PASS_KINDS})
         job, paths = run_generate(client, request, frames_dir, quiet=args.quiet)
         if job.state != pb.JOB_STATE_SUCCEEDED:
             return _report(job, paths, frames_dir)
-    sheet = write_contact_sheet(paths, out_dir / "contact_sheet.png")
+    kinds = {f.frame: "key" if f.keyframe else "in-between" for f in job.frame_infos}
+    labels = [f"{f.frame} {kinds[f.frame]}" for f in sorted(job.frame_infos, key=lambda f: f.frame)]
+    sheet = write_contact_sheet(paths, out_dir / "contact_sheet.png", labels=labels)
     print(f"demo: {len(paths)} EXR frames in {frames_dir}")
     print(f"demo: contact sheet {sheet}")
     return 0
@@ -499,14 +524,27 @@ def build_parser() -> argparse.ArgumentParser:
     _connection_args(p)
     p.set_defaults(func=cmd_fetch)
 
-    p = sub.add_parser("demo", help="start a local server with the tiny model and generate the sample shot")
+    p = sub.add_parser(
+        "demo", help="start a local server with the demo model and generate the sample shot's collapse"
+    )
     p.add_argument(
         "--out", default="demo_out", help="where the EXRs and contact sheet go (default %(default)s)"
     )
     p.add_argument("--data-dir", help="server data dir (default: a new temp dir)")
-    p.add_argument("--width", type=int, default=480)
-    p.add_argument("--height", type=int, default=270)
+    p.add_argument(
+        "--model",
+        choices=("demo", "tiny"),
+        default="demo",
+        help="demo: trained on procedural collapses, steered by the shot's passes (default);"
+        " tiny: the random-weight test model (noise)",
+    )
+    p.add_argument("--model-dir", default=str(DEMO_MODEL), help="the demo model (default %(default)s)")
+    p.add_argument("--width", type=int, default=256)
+    p.add_argument("--height", type=int, default=144)
     p.add_argument("--steps", type=int, default=8)
+    p.add_argument(
+        "--keyframe-step", type=int, default=4, help="diffuse every Nth frame, reproject the rest (default 4)"
+    )
     p.add_argument("--seed", type=int, default=1234)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_demo)

@@ -14,10 +14,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from genfx.bitmap_font import GLYPH_H, text_mask
 from genfx.colour import linear_to_srgb
 from genfx.exr import read_frame, write_atomic
 
 PathLike = str | os.PathLike[str]
+LABEL_INK = np.array([235, 235, 235], np.uint8)
+LABEL_BACKGROUND = np.array([32, 32, 32], np.uint8)
 
 
 def _resample_axis(a: npt.NDArray[np.float32], n: int, axis: int) -> npt.NDArray[np.float32]:
@@ -63,30 +66,55 @@ def encode_png(rgb: npt.NDArray[np.uint8]) -> bytes:
     )
 
 
+def _label_strip(text: str, width: int, scale: int) -> npt.NDArray[np.uint8]:
+    """A dark strip ``width`` wide with ``text`` in light pixels, left-aligned, clipped to the width."""
+    pad = scale
+    strip = np.empty((GLYPH_H * scale + 2 * pad, width, 3), np.uint8)
+    strip[:] = LABEL_BACKGROUND
+    ink = text_mask(text, scale)[:, : max(0, width - 2 * pad)]
+    strip[pad : pad + ink.shape[0], pad : pad + ink.shape[1]][ink] = LABEL_INK
+    return strip
+
+
 def write_contact_sheet(
-    exr_paths: Sequence[PathLike], out_png: PathLike, columns: int = 8, thumb_width: int = 192
+    exr_paths: Sequence[PathLike],
+    out_png: PathLike,
+    columns: int = 8,
+    thumb_width: int = 192,
+    labels: Sequence[str] | None = None,
 ) -> str:
     """Tile thumbnails of ``exr_paths`` (in order) into ``out_png``; returns its path.
 
-    Thumbnails keep the first frame's aspect ratio; the sheet is min(columns, n) thumbnails wide.
+    Thumbnails keep the first frame's aspect ratio; the sheet is min(columns, n) thumbnails wide. With
+    ``labels`` (one per path; characters of genfx.bitmap_font), each thumbnail has its label in a strip
+    under it.
     """
     if not exr_paths:
         raise ValueError("exr_paths: need at least one EXR")
     if columns < 1 or thumb_width < 1:
         raise ValueError(f"columns and thumb_width must be >= 1 (got {columns}, {thumb_width})")
+    if labels is not None and len(labels) != len(exr_paths):
+        raise ValueError(f"labels: need one per EXR ({len(exr_paths)}), got {len(labels)}")
+    scale = 2 if thumb_width >= 128 else 1
+    strips = [_label_strip(text, thumb_width, scale) for text in labels] if labels is not None else None
+    strip_height = strips[0].shape[0] if strips else 0
     cols = min(columns, len(exr_paths))
     rows = -(-len(exr_paths) // cols)
     sheet: npt.NDArray[np.uint8] | None = None
-    thumb_height = 0
+    cell = 0
     for i, path in enumerate(exr_paths):
         rgba, _ = read_frame(path)
         if sheet is None:
             thumb_height = max(1, round(rgba.shape[0] * thumb_width / rgba.shape[1]))
-            sheet = np.zeros((rows * thumb_height, cols * thumb_width, 3), np.uint8)
+            cell = thumb_height + strip_height
+            sheet = np.zeros((rows * cell, cols * thumb_width, 3), np.uint8)
         r, c = divmod(i, cols)
-        sheet[r * thumb_height : (r + 1) * thumb_height, c * thumb_width : (c + 1) * thumb_width] = (
-            _thumbnail(rgba, thumb_width, thumb_height)
+        x0, y0 = c * thumb_width, r * cell
+        sheet[y0 : y0 + cell - strip_height, x0 : x0 + thumb_width] = _thumbnail(
+            rgba, thumb_width, cell - strip_height
         )
+        if strips is not None:
+            sheet[y0 + cell - strip_height : y0 + cell, x0 : x0 + thumb_width] = strips[i]
     assert sheet is not None
     write_atomic(out_png, encode_png(sheet))
     return os.fspath(out_png)

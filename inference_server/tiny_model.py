@@ -55,6 +55,11 @@ def _char_vocab() -> dict[str, int]:
     return vocab
 
 
+def char_tokenizer_vocab() -> tuple[dict[str, int], str, str]:
+    """(vocab, BOS token, EOS token) of the char-level CLIP tokenizer (also the demo model's)."""
+    return _char_vocab(), _BOS, _EOS
+
+
 def _seed() -> None:
     # torch loads on first build: the server imports this module at start, long before a model loads.
     import torch

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import struct
 from pathlib import Path
 
@@ -118,11 +119,23 @@ def test_errors_are_one_line_not_a_traceback(server: LocalServer, capsys: pytest
     assert "INVALID_ARGUMENT" in err and "model" in err and "Traceback" not in err
 
 
-def test_demo_writes_exrs_with_camera_headers_and_a_contact_sheet(tmp_path: Path) -> None:
+def test_demo_renders_the_collapse_with_the_demo_model_and_labels_the_sheet(tmp_path: Path) -> None:
     out = tmp_path / "demo"
-    assert (
-        main(["demo", "--out", str(out), "--width", "96", "--height", "54", "--steps", "2", "--quiet"]) == 0
-    )
+    data = tmp_path / "server"
+    args = [
+        "demo",
+        "--out",
+        str(out),
+        "--data-dir",
+        str(data),
+        "--width",
+        "128",  # the demo passes' 16:9 (the server refuses another aspect ratio)
+        "--height",
+        "72",
+        "--steps",
+        "2",
+    ]
+    assert main([*args, "--quiet"]) == 0
     frames = sorted((out / "frames").glob("*.exr"))
     assert len(frames) == 48
     for path in (frames[0], frames[-1]):
@@ -137,7 +150,13 @@ def test_demo_writes_exrs_with_camera_headers_and_a_contact_sheet(tmp_path: Path
             "genfx/aiGenerated",
         ):
             assert key in header, key
+        assert header["genfx/model"] == "demo"
+    (manifest_file,) = (data / "jobs").glob("*/manifest.json")
+    manifest = json.loads(manifest_file.read_text())
+    keyframes = [f["frame"] for f in manifest["frames"] if f["keyframe"]]
+    assert keyframes[:3] == [1001, 1005, 1009] and manifest["mode"] == "sim"
     png = (out / "contact_sheet.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     width, height = struct.unpack(">II", png[16:24])
-    assert width > 0 and height > 0
+    # 8 columns of 192 px thumbnails (128x72 -> 192x108), 6 rows, each with its label strip under it.
+    assert (width, height) == (8 * 192, 6 * (108 + 7 * 2 + 4))

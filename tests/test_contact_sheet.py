@@ -87,3 +87,35 @@ def test_srgb_curve_round_trip() -> None:
     np.testing.assert_allclose(linear_to_srgb(srgb_to_linear(x)), x, atol=2e-6)
     assert float(srgb_to_linear(np.float32(0.5))) == pytest.approx(0.21404, abs=1e-5)
     assert float(linear_to_srgb(np.float32(-1.0))) == 0.0
+
+
+def test_labels_are_drawn_in_a_strip_under_each_thumbnail(tmp_path: Path) -> None:
+    from genfx.bitmap_font import GLYPH_H, text_mask
+    from genfx.contact_sheet import LABEL_BACKGROUND, LABEL_INK
+
+    labels = ["1001 key", "1002 in-between", "1003 in-between"]
+    out = write_contact_sheet(
+        _frames(tmp_path, 3), tmp_path / "s.png", columns=2, thumb_width=64, labels=labels
+    )
+    width, height, rgb = read_png(Path(out))
+    strip = GLYPH_H + 2  # scale 1 under 128 px thumbnails, one pixel of padding above and below
+    cell = 36 + strip  # 64x36 thumbnails
+    assert (width, height) == (2 * 64, 2 * cell)
+    for i, text in enumerate(labels):
+        r, c = divmod(i, 2)
+        y0, x0 = r * cell + 36, c * 64
+        drawn = rgb[y0 + 1 : y0 + 1 + GLYPH_H, x0 + 1 : x0 + 63]
+        ink = np.zeros(drawn.shape[:2], bool)
+        mask = text_mask(text)[:, :62]  # clipped at the thumbnail's width
+        ink[:, : mask.shape[1]] = mask
+        assert (drawn[ink] == LABEL_INK).all() and (drawn[~ink] == LABEL_BACKGROUND).all(), text
+    # The thumbnail above the first label is the frame (green channel 0, red set), not the strip.
+    assert tuple(rgb[30, 10]) == (_expected_8bit(LINEAR), 0, 0)
+
+
+def test_labels_must_match_the_frames_and_the_font(tmp_path: Path) -> None:
+    frames = _frames(tmp_path, 2)
+    with pytest.raises(ValueError, match=r"labels: need one per EXR \(2\), got 1"):
+        write_contact_sheet(frames, tmp_path / "s.png", labels=["1001 key"])
+    with pytest.raises(ValueError, match="no glyph for 'K'"):
+        write_contact_sheet(frames, tmp_path / "s.png", labels=["1001 Key", "1002 key"])

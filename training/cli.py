@@ -58,6 +58,33 @@ def _fit(args: argparse.Namespace) -> int:
     return run_fit(args)
 
 
+def _init_model(args: argparse.Namespace) -> int:
+    from training.demo.recipe import build_demo_base
+
+    build_demo_base(args.out)
+    print(f"wrote the untrained demo-architecture model to {args.out}")
+    return 0
+
+
+def _assemble(args: argparse.Namespace) -> int:
+    import json
+
+    from training.demo.assemble import assemble
+
+    info = json.loads(args.build_info.read_text(encoding="utf-8")) if args.build_info else None
+    out = assemble(args.out, base=args.base_model, parts=args.part, half=args.fp16, build_info=info)
+    print(f"assembled {out}")
+    return 0
+
+
+def _demo_shot(args: argparse.Namespace) -> int:
+    from training.demo.demo_shot import write_demo_shot
+
+    written = write_demo_shot(args.camera, args.out, args.width, args.height, beauty=args.beauty)
+    print(f"wrote {len(written)} pass files to {args.out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="genfx-train", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -87,6 +114,32 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_fit_arguments(p)
     p.set_defaults(func=_fit)
+
+    p = sub.add_parser("init-model", help="the demo model's architecture with seeded, untrained weights")
+    p.add_argument("--out", type=Path, required=True)
+    p.set_defaults(func=_init_model)
+
+    p = sub.add_parser(
+        "assemble", help="a model folder from a base model and trained parts (fit runs' vae/unet/controlnet)"
+    )
+    p.add_argument("--base-model", type=Path, required=True)
+    p.add_argument(
+        "--part", action="append", default=[], metavar="RUN", help="a finished fit run folder (repeatable)"
+    )
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--fp16", action="store_true", help="store the weights as float16")
+    p.add_argument("--build-info", type=Path, help="a JSON object recorded as the card's 'build' (timings)")
+    p.set_defaults(func=_assemble)
+
+    p = sub.add_parser(
+        "demo-shot", help="the procedural collapse's passes through a shot camera (genfx demo)"
+    )
+    p.add_argument("--camera", type=Path, default=Path("examples/shots/building_orbit.json"))
+    p.add_argument("--out", type=Path, default=Path("examples/shots/collapse_orbit"))
+    p.add_argument("--width", type=int, default=256)
+    p.add_argument("--height", type=int, default=144)
+    p.add_argument("--beauty", action="store_true", help="also the procedural render (ground truth)")
+    p.set_defaults(func=_demo_shot)
     return parser
 
 

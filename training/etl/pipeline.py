@@ -70,7 +70,9 @@ def _init_ray(address: str | None, workers: int | None) -> None:
     if address:
         ray.init(address=address, log_to_driver=False)
     else:
-        ray.init(num_cpus=workers, log_to_driver=False, include_dashboard=False)
+        # address="local": always a new local instance; a plain init() would join whatever cluster
+        # /tmp/ray/ray_current_cluster names (another user's, or a dead one) and refuse num_cpus.
+        ray.init(address="local", num_cpus=workers, log_to_driver=False, include_dashboard=False)
 
 
 def run_plan(

@@ -67,14 +67,25 @@ def save_outputs(
     if "unet" in train:
         parts.append(("unet", lambda tmp: unet.save_pretrained(tmp, safe_serialization=True)))
     for name, save in parts:
-        tmp = out / f".{name}.tmp"
-        shutil.rmtree(tmp, ignore_errors=True)
-        save(tmp)
-        _into_place(tmp, out / name)
-        for f in sorted((out / name).rglob("*")):
-            if f.is_file():
-                written[f.relative_to(out).as_posix()] = sha256_of(f).hexdigest()
+        written.update(_write_part(out, name, save))
     return written
+
+
+def _write_part(out: Path, name: str, save: Any) -> dict[str, str]:
+    tmp = out / f".{name}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    save(tmp)
+    _into_place(tmp, out / name)
+    return {
+        f.relative_to(out).as_posix(): sha256_of(f).hexdigest()
+        for f in sorted((out / name).rglob("*"))
+        if f.is_file()
+    }
+
+
+def save_part(out: Path, name: str, module: Any) -> dict[str, str]:
+    """One diffusers module as ``OUT/name/`` (safetensors); returns {relative file: sha256}."""
+    return _write_part(out, name, lambda tmp: module.save_pretrained(tmp, safe_serialization=True))
 
 
 def code_version() -> str:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from training.train.base_model import Components
-from training.train.export import save_outputs, write_model_card
+from training.train.export import save_outputs, save_part, write_model_card
 from training.train.options import FitConfig
 from training.train.run_folder import latest_checkpoint
 
@@ -39,4 +39,33 @@ def finish_run(
         final_loss=losses[-1] if losses else float("nan"),
         eval_losses=eval_losses,
         world_size=world,
+    )
+
+
+def finish_vae_run(
+    cfg: FitConfig,
+    vae: Any,
+    manifest: dict[str, Any],
+    base_hash: str,
+    losses: list[float],
+    eval_losses: list[list[float]],
+) -> None:
+    out = Path(cfg.out)
+    outputs = save_part(out, "vae", vae)
+    last = latest_checkpoint(out)
+    if last is not None:
+        for name in ("validation.png", "loss.png"):
+            shutil.copyfile(last / name, out / name)
+    write_model_card(
+        out,
+        base_model=cfg.base_model,
+        base_hash=base_hash,
+        manifest=manifest,
+        dataset=cfg.dataset,
+        hyperparameters={**cfg.identity(), "global_batch": cfg.batch_size * cfg.grad_accum},
+        outputs=outputs,
+        steps=len(losses),
+        final_loss=losses[-1] if losses else float("nan"),
+        eval_losses=eval_losses,
+        world_size=1,
     )

@@ -18,7 +18,14 @@ from typing import Any
 
 import torch
 
-from training.train.base_model import Components, Trainee, add_lora, load_components, trainable_parameters
+from training.train.base_model import (
+    Components,
+    Trainee,
+    add_lora,
+    load_components,
+    trainable_parameters,
+    unzero_controlnet,
+)
 from training.train.data import ShardDataset, load_batch
 from training.train.evaluate import evaluation_loss
 from training.train.objective import (
@@ -55,6 +62,10 @@ def _dtype(mixed_precision: str) -> torch.dtype:
 def fit(cfg: FitConfig) -> int:
     stop = _Sigterm()
     try:
+        if cfg.train == ("vae",):
+            from training.train.vae_loop import fit_vae
+
+            return fit_vae(cfg, stop)
         return _fit(cfg, stop)
     finally:
         stop.restore()
@@ -105,6 +116,8 @@ def _fit(cfg: FitConfig, stop: _Sigterm) -> int:
         add_lora(components, cfg.lora_rank, cfg.lora_text_encoder)
     if "unet" in cfg.train:
         components.unet.requires_grad_(True)
+        if components.controlnet is not None:
+            unzero_controlnet(components.controlnet)
     if cfg.gradient_checkpointing:
         components.unet.enable_gradient_checkpointing()
         if components.controlnet is not None:

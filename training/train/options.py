@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-TRAIN_KINDS = ("lora", "controlnet", "unet")
+TRAIN_KINDS = ("lora", "controlnet", "unet", "vae")
 PREDICTION_TYPES = ("model", "epsilon", "v_prediction")
 MIXED_PRECISION = ("no", "fp16", "bf16")
 
@@ -37,6 +37,7 @@ class FitConfig:
     use_latent_cache: bool = True
     resume: bool = False
     threads: int = 0  # 0 = this process's share of the machine's cores
+    vae_crop: int = 64  # --train vae: side of the random square crop each sample is trained on
 
     def identity(self) -> dict[str, Any]:
         """What defines the run (a resumed run must match it); not where or how fast it runs."""
@@ -50,7 +51,9 @@ def add_fit_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", type=Path, required=True, help="a folder made by genfx-train ingest")
     p.add_argument("--base-model", type=Path, required=True, help="a local diffusers SD 2.x model folder")
     p.add_argument("--out", type=Path, required=True, help="run folder: checkpoints, then the outputs")
-    p.add_argument("--train", default="lora", help="comma list of lora, controlnet, unet (default lora)")
+    p.add_argument(
+        "--train", default="lora", help="comma list of lora, controlnet, unet, or vae alone (default lora)"
+    )
     p.add_argument("--steps", type=int, default=100, help="optimizer steps")
     p.add_argument("--batch-size", type=int, default=1, help="per process")
     p.add_argument("--grad-accum", type=int, default=1)
@@ -70,6 +73,7 @@ def add_fit_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     p.add_argument("--threads", type=int, default=0, help="torch threads (default: cores / local processes)")
+    p.add_argument("--vae-crop", type=int, default=64, help="--train vae: random square crop side (pixels)")
 
 
 def config_from_args(args: argparse.Namespace) -> FitConfig:
@@ -81,7 +85,11 @@ def config_from_args(args: argparse.Namespace) -> FitConfig:
         )
     if "lora" in kinds and "unet" in kinds:
         raise ValueError("--train: lora and unet exclude each other (unet already trains every UNet weight)")
-    for name in ("steps", "batch_size", "grad_accum", "checkpoint_every", "lora_rank"):
+    if "vae" in kinds and len(kinds) > 1:
+        raise ValueError(
+            "--train: vae trains alone (the diffusion parts learn in its latent space afterwards)"
+        )
+    for name in ("steps", "batch_size", "grad_accum", "checkpoint_every", "lora_rank", "vae_crop"):
         if getattr(args, name) < 1:
             raise ValueError(f"--{name.replace('_', '-')}: must be >= 1 (got {getattr(args, name)})")
     return FitConfig(
@@ -106,6 +114,7 @@ def config_from_args(args: argparse.Namespace) -> FitConfig:
         use_latent_cache=not args.no_latent_cache,
         resume=args.resume,
         threads=args.threads,
+        vae_crop=args.vae_crop,
     )
 
 
