@@ -5,6 +5,7 @@ margin (a lower bar than bench.bench_demo_quality's target; seconds, not a bench
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -75,12 +76,22 @@ def held_out(tmp_path_factory: pytest.TempPathFactory) -> list[object]:
     return list(evaluate.held_out_frames(tmp_path_factory.mktemp("held_out"), shots=1, frames=2))
 
 
-def test_held_out_frames_look_like_the_ground_truth(held_out: list[object], tmp_path: Path) -> None:
+@pytest.fixture
+def one_torch_thread() -> Iterator[None]:
+    """One thread is fastest for 128 px on a busy machine; restored after, since later tests compare the
+    test process's pixels with a server's that runs torch's default thread count."""
     import torch
 
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.mark.usefixtures("one_torch_thread")
+def test_held_out_frames_look_like_the_ground_truth(held_out: list[object], tmp_path: Path) -> None:
     from training.demo import evaluate
 
-    torch.set_num_threads(1)
     frames = [f for f in held_out if isinstance(f, evaluate.HeldOutFrame)]
     sim, _ = evaluate.load_demo(DEMO)
     demo, _ = evaluate.score(evaluate.sim_generator(sim), frames)

@@ -7,6 +7,7 @@ PythonModule, which calls genfx_houdini. The server is a real subprocess; frames
 from __future__ import annotations
 
 import re
+import signal
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -259,12 +260,16 @@ def test_escape_in_hython_cancels_the_job_on_the_server(
 
 
 def test_ctrl_c_in_hython_cancels_the_job_on_the_server(
-    hou: ModuleType, genfx_server: LocalServer, client: Client
+    hou: ModuleType, genfx_server: LocalServer, client: Client, request: pytest.FixtureRequest
 ) -> None:
     """hython has no Esc: Ctrl-C arrives as KeyboardInterrupt (SIGINT's default handler), not as
     hou.OperationInterrupted. The job is cancelled on the server, then the interrupt goes on to the script."""
     import _thread
 
+    # hython handles SIGINT with Python's default handler; a test run started in the background of a
+    # non-interactive shell inherits SIGINT ignored, and interrupt_main() then does nothing.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    request.addfinalizer(lambda: signal.signal(signal.SIGINT, previous))
     hou._session.ui_available = False
     scene = build_scene(hou, genfx_server.address)
     node = scene.node
