@@ -23,6 +23,33 @@ def finish_run(
 ) -> None:
     out = Path(cfg.out)
     outputs = save_outputs(out, c.unet, c.text_encoder, c.controlnet, cfg.train, cfg.lora_text_encoder)
+    _pictures_and_card(cfg, outputs, manifest, base_hash, losses, eval_losses, world)
+
+
+def finish_vae_run(
+    cfg: FitConfig,
+    vae: Any,
+    manifest: dict[str, Any],
+    base_hash: str,
+    losses: list[float],
+    eval_losses: list[list[float]],
+) -> None:
+    outputs = save_part(Path(cfg.out), "vae", vae)
+    _pictures_and_card(cfg, outputs, manifest, base_hash, losses, eval_losses, world=1)
+
+
+def _pictures_and_card(
+    cfg: FitConfig,
+    outputs: dict[str, str],
+    manifest: dict[str, Any],
+    base_hash: str,
+    losses: list[float],
+    eval_losses: list[list[float]],
+    world: int,
+) -> None:
+    """The last checkpoint's pictures beside the outputs, then the card (written last: a run folder with
+    a card is complete)."""
+    out = Path(cfg.out)
     last = latest_checkpoint(out)
     if last is not None:
         for name in ("validation.png", "loss.png"):
@@ -39,33 +66,4 @@ def finish_run(
         final_loss=losses[-1] if losses else float("nan"),
         eval_losses=eval_losses,
         world_size=world,
-    )
-
-
-def finish_vae_run(
-    cfg: FitConfig,
-    vae: Any,
-    manifest: dict[str, Any],
-    base_hash: str,
-    losses: list[float],
-    eval_losses: list[list[float]],
-) -> None:
-    out = Path(cfg.out)
-    outputs = save_part(out, "vae", vae)
-    last = latest_checkpoint(out)
-    if last is not None:
-        for name in ("validation.png", "loss.png"):
-            shutil.copyfile(last / name, out / name)
-    write_model_card(
-        out,
-        base_model=cfg.base_model,
-        base_hash=base_hash,
-        manifest=manifest,
-        dataset=cfg.dataset,
-        hyperparameters={**cfg.identity(), "global_batch": cfg.batch_size * cfg.grad_accum},
-        outputs=outputs,
-        steps=len(losses),
-        final_loss=losses[-1] if losses else float("nan"),
-        eval_losses=eval_losses,
-        world_size=1,
     )
