@@ -132,3 +132,20 @@ def colorspace_for_chromaticities(chroma: npt.ArrayLike | None, default: str = "
         if values.shape == (8,) and np.allclose(values, ref, atol=2e-3):
             return name
     return default
+
+
+def decoded_to_model(data: npt.NDArray[Any], names: list[str], pixel_format: str, chroma: Any) -> F32:
+    """(H, W, 3) display sRGB in [0, 1] from a decoded image (OIIO channels, format name, chromaticities):
+    RGB by name, else the first three channels, else grey; float images are scene-linear and converted,
+    integer ones are already display-referred. One rule for the server's plates and the trainer's beauty."""
+    if all(c in names for c in "RGB"):
+        rgb = data[..., [names.index(c) for c in "RGB"]]
+    elif data.shape[2] >= 3:
+        rgb = data[..., :3]
+    else:
+        rgb = np.repeat(data[..., :1], 3, axis=2)
+    if pixel_format in ("half", "float", "double"):
+        rgb = np.nan_to_num(rgb, nan=0.0, posinf=1.0, neginf=0.0)
+        return scene_to_model(rgb, colorspace_for_chromaticities(chroma))
+    display: F32 = np.clip(rgb, 0.0, 1.0).astype(np.float32)
+    return display

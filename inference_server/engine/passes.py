@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from genfx.colour import colorspace_for_chromaticities, scene_to_model
+from genfx.colour import decoded_to_model
 from genfx.passes import depth_channel, describe_motion_channels, motion_channels
 
 PASSES = ("plate", "mask", "depth", "motion")
@@ -118,19 +118,9 @@ def _read(
 def read_plate(path: Path, frame: int) -> F32:
     """(H, W, 3) display sRGB in [0, 1]: the model's input space."""
     data, spec = _read(path, frame, "plate", None)
-    names = list(spec.channelnames)
-    if all(c in names for c in "RGB"):
-        rgb = data[..., [names.index(c) for c in "RGB"]]
-    elif data.shape[2] >= 3:
-        rgb = data[..., :3]
-    else:
-        rgb = np.repeat(data[..., :1], 3, axis=2)
-    if str(spec.format) in ("half", "float", "double"):
-        chroma = spec.getattribute("chromaticities")
-        return scene_to_model(
-            np.nan_to_num(rgb, nan=0.0, posinf=1.0, neginf=0.0), colorspace_for_chromaticities(chroma)
-        )
-    return np.clip(rgb, 0.0, 1.0).astype(np.float32)
+    return decoded_to_model(
+        data, list(spec.channelnames), str(spec.format), spec.getattribute("chromaticities")
+    )
 
 
 def _mask_channel(names: list[str], spec: Any) -> tuple[int, int]:

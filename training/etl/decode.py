@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from genfx.colour import colorspace_for_chromaticities, scene_to_model
+from genfx.colour import decoded_to_model
 from genfx.passes import DEPTH_CHANNELS, describe_motion_channels, motion_channels
 from training.passes import MASK_READ_ALIASES
 
@@ -55,17 +55,7 @@ def read_image(path: Path) -> tuple[F32, list[str], Any]:
 def read_beauty(path: Path) -> F32:
     """(H, W, 3) display sRGB in [0, 1]."""
     data, names, spec = read_image(path)
-    if all(c in names for c in "RGB"):
-        rgb = data[..., [names.index(c) for c in "RGB"]]
-    elif data.shape[2] >= 3:
-        rgb = data[..., :3]
-    else:
-        rgb = np.repeat(data[..., :1], 3, axis=2)
-    if str(spec.format) in ("half", "float", "double"):
-        chroma = spec.getattribute("chromaticities")
-        rgb = np.nan_to_num(rgb, nan=0.0, posinf=1.0, neginf=0.0)
-        return scene_to_model(rgb, colorspace_for_chromaticities(chroma))
-    return np.clip(rgb, 0.0, 1.0).astype(np.float32)
+    return decoded_to_model(data, names, str(spec.format), spec.getattribute("chromaticities"))
 
 
 def _channel(data: F32, names: list[str], aliases: tuple[str, ...], path: Path, what: str) -> F32:
