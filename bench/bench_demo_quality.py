@@ -32,6 +32,7 @@ from genfx.shot import load_shot
 from inference_server.engine.metrics import warping_error
 from inference_server.frame_output import metric_image, metric_size
 from training.demo import evaluate
+from training.demo.recipe import NATIVE_SIZE
 from training.synth.generate import SynthSettings, synthesize
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,7 +58,7 @@ def quality(model: Path, shots: int, frames: int, work: Path) -> dict[str, float
 
 
 def warp(model: Path, frames: int, step: int, work: Path) -> dict[str, float]:
-    size = evaluate.NATIVE_SIZE
+    size = NATIVE_SIZE
     settings = SynthSettings(shots=1, frames=frames, width=size, height=size, seed=evaluate.HELD_OUT_SEED)
     shot_dir = synthesize(work / "warp", settings)[0]
     numbers = list(range(1001, 1001 + frames))
@@ -115,7 +116,7 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="genfx-demo-quality-"))
     n = args.shots * args.frames
     print(
-        f"1. SSIM on luma at {evaluate.NATIVE_SIZE} px, {n} held-out frames"
+        f"1. SSIM on luma at {NATIVE_SIZE} px, {n} held-out frames"
         f" (synth seed {evaluate.HELD_OUT_SEED}),"
         f" {evaluate.STEPS} steps, guidance {evaluate.GUIDANCE:g}; target >= 0.5"
     )

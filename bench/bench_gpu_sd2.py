@@ -37,15 +37,9 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+import diffusers
 import numpy as np
 import torch
-from diffusers import (
-    AutoencoderKL,
-    DDPMScheduler,
-    StableDiffusionPipeline,
-    StableDiffusionUpscalePipeline,
-    UNet2DConditionModel,
-)
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
 from genfx.exr import FrameMetadata, encode_frame
@@ -64,8 +58,10 @@ from inference_server.models import ModelRegistry
 from inference_server.tiny_model import _char_vocab, _ddim
 from tests.synthetic import track
 
+d: Any = diffusers  # untyped for mypy --strict
+
 # stabilityai/stable-diffusion-2-1 (768-v) component configs.
-SD21_UNET = dict(
+SD21_UNET: dict[str, Any] = dict(
     sample_size=96,
     in_channels=4,
     out_channels=4,
@@ -77,7 +73,7 @@ SD21_UNET = dict(
     cross_attention_dim=1024,
     use_linear_projection=True,
 )
-SD21_VAE = dict(
+SD21_VAE: dict[str, Any] = dict(
     block_out_channels=(128, 256, 512, 512),
     layers_per_block=2,
     latent_channels=4,
@@ -85,7 +81,7 @@ SD21_VAE = dict(
     down_block_types=("DownEncoderBlock2D",) * 4,
     up_block_types=("UpDecoderBlock2D",) * 4,
 )
-SD21_TEXT = dict(
+SD21_TEXT: dict[str, Any] = dict(
     hidden_size=1024,
     intermediate_size=4096,
     num_attention_heads=16,
@@ -98,7 +94,7 @@ SD21_TEXT = dict(
 # The x4 upscaler (Stability-AI/stablediffusion configs/stable-diffusion/x4-upscaling.yaml): 256 model
 # channels x (1, 2, 2, 4), cross-attention only in the first three attention blocks, 1000 noise-level
 # classes, 128-pixel tiles, a 3-level (f4) VAE with scale factor 0.08333.
-X4_UNET = dict(
+X4_UNET: dict[str, Any] = dict(
     sample_size=128,
     in_channels=7,
     out_channels=4,
@@ -112,7 +108,7 @@ X4_UNET = dict(
     only_cross_attention=(True, True, True, False),
     num_class_embeds=1000,
 )
-X4_VAE = dict(
+X4_VAE: dict[str, Any] = dict(
     block_out_channels=(128, 256, 512),
     layers_per_block=2,
     latent_channels=4,
@@ -151,11 +147,11 @@ def _text(smoke: bool) -> tuple[Any, Any]:
 def build_pipeline(smoke: bool) -> Any:
     torch.manual_seed(0)
     tokenizer, text_encoder = _text(smoke)
-    return StableDiffusionPipeline(
-        vae=AutoencoderKL(**(SMOKE_VAE if smoke else SD21_VAE)),
+    return d.StableDiffusionPipeline(
+        vae=d.AutoencoderKL(**(SMOKE_VAE if smoke else SD21_VAE)),
         text_encoder=text_encoder,
         tokenizer=tokenizer,
-        unet=UNet2DConditionModel(**(SMOKE_UNET if smoke else SD21_UNET)),
+        unet=d.UNet2DConditionModel(**(SMOKE_UNET if smoke else SD21_UNET)),
         scheduler=_ddim(),
         safety_checker=None,
         feature_extractor=None,
@@ -167,12 +163,12 @@ def build_pipeline(smoke: bool) -> Any:
 def build_upscaler(smoke: bool) -> Any:
     torch.manual_seed(0)
     tokenizer, text_encoder = _text(smoke)
-    return StableDiffusionUpscalePipeline(
-        vae=AutoencoderKL(**(SMOKE_X4_VAE if smoke else X4_VAE)),
+    return d.StableDiffusionUpscalePipeline(
+        vae=d.AutoencoderKL(**(SMOKE_X4_VAE if smoke else X4_VAE)),
         text_encoder=text_encoder,
         tokenizer=tokenizer,
-        unet=UNet2DConditionModel(**(SMOKE_X4_UNET if smoke else X4_UNET)),
-        low_res_scheduler=DDPMScheduler(),
+        unet=d.UNet2DConditionModel(**(SMOKE_X4_UNET if smoke else X4_UNET)),
+        low_res_scheduler=d.DDPMScheduler(),
         scheduler=_ddim(),
         max_noise_level=350,
     )
@@ -249,14 +245,14 @@ class Bench:
     # ---- loading: exactly the server's path on a GPU ----------------------------------------------
 
     def load_plain(self) -> Any:
-        pipe = StableDiffusionPipeline.from_pretrained(self.model, local_files_only=True).to(self.device)
+        pipe = d.StableDiffusionPipeline.from_pretrained(self.model, local_files_only=True).to(self.device)
         pipe.set_progress_bar_config(disable=True)
         return pipe
 
     def load_engine(self, settings: Acceleration) -> Any:
         if self.smoke:  # the registry switches everything off on a CPU: apply the CUDA settings directly
             resolved = replace(settings.on("cuda"), compile="off")
-            pipe = StableDiffusionPipeline.from_pretrained(
+            pipe = d.StableDiffusionPipeline.from_pretrained(
                 self.model, local_files_only=True, dtype=resolved.torch_dtype()
             )
             pipe = apply(pipe.to(self.device), resolved)
@@ -334,19 +330,18 @@ def print_recipe(results: list[Result], device: str) -> None:
 
 def _lora(unet_config: dict[str, Any], rank: int, seed: int, folder: Path) -> Path:
     """A random LoRA (attention projections, like the trainer's) saved as diffusers' LoRA format."""
-    from diffusers.utils import convert_state_dict_to_diffusers
     from peft import LoraConfig
     from peft.utils import get_peft_model_state_dict
 
     torch.manual_seed(seed)
-    unet = UNet2DConditionModel.from_config(unet_config)
+    unet = d.UNet2DConditionModel.from_config(unet_config)
     unet.add_adapter(LoraConfig(r=rank, lora_alpha=rank, target_modules=["to_k", "to_q", "to_v", "to_out.0"]))
     with torch.no_grad():
         for name, param in unet.named_parameters():
             if "lora_" in name:
                 param.normal_(0.0, 0.01)  # B is zero at init: make the LoRA do something
-    layers = convert_state_dict_to_diffusers(get_peft_model_state_dict(unet))
-    StableDiffusionPipeline.save_lora_weights(folder, unet_lora_layers=layers, safe_serialization=True)
+    layers = d.utils.convert_state_dict_to_diffusers(get_peft_model_state_dict(unet))
+    d.StableDiffusionPipeline.save_lora_weights(folder, unet_lora_layers=layers, safe_serialization=True)
     return folder
 
 
@@ -397,7 +392,7 @@ def _upscale_tile(bench: Bench, folder: Path, steps: int) -> tuple[int, float]:
     (models.py: from_pretrained in the dtype, then acceleration)."""
     build_upscaler(bench.smoke).save_pretrained(folder / "x4", safe_serialization=True)
     settings = Acceleration(bench.dtype).on("cuda")
-    x4 = StableDiffusionUpscalePipeline.from_pretrained(
+    x4 = d.StableDiffusionUpscalePipeline.from_pretrained(
         folder / "x4", local_files_only=True, dtype=settings.torch_dtype()
     )
     x4 = apply(x4.to(bench.device), replace(settings, compile="off"))

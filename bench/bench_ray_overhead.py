@@ -188,7 +188,7 @@ def main() -> int:
             f" ({w * h * 8 / 1e6:.0f} MB of raw half RGBA)"
         )
     ray.shutdown()
-    cluster.shutdown()
+    cluster.shutdown()  # type: ignore[no-untyped-call]  # ray.cluster_utils is untyped
 
     # Throughput model: G actors each make a frame every gpu_frame_s + encode + what Ray adds; the head
     # takes every frame's bytes off the network and writes it, one at a time in the worst case.

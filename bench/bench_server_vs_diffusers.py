@@ -15,6 +15,7 @@ import tempfile
 import time
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import OpenEXR
@@ -36,7 +37,8 @@ PROMPT = "a concrete building collapsing into dust"
 
 def plain_diffusers(model_dir: Path, frames: list[int], seed: int, steps: int, out: Path) -> float:
     """What a TD would write by hand: load, loop over frames, write EXRs."""
-    pipe = StableDiffusionPipeline.from_pretrained(model_dir, local_files_only=True)
+    pipeline_cls: Any = StableDiffusionPipeline  # untyped for mypy --strict
+    pipe = pipeline_cls.from_pretrained(model_dir, local_files_only=True)
     diffusers_logging.disable_progress_bar()
     pipe.set_progress_bar_config(disable=True)
     pipe(PROMPT, num_inference_steps=2, height=64, width=64, output_type="np")  # warm-up, as the server's

@@ -109,11 +109,13 @@ async def _load(
 
     await asyncio.gather(*(submitter(i) for i in range(submitters)), *(watcher(i) for i in range(watchers)))
     for channel in channels:
-        await channel.close()
+        await channel.close(None)  # grpc-stubs make grace required; None is grpc's default
     out.put(dict(counts))
 
 
-async def _until(call: grpc.aio.UnaryStreamCall, seconds: float) -> AsyncIterator[object]:
+async def _until(
+    call: grpc.aio.UnaryStreamCall[pb.WatchJobRequest, pb.JobEvent], seconds: float
+) -> AsyncIterator[object]:
     """The stream's messages until it ends or ``seconds`` pass (then it is cancelled)."""
     deadline = time.monotonic() + seconds
     while True:
@@ -122,7 +124,7 @@ async def _until(call: grpc.aio.UnaryStreamCall, seconds: float) -> AsyncIterato
         except asyncio.TimeoutError:
             call.cancel()
             return
-        if message is grpc.aio.EOF:
+        if message is grpc.aio.EOF:  # type: ignore[attr-defined]  # grpc-stubs lack aio.EOF
             return
         yield message
 
