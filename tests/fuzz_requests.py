@@ -77,11 +77,11 @@ def generate_requests(draw: st.DrawFn) -> pb.GenerateRequest:
             width=draw(ints),
             height=draw(ints),
             name=draw(text),
-            compression=draw(st.integers(-2, 7)),
-            colorspace=draw(st.integers(-2, 5)),
+            compression=pb.Compression.ValueType(draw(st.integers(-2, 7))),
+            colorspace=pb.ColorSpace.ValueType(draw(st.integers(-2, 5))),
         ),
         camera=pb.CameraTrack(samples=samples, width=draw(ints), height=draw(ints)),
-        temporal=draw(st.integers(-1, 4)),
+        temporal=pb.TemporalMode.ValueType(draw(st.integers(-1, 4))),
         priority=draw(ints),
         client_tag=draw(text),
     )
@@ -256,7 +256,7 @@ def perform(stub: pb_grpc.GenFXStub, call: Call, timeout: float = 60.0) -> grpc.
             if call.method == "SubmitJob":
                 stub.CancelJob(pb.CancelJobRequest(job_id=reply.id), timeout=timeout)
     except grpc.RpcError as exc:
-        return exc.code()  # type: ignore[no-any-return]
+        return exc.code()
     return grpc.StatusCode.OK
 
 

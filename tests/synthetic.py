@@ -21,7 +21,7 @@ WALL_Z, CARD_Z, CARD_HALF = -8.0, -4.0, 1.0
 def camera(frame: int, x: float, z: float = 0.0) -> CameraSample:
     m = np.eye(4)
     m[0, 3], m[2, 3] = x, z
-    return CameraSample(frame, m.ravel(), FOCAL, APERTURE)
+    return CameraSample(frame, tuple(m.ravel().tolist()), FOCAL, APERTURE)
 
 
 def track(frames: range, width: int, height: int, step: float = 0.15) -> CameraTrack:

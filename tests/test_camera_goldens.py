@@ -115,12 +115,13 @@ def _ae_world(case: dict[str, Any]) -> tuple[float, ...]:
     if cam.get("default"):
         return ae_default_camera(w, h, pa)[0]
 
-    def square(p: list[float] | None) -> list[float] | None:
-        return None if p is None else ae_comp_to_square(p, pa).tolist()
+    def square(p: list[float]) -> list[float]:
+        return [float(v) for v in ae_comp_to_square(p, pa)]
 
+    poi = cam["point_of_interest"]  # None for a one-node camera
     local = np.array(
         ae_camera_to_world(
-            square(cam["position"]), square(cam["point_of_interest"]), cam["orientation"], cam["rotation"]
+            square(cam["position"]), None if poi is None else square(poi), cam["orientation"], cam["rotation"]
         )
     ).reshape(4, 4)
     parent = case.get("parent")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -30,7 +31,7 @@ def peak_rss_bytes(pid: int) -> int:
 
 
 def test_fifty_concurrent_clients_all_complete(
-    tmp_path: Path, shot: Shot, record_property: pytest.RecordProperty
+    tmp_path: Path, shot: Shot, record_property: Callable[[str, object], None]
 ) -> None:
     results: dict[int, tuple[str, int, list[str]]] = {}
     errors: list[BaseException] = []

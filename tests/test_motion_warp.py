@@ -45,7 +45,8 @@ def shot(collapse_shot: Path) -> Shot:
 
 
 def sq_error(a: F32, b: F32) -> F32:
-    return np.square(a - b).sum(axis=-1)
+    err: F32 = np.square(a - b).sum(axis=-1)
+    return err
 
 
 def test_motion_passes_read_in_the_renderers_spellings_with_one_sign_rule(tmp_path: Path) -> None:
@@ -68,7 +69,8 @@ def test_motion_passes_read_in_the_renderers_spellings_with_one_sign_rule(tmp_pa
     with pytest.raises(PassError, match=r"motion pass\): motion vectors in pixels need a float image"):
         probe(png, 7, "motion")
     # +Y is up while rows go down: 3 px "up" is 3 rows fewer.
-    assert next_frame_pixel(10.0, 10.0, (2.0, 3.0)) == (12.0, 7.0)
+    u, v = next_frame_pixel(10.0, 10.0, (2.0, 3.0))
+    assert (float(u), float(v)) == (12.0, 7.0)
 
 
 def test_passes_with_other_aovs_read_the_right_channels(tmp_path: Path) -> None:

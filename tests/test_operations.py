@@ -15,13 +15,13 @@ from genfx.proto import genfx_pb2 as pb
 from genfx.shot import Shot
 
 from .conftest import small_request
-from .tls_certs import make_ca, make_leaf
+from .tls_certs import Pem, make_ca, make_leaf
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Pem]:
     folder = tmp_path_factory.mktemp("pki")
     ca, ca_cert, ca_key = make_ca(folder)
     other_ca, other_cert, other_key = make_ca(folder, "Stranger CA")
@@ -33,24 +33,24 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     }
 
 
-def test_tls_and_mutual_tls(tmp_path: Path, pki: dict[str, object], shot: Shot) -> None:
+def test_tls_and_mutual_tls(tmp_path: Path, pki: dict[str, Pem], shot: Shot) -> None:
     ca, srv, cli, stranger = (pki[k] for k in ("ca", "server", "client", "stranger"))
-    args = ("--tls-cert", str(srv.cert), "--tls-key", str(srv.key), "--tls-client-ca", str(ca.cert))  # type: ignore[attr-defined]
+    args = ("--tls-cert", str(srv.cert), "--tls-key", str(srv.key), "--tls-client-ca", str(ca.cert))
     with LocalServer(tmp_path / "data", extra_args=args) as server:
-        ca_pem = ca.cert.read_bytes()  # type: ignore[attr-defined]
+        ca_pem = ca.cert.read_bytes()
         # A client with a certificate from our CA gets in and can run a job over TLS.
         with Client(
             server.address,
             root_certificates=ca_pem,
-            private_key=cli.key.read_bytes(),  # type: ignore[attr-defined]
+            private_key=cli.key.read_bytes(),
             certificate_chain=cli.cert.read_bytes(),
             timeout=60,
-        ) as c:  # type: ignore[attr-defined]
+        ) as c:
             job = c.wait(c.submit(small_request(shot, frames=1)).id)
             assert job.state == pb.JOB_STATE_SUCCEEDED
             assert c.fetch_frame(job.id, job.frames[0], tmp_path / "f.exr").stat().st_size > 0
         # No client certificate, or one from another CA: the handshake fails.
-        for key, chain in ((None, None), (stranger.key.read_bytes(), stranger.cert.read_bytes())):  # type: ignore[attr-defined]
+        for key, chain in ((None, None), (stranger.key.read_bytes(), stranger.cert.read_bytes())):
             with (
                 Client(
                     server.address,

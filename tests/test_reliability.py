@@ -104,7 +104,7 @@ def test_health_and_short_calls_answer_with_300_open_watchers(
             for call in calls:
                 call.cancel()
             for channel in channels:
-                await channel.close()
+                await channel.close(None)  # grpc-stubs make grace required; None is grpc's default
 
     def run() -> None:
         try:

@@ -3,8 +3,10 @@ genfx.frames: server-given file names and patterns on the client side; the CLI s
 
 from __future__ import annotations
 
+import argparse
 from fractions import Fraction
 from pathlib import Path
+from typing import cast
 
 import pytest
 from google.protobuf.message import Message
@@ -200,7 +202,7 @@ def test_split_pattern() -> None:
 
 def test_generate_help_points_at_the_servers_defaults() -> None:
     sub = next(a for a in build_parser()._actions if a.dest == "command")
-    generate = sub.choices["generate"]  # type: ignore[attr-defined]
+    generate = cast(dict[str, argparse.ArgumentParser], sub.choices)["generate"]  # a subparsers action
     helps = {a.dest: a.help or "" for a in generate._actions}
     for dest in ("steps", "guidance", "strength", "keyframe_step"):
         assert "default: the server's (see genfx info)" in helps[dest], dest

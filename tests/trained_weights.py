@@ -58,11 +58,11 @@ def write_card(run: Path, base_hash: str, dataset_hash: str = DATASET_HASH, **co
 def make_lora(run: Path, base_model: Path, seed: int = 1, scale: float = 0.3) -> Path:
     """RUN/lora/pytorch_lora_weights.safetensors: a rank-4 LoRA on the UNet's attention, random weights."""
     import diffusers
-    from diffusers.utils import convert_state_dict_to_diffusers
     from peft import LoraConfig
     from peft.utils import get_peft_model_state_dict
 
-    unet = diffusers.UNet2DConditionModel.from_pretrained(base_model / "unet", local_files_only=True)
+    d: Any = diffusers  # untyped for mypy --strict
+    unet = d.UNet2DConditionModel.from_pretrained(base_model / "unet", local_files_only=True)
     unet.add_adapter(
         LoraConfig(
             r=4,
@@ -72,9 +72,9 @@ def make_lora(run: Path, base_model: Path, seed: int = 1, scale: float = 0.3) ->
         )
     )
     _randomise(unet, seed, scale, only="lora_")
-    diffusers.StableDiffusionPipeline.save_lora_weights(
+    d.StableDiffusionPipeline.save_lora_weights(
         run / "lora",
-        unet_lora_layers=convert_state_dict_to_diffusers(get_peft_model_state_dict(unet)),
+        unet_lora_layers=d.utils.convert_state_dict_to_diffusers(get_peft_model_state_dict(unet)),
         safe_serialization=True,
     )
     return run / "lora"
@@ -85,8 +85,9 @@ def make_controlnet(run: Path, base_model: Path, seed: int = 2, scale: float = 0
     conditioning embedding (all "controlnet_*" weights) random."""
     import diffusers
 
-    unet = diffusers.UNet2DConditionModel.from_pretrained(base_model / "unet", local_files_only=True)
-    controlnet = diffusers.ControlNetModel.from_unet(
+    d: Any = diffusers  # untyped for mypy --strict
+    unet = d.UNet2DConditionModel.from_pretrained(base_model / "unet", local_files_only=True)
+    controlnet = d.ControlNetModel.from_unet(
         unet, conditioning_channels=len(CONDITION_CHANNELS), conditioning_embedding_out_channels=(16, 32)
     )
     _randomise(controlnet, seed, scale, only="controlnet_")

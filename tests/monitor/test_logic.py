@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PySide6.QtCore import QModelIndex, Qt
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QTableWidget
 from pytestqt.qtbot import QtBot
 
 from genfx.client import Client
@@ -189,11 +189,19 @@ def test_job_book_keeps_newest_first() -> None:
 def test_rerun_request_takes_the_chosen_loras_or_keeps_the_jobs() -> None:
     job = make_job()
     job.request.loras.add(name="dust", weight=0.8)
-    assert [(r.name, r.weight) for r in rerun_request(job, 1).loras] == [("dust", pytest.approx(0.8))]
+    kept: list[tuple[str, object]] = [("dust", pytest.approx(0.8))]  # object: approx is no float (mypy)
+    assert [(r.name, r.weight) for r in rerun_request(job, 1).loras] == kept
     chosen = rerun_request(job, 1, [("grit", 0.5), ("dust", -1.0)])
     assert [(r.name, r.weight) for r in chosen.loras] == [("grit", 0.5), ("dust", -1.0)]
     assert list(rerun_request(job, 1, []).loras) == []  # every LoRA unticked: none
     assert [r.name for r in job.request.loras] == ["dust"]  # the job itself is untouched
+
+
+def name_text(table: QTableWidget, row: int) -> str:
+    """The text of a row's name cell (LoRA name and note)."""
+    item = table.item(row, 0)
+    assert item is not None, f"no name cell in row {row}"
+    return item.text()
 
 
 def test_the_lora_table_lists_the_servers_loras_and_ticks_the_jobs(qtbot: QtBot) -> None:
@@ -211,8 +219,8 @@ def test_the_lora_table_lists_the_servers_loras_and_ticks_the_jobs(qtbot: QtBot)
         )
     )
     assert [table.name_at(r) for r in range(table.rowCount())] == ["dust", "grit"]
-    assert table.item(0, 0).text() == f"dust  (for collapse · sha256 {'ab' * 6})"
-    assert table.item(1, 0).text().startswith("grit  (for none of this server's models")
+    assert name_text(table, 0) == f"dust  (for collapse · sha256 {'ab' * 6})"
+    assert name_text(table, 1).startswith("grit  (for none of this server's models")
     assert (table.weight_box(0).minimum(), table.weight_box(0).maximum()) == (-1.5, 1.5)
     assert table.chosen() == []
     request = pb.GenerateRequest(
@@ -221,7 +229,7 @@ def test_the_lora_table_lists_the_servers_loras_and_ticks_the_jobs(qtbot: QtBot)
     table.show_job(request)
     # 0 on the wire is 1.0; a LoRA this server does not list stays, marked.
     assert table.chosen() == [("grit", 1.0), ("old", 0.5)]
-    assert table.item(2, 0).text() == "old  (not listed by this server)"
+    assert name_text(table, 2) == "old  (not listed by this server)"
     table.set_chosen("dust", 0.25)
     table.set_chosen("old", 0.5, on=False)
     assert table.chosen() == [("dust", 0.25), ("grit", 1.0)]

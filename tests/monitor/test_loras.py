@@ -56,14 +56,16 @@ def test_a_rerun_sends_the_ticked_loras_with_their_weights(
             qtbot.waitUntil(lambda: widget.lora_table.rowCount() == 1, timeout=WAIT_MS)
             qtbot.waitUntil(lambda: widget.model.row_of(old.id) is not None, timeout=WAIT_MS)
             assert widget.select_job(old.id)
-            assert widget.lora_table.chosen() == [("dust", pytest.approx(0.8))]  # the job's own LoRA
+            own: list[tuple[str, object]] = [("dust", pytest.approx(0.8))]  # object: approx is no float
+            assert widget.lora_table.chosen() == own  # the job's own LoRA
             assert "LoRAs: dust \u00d70.8" in widget.details.text()
             widget.lora_table.set_chosen("dust", 0.4)
             with qtbot.waitSignal(widget.controller.rerun_submitted, timeout=WAIT_MS) as signal:
                 qtbot.mouseClick(widget.rerun_button, Qt.MouseButton.LeftButton)  # type: ignore[no-untyped-call]
             new = api.wait(signal.args[0])
             assert new.state == pb.JOB_STATE_SUCCEEDED, new.message
-            assert [(r.name, r.weight) for r in new.request.loras] == [("dust", pytest.approx(0.4))]
+            rerun: list[tuple[str, object]] = [("dust", pytest.approx(0.4))]
+            assert [(r.name, r.weight) for r in new.request.loras] == rerun
             manifest = json.loads((lora_server.data_dir / "jobs" / new.id / "manifest.json").read_text())
             assert "dust" in json.dumps(manifest)  # applied and recorded by the server
         finally:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -44,11 +45,12 @@ def test_vae_stage_writes_a_vae_with_unit_variance_latents(vae_run: Path, datase
     from training.train.data import ShardDataset
     from training.train.vae_loop import latent_scale
 
+    d: Any = diffusers  # untyped for mypy --strict
     card = json.loads((vae_run / "model_card.json").read_text())
     assert card["hyperparameters"]["train"] == ["vae"] and card["steps"] == 4
     assert [step for step, _ in card["eval_loss"]["all"]] == [0, 2, 4]
     assert set(card["outputs"]) == {"vae/config.json", "vae/diffusion_pytorch_model.safetensors"}
-    vae = diffusers.AutoencoderKL.from_pretrained(vae_run / "vae")
+    vae = d.AutoencoderKL.from_pretrained(vae_run / "vae")
     samples = ShardDataset(dataset, need=("png",))
     # The scale is 1/std of the trained VAE's latents (unit variance for the diffusion model).
     assert vae.config.scaling_factor == pytest.approx(latent_scale(vae, samples), rel=1e-5)
@@ -92,6 +94,7 @@ def test_a_controlnet_trained_with_a_fresh_unet_starts_without_zero_convolutions
     from training.train.base_model import load_components, unzero_controlnet
 
     cn = load_components(tiny_model, controlnet=True).controlnet
+    assert cn is not None  # asked for
     convs = [*cn.controlnet_down_blocks, cn.controlnet_mid_block, cn.controlnet_cond_embedding.conv_out]
     assert all(float(c.weight.detach().abs().sum()) == 0.0 for c in convs)  # ControlNet's own init
     unzero_controlnet(cn)
@@ -103,6 +106,7 @@ def test_assemble_makes_a_servable_half_precision_model(
 ) -> None:
     import diffusers
 
+    d: Any = diffusers  # untyped for mypy --strict
     out = tmp_path / "model"
     assert (
         main(
@@ -120,8 +124,8 @@ def test_assemble_makes_a_servable_half_precision_model(
     for part in ("unet", "vae", "text_encoder"):
         (weights,) = (out / "pipeline" / part).glob("*.safetensors")
         assert {t.dtype for t in load_file(str(weights)).values()} == {torch.float16}, part
-    pipe = diffusers.StableDiffusionPipeline.from_pretrained(out / "pipeline", local_files_only=True)
-    trained = diffusers.AutoencoderKL.from_pretrained(vae_run / "vae")
+    pipe = d.StableDiffusionPipeline.from_pretrained(out / "pipeline", local_files_only=True)
+    trained = d.AutoencoderKL.from_pretrained(vae_run / "vae")
     assert pipe.vae.config.scaling_factor == trained.config.scaling_factor
     config = load_model_config(out / "models.json")
     registry = ModelRegistry(config.models, tmp_path / "cache", include_tiny=False)

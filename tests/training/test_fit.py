@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -47,18 +48,19 @@ def test_outputs_card_and_checkpoint_pictures(
 
 
 def test_lora_and_controlnet_load_with_diffusers(lora_controlnet_run: Path, tiny_model: Path) -> None:
-    from diffusers import ControlNetModel, StableDiffusionControlNetPipeline, StableDiffusionPipeline
+    import diffusers
 
-    pipe = StableDiffusionPipeline.from_pretrained(tiny_model, local_files_only=True, safety_checker=None)
+    d: Any = diffusers  # untyped for mypy --strict
+    pipe = d.StableDiffusionPipeline.from_pretrained(tiny_model, local_files_only=True, safety_checker=None)
     kw = {"num_inference_steps": 2, "height": 32, "width": 32, "output_type": "np"}
     before = pipe("a building collapses", generator=torch.Generator().manual_seed(0), **kw).images
     pipe.load_lora_weights(lora_controlnet_run / "lora", adapter_name="collapse")  # what the server will call
     after = pipe("a building collapses", generator=torch.Generator().manual_seed(0), **kw).images
     assert np.abs(after - before).max() > 1e-4, "the LoRA changed nothing"
 
-    controlnet = ControlNetModel.from_pretrained(lora_controlnet_run / "controlnet", local_files_only=True)
+    controlnet = d.ControlNetModel.from_pretrained(lora_controlnet_run / "controlnet", local_files_only=True)
     assert controlnet.config.conditioning_channels == 4
-    cn_pipe = StableDiffusionControlNetPipeline(**{**pipe.components, "controlnet": controlnet})
+    cn_pipe = d.StableDiffusionControlNetPipeline(**{**pipe.components, "controlnet": controlnet})
     depth = np.full((32, 32), 10.0, np.float32)
     zeros = np.zeros((32, 32), np.float32)
     cond = sim_condition(depth, np.zeros((32, 32, 2), np.float32), zeros, near_far=(5.0, 20.0))

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from genfx.camera import project_to_pixel
+from genfx.camera import CameraSample, project_to_pixel
 from genfx.exr import camera_from_header
 from genfx.passes import next_frame_pixel
 from genfx.shot import load_shot
@@ -38,7 +38,9 @@ def _passes(folder: Path, frame: int) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return depth["Z"], mv, mask["A"].astype(np.float32)
 
 
-def _world_points(shot_cam, width: int, height: int, depth: np.ndarray) -> tuple[np.ndarray, ...]:
+def _world_points(
+    shot_cam: CameraSample, width: int, height: int, depth: np.ndarray
+) -> tuple[np.ndarray, ...]:
     """Un-project pixel centres with their depth through the camera (independent of the renderer)."""
     fx = shot_cam.focal_length_mm / shot_cam.horizontal_aperture_mm * width
     fy = shot_cam.focal_length_mm / shot_cam.vertical_aperture(width, height) * height
