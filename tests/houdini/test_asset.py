@@ -212,7 +212,12 @@ def test_expanded_library_is_complete() -> None:
 
 def test_contents_pass_the_input_through_unchanged() -> None:
     mime = email.message_from_string((DEFINITION / "Contents.dir" / "Contents.mime").read_text())
-    parts = {p.get_filename(): p.get_payload() for p in mime.walk() if p.get_filename()}
+    parts: dict[str, str] = {}
+    for part in mime.walk():
+        if name := part.get_filename():
+            payload = part.get_payload()
+            assert isinstance(payload, str), name  # a file, not a multipart container
+            parts[name] = payload
     assert parts["node_type"].strip() == "Sop"
     assert "type = genfx::generate_collapse::1.0" in parts["hdaroot.init"]
     assert parts["hdaroot.order"].split() == ["1", "output0"]  # one node inside: the output

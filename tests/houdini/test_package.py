@@ -82,7 +82,8 @@ def test_shelf_tool_picks_the_only_camera_and_the_display_sop_of_a_selected_obje
     geo.setSelected(True, clear_all_selected=True)
     created = create_generate_collapse({})
     assert created is not None and created.inputs() == (last,)
-    assert created.parm("camera").eval() == "/obj/shotcam"
+    camera = created.parm("camera")
+    assert camera is not None and camera.eval() == "/obj/shotcam"
 
 
 def test_shelf_tool_without_geometry_explains_itself(hou: ModuleType) -> None:

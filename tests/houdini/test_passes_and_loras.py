@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import OpenEXR
@@ -15,6 +15,9 @@ from genfx.proto import genfx_pb2 as pb
 from inference_server.engine.passes import read_depth, read_mask, read_motion
 from tests.houdini.fakes import mantra
 from tests.houdini.test_units import ScriptedClient
+
+if TYPE_CHECKING:
+    from hou import OpNode, Parm  # types-houdini: genfx_houdini returns real-typed nodes
 
 FRAMES = (1, 3)
 ROP = "/out/genfx_passes_geo1_generate_collapse1"
@@ -30,6 +33,13 @@ class RecordingClient(ScriptedClient):
     def upload(self, path: str) -> Any:
         self.bytes[path] = Path(path).read_bytes()
         return super().upload(path)
+
+
+def _parm(node: OpNode, name: str) -> Parm:
+    """A parameter the node must have (Node.parm is None for an unknown name, as in Houdini)."""
+    parm = node.parm(name)
+    assert parm is not None, f"{node.path()} has no parameter {name}"
+    return parm
 
 
 def _scene(hou: ModuleType) -> Any:
@@ -70,18 +80,18 @@ def test_the_node_builds_a_mantra_rop_for_the_shot_camera_range_and_passes(hou: 
     rop = node_mod.render_passes(node)
     assert rop is not None and rop.path() == ROP and rop.type().name() == "ifd"
     assert node.parm("pass_rop").eval() == ROP
-    assert rop.parm("camera").eval() == "/obj/shotcam"
-    assert rop.parm("trange").evalAsString() == "normal"  # Render Frame Range, not the current frame
-    assert (rop.parm("f1").eval(), rop.parm("f2").eval(), rop.parm("f3").eval()) == (1.0, 3.0, 1.0)
-    assert (rop.parm("vobject").eval(), rop.parm("forceobject").eval()) == ("", "/obj/geo1")
+    assert _parm(rop, "camera").eval() == "/obj/shotcam"
+    assert _parm(rop, "trange").evalAsString() == "normal"  # Render Frame Range, not the current frame
+    assert (_parm(rop, "f1").eval(), _parm(rop, "f2").eval(), _parm(rop, "f3").eval()) == (1.0, 3.0, 1.0)
+    assert (_parm(rop, "vobject").eval(), _parm(rop, "forceobject").eval()) == ("", "/obj/geo1")
     planes = [
         tuple(
-            rop.parm(f"vm_{what}_plane{n}").unexpandedString()
+            _parm(rop, f"vm_{what}_plane{n}").unexpandedString()
             if what == "filename"
-            else rop.parm(f"vm_{what}_plane{n}").eval()
+            else _parm(rop, f"vm_{what}_plane{n}").eval()
             for what in ("variable", "vextype", "channel", "quantize", "usefile", "filename")
         )
-        for n in range(1, rop.parm("vm_numaux").eval() + 1)
+        for n in range(1, int(_parm(rop, "vm_numaux").eval()) + 1)
     ]
     folder = "$HIP/genfx/passes/generate_collapse1"  # the default Pass Folder, kept relative to $HIP
     assert planes == [
@@ -112,9 +122,9 @@ def test_building_again_follows_the_node_and_keeps_one_rop(hou: ModuleType) -> N
     node.parm("pass_objects").set("/obj/geo*")
     rop = node_mod.render_passes(node)
     assert rop is not None and [c.path() for c in hou.node("/out").children()] == [ROP]
-    assert rop.parm("f2").eval() == 2.0 and rop.parm("forceobject").eval() == "/obj/geo*"
-    assert rop.parm("vm_numaux").eval() == 2
-    assert [rop.parm(f"vm_variable_plane{n}").eval() for n in (1, 2)] == ["Pz", "Af"]
+    assert _parm(rop, "f2").eval() == 2.0 and _parm(rop, "forceobject").eval() == "/obj/geo*"
+    assert _parm(rop, "vm_numaux").eval() == 2
+    assert [_parm(rop, f"vm_variable_plane{n}").eval() for n in (1, 2)] == ["Pz", "Af"]
     assert rop.parm("vm_variable_plane3") is None  # the third plane is gone, as in Houdini
     assert hou._session.renders[-1].frame_range == (1.0, 2.0, 1.0)
 
@@ -174,18 +184,19 @@ def test_a_pass_the_render_did_not_write_is_named(
     """An artist turned a plane's own file off on the ROP: Mantra writes it into the beauty instead, and
     the node says which pass file is missing rather than sending a job without it."""
     from genfx_houdini import node as node_mod
+    from genfx_houdini import passes_rop
 
     node = _scene(hou)
     rop = node_mod.render_passes(node)
     assert rop is not None
-    orig_build = node_mod.passes_rop.build
+    orig_build = passes_rop.build
 
     def build_then_edit(*args: Any, **kwargs: Any) -> Any:
         built = orig_build(*args, **kwargs)
-        built.parm("vm_usefile_plane2").set(0)
+        _parm(built, "vm_usefile_plane2").set(0)
         return built
 
-    monkeypatch.setattr(node_mod.passes_rop, "build", build_then_edit)
+    monkeypatch.setattr(passes_rop, "build", build_then_edit)
     for stale in (Path(hou.hipFile.path()).parent / "genfx" / "passes").rglob("motion.*"):
         stale.unlink()
     client = RecordingClient()

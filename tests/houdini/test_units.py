@@ -299,7 +299,7 @@ class ScriptedClient(RefusingClient):
         infos = [pb.FrameInfo(frame=f, file_name=f"n.{f:04d}.exr") for f in self.frames]
         return pb.Job(
             id="job1",
-            state=state,
+            state=pb.JobState.ValueType(state),
             seed=1,
             frames_total=len(self.frames),
             frames_done=len(infos),

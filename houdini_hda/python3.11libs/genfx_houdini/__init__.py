@@ -12,7 +12,14 @@ Importing this package never needs the GenFX client; Generate says how to instal
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from genfx_houdini.deps import add_to_path
+
+if TYPE_CHECKING:  # their real types; at run time __getattr__ imports them on first use
+    from genfx_houdini.node import cancel as cancel
+    from genfx_houdini.node import generate as generate
+    from genfx_houdini.node import load_results as load_results
 
 __version__ = "0.1.0"
 

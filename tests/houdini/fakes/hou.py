@@ -54,6 +54,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from tests.houdini import dialogscript
 from tests.houdini.dialogscript import Default, ParmDef
@@ -279,7 +280,11 @@ class playbar:
 class Matrix4:
     """hou.Matrix4: 4x4, row-major; vectors are ROW vectors (``p * M``), translation in the last row."""
 
-    def __init__(self, values: float | Sequence[float] | Sequence[Sequence[float]] = 0.0) -> None:
+    def __init__(
+        self,
+        # An array too: the fake builds its own matrices with numpy (Houdini's takes sequences).
+        values: float | Sequence[float] | Sequence[Sequence[float]] | npt.NDArray[np.floating[Any]] = 0.0,
+    ) -> None:
         if isinstance(values, (int, float)):
             self._m = np.eye(4) * float(values)  # a number sets the diagonal (0 = zero matrix)
         else:
@@ -1015,7 +1020,7 @@ class Node(NetworkMovableItem):
             raise OperationFailed("inputs must come from the same network")
         while len(self._inputs) <= input_index:
             self._inputs.append(None)
-        self._inputs[input_index] = item_to_become_input  # type: ignore[assignment]
+        self._inputs[input_index] = item_to_become_input
         _session.unsaved_changes += 1
         self._dirty_downstream()
 
@@ -1193,7 +1198,7 @@ class ObjNode(OpNode):
         parts = {
             "s": hmath.buildScale(*(self._float(n, at_frame) * uniform for n in ("sx", "sy", "sz"))),
             "r": hmath.buildRotate(
-                *(self._float(n, at_frame) for n in ("rx", "ry", "rz")),
+                tuple(self._float(n, at_frame) for n in ("rx", "ry", "rz")),
                 order=self._parms["rOrd"].evalAsStringAtFrame(at_frame),
             ),
             "t": hmath.buildTranslate(*(self._float(n, at_frame) for n in ("tx", "ty", "tz"))),
