@@ -20,35 +20,25 @@ from typing import Any
 import torch
 
 from training.etl.manifest import write_manifest
-from training.etl.pipeline import process_shard
+from training.etl.pipeline import process_shard, shard_task
 from training.etl.plan import check_or_save_plan, make_plan
+from training.etl.shot_ranges import depth_files, range_of_files
 from training.synth.generate import SynthSettings, synthesize
 from training.train.loop import fit
 from training.train.options import FitConfig
 
 
 def _dataset(tmp: Path, size: int) -> Path:
-    """A dataset made by the ETL's own shard task, without starting Ray (this bench measures training)."""
-    import dataclasses
-    import json as _json
-
+    """A dataset made by the ETL's own shard tasks, without starting Ray (this bench measures training)."""
     src = tmp / "src"
     synthesize(src, SynthSettings(shots=2, frames=8, width=size * 2, height=size * 3 // 2))
     plan = make_plan([src], {"buckets": [[size, size]], "shard_size": 8}, 8)
     out = tmp / "ds"
     check_or_save_plan(out, plan)
-    for i, shard in enumerate(plan.shards):
-        task = {
-            "index": i,
-            "out": str(out),
-            "buckets": [[size, size]],
-            "latent_model": "",
-            "sources": [dataclasses.asdict(s) for s in plan.sources],
-            "samples": [
-                {"key": s.key, "source": s.source, "frame": dataclasses.asdict(s.frame)} for s in shard
-            ],
-        }
-        process_shard({"task": _json.dumps(task)})
+    shards = list(range(len(plan.shards)))
+    ranges = {key: range_of_files(files) for key, files in depth_files(plan, shards).items()}
+    for i in shards:
+        process_shard(shard_task(plan, out, i, ranges, None))
     write_manifest(out, plan)
     return out
 

@@ -24,7 +24,26 @@ from training.etl.manifest import write_manifest
 from training.etl.plan import Plan
 from training.etl.sample import SourceInfo, build_sample
 from training.etl.shards import read_sidecar, write_shard
-from training.etl.shot_ranges import compute_ranges, depth_files, shot_key
+from training.etl.shot_ranges import DepthRange, compute_ranges, depth_files, shot_key
+
+
+def shard_task(
+    plan: Plan, out: Path, index: int, ranges: dict[str, DepthRange], latent_model: Path | None
+) -> dict[str, Any]:
+    """The row ``process_shard`` takes for one shard: its samples, the sources, and the depth range of
+    each shot it holds (``ranges``: every shot's, from shot_ranges)."""
+    shard = plan.shards[index]
+    shots = {shot_key(s.source, s.frame.shot) for s in shard}
+    task = {
+        "index": index,
+        "out": str(out),
+        "buckets": plan.settings["buckets"],
+        "latent_model": str(latent_model) if latent_model else "",
+        "sources": [asdict(s) for s in plan.sources],
+        "depth_ranges": {k: v for k, v in ranges.items() if k in shots},
+        "samples": [{"key": s.key, "source": s.source, "frame": asdict(s.frame)} for s in shard],
+    }
+    return {"task": json.dumps(task)}
 
 
 def process_shard(row: dict[str, Any]) -> dict[str, Any]:
@@ -91,21 +110,7 @@ def run_plan(
         ray.data.DataContext.get_current().enable_progress_bars = False  # ours counts frames
         # First every shot's depth range (the conditioning's normalisation), then the shards.
         ranges = compute_ranges(depth_files(plan, pending))
-        tasks = []
-        for i in pending:
-            shots = {shot_key(s.source, s.frame.shot) for s in plan.shards[i]}
-            task = {
-                "index": i,
-                "out": str(out),
-                "buckets": plan.settings["buckets"],
-                "latent_model": str(latent_model) if latent_model else "",
-                "sources": [asdict(s) for s in plan.sources],
-                "depth_ranges": {k: v for k, v in ranges.items() if k in shots},
-                "samples": [
-                    {"key": s.key, "source": s.source, "frame": asdict(s.frame)} for s in plan.shards[i]
-                ],
-            }
-            tasks.append({"task": json.dumps(task)})
+        tasks = [shard_task(plan, out, i, ranges, latent_model) for i in pending]
         ds = ray.data.from_items(tasks, override_num_blocks=len(tasks)).map(process_shard, num_cpus=1)
         for result in ds.iter_rows():
             bar.update(int(result["samples"]) + int(result["errors"]))
