@@ -15,7 +15,14 @@ Both with torch on every core (this CPU server: the diffusion itself keeps every
 is left to write frames beside it) and with torch on one core less than the machine has (a GPU box: the
 device denoises, the CPU cores are free for the writers).
 
+``--device-seconds T [T ...]`` adds a GPU-box stand-in for each T: torch on one core less, and every
+keyframe's upscale stage ends with T seconds in which the worker thread waits with the GIL released and
+the CPU idle, as a worker waits on a device (the T counts as diffusion + upscale time). It measures
+whether the pool hides a frame's CPU side behind a device keyframe of that length; it is not a GPU
+measurement (``bench_gpu_sd2`` is), and the T are assumptions the output states.
+
     python -m bench.bench_4k_job [--frames 5] [--keyframe-step 2] [--rounds 1] [--writers N]
+                                 [--device-seconds 5 10 20]
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ import torch
 from genfx.client import build_request
 from genfx.proto import genfx_pb2 as pb
 from inference_server import defaults
+from inference_server.engine import modes
 from inference_server.engine.mode import StageTime
 from inference_server.frame_writer import WriterSettings
 from inference_server.jobs import JobStore
@@ -50,16 +58,23 @@ from tests.synthetic import render, track, write_depth_exr, write_png
 
 
 class _Totals(StepTimes):
-    """StepTimes that also sums the time of every stage it hears of (diffusion, upscale)."""
+    """StepTimes that also sums the time of every stage it hears of (diffusion, upscale).
 
-    def __init__(self) -> None:
+    With ``device_seconds``, each keyframe's last stage (its upscale) is followed by that long a wait in
+    the worker's thread: a stand-in for a device's share of the keyframe, CPU idle, GIL released."""
+
+    def __init__(self, device_seconds: float = 0.0) -> None:
         super().__init__()
+        self.device_seconds = device_seconds
         self.seconds = 0.0
         self.last_done = 0.0  # perf_counter when the last stage ended
 
     def record(self, model: str, stage: StageTime) -> None:
         super().record(model, stage)
         self.seconds += stage.seconds
+        if self.device_seconds and stage.stage == modes.UPSCALE_X4:
+            time.sleep(self.device_seconds)  # called on the worker thread, between two keyframes
+            self.seconds += self.device_seconds
         self.last_done = time.perf_counter()
 
 
@@ -116,6 +131,14 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=1, help="serial/pooled pairs, interleaved")
     parser.add_argument("--writers", type=int, help="writer threads with the pool (default: the server's)")
     parser.add_argument("--colorspace", default="acescg", choices=["linear_rec709", "acescg"])
+    parser.add_argument(
+        "--device-seconds",
+        type=float,
+        nargs="*",
+        default=[],
+        metavar="T",
+        help="GPU-box stand-ins: T s of idle device wait per keyframe, torch on one core less",
+    )
     args = parser.parse_args()
     w, h = args.width, args.height
     data = DataDir(Path(tempfile.mkdtemp(prefix="genfx-4k-")))
@@ -159,10 +182,17 @@ def _bench(args: argparse.Namespace, data: DataDir, w: int, h: int) -> int:
 
     pooled = WriterSettings.for_threads(args.writers)
     cores = os.cpu_count() or 2
+    serial = WriterSettings(0, 1)
     variants = [
-        (f"torch on {threads} core(s), {label}", threads, settings)
+        (f"torch on {threads} core(s), {label}", threads, settings, 0.0)
         for threads in sorted({cores, max(1, cores - pooled.threads)}, reverse=True)
-        for label, settings in (("serial (--frame-writers 0)", WriterSettings(0, 1)), ("writer pool", pooled))
+        for label, settings in (("serial (--frame-writers 0)", serial), ("writer pool", pooled))
+    ]
+    feeder = max(1, cores - pooled.threads)  # the threads a GPU box's worker uses to feed its device
+    variants += [
+        (f"stand-in device {t:g} s/keyframe, {label}", feeder, settings, t)
+        for t in args.device_seconds
+        for label, settings in (("serial", serial), ("writer pool", pooled))
     ]
     # One untimed keyframe first: the first diffusion and upscale calls pay one-off costs (kernel
     # selection, allocator growth) that would otherwise land on whichever setting runs first.
@@ -176,9 +206,9 @@ def _bench(args: argparse.Namespace, data: DataDir, w: int, h: int) -> int:
 
     runs: list[Run] = []
     for _ in range(args.rounds):
-        for label, threads, settings in variants:
+        for label, threads, settings, device_seconds in variants:
             torch.set_num_threads(threads)
-            totals = _Totals()
+            totals = _Totals(device_seconds)
             worker = Worker("cpu", store, registry, data, writers=settings, step_times=totals)
             job_id = store.create(req, args.frames)
             assert store.claim_next() == job_id
