@@ -139,6 +139,11 @@ def main() -> int:
         metavar="T",
         help="GPU-box stand-ins: T s of idle device wait per keyframe, torch on one core less",
     )
+    parser.add_argument(
+        "--stand-ins-only",
+        action="store_true",
+        help="only the --device-seconds settings (no CPU-server ones)",
+    )
     args = parser.parse_args()
     w, h = args.width, args.height
     data = DataDir(Path(tempfile.mkdtemp(prefix="genfx-4k-")))
@@ -183,11 +188,15 @@ def _bench(args: argparse.Namespace, data: DataDir, w: int, h: int) -> int:
     pooled = WriterSettings.for_threads(args.writers)
     cores = os.cpu_count() or 2
     serial = WriterSettings(0, 1)
-    variants = [
-        (f"torch on {threads} core(s), {label}", threads, settings, 0.0)
-        for threads in sorted({cores, max(1, cores - pooled.threads)}, reverse=True)
-        for label, settings in (("serial (--frame-writers 0)", serial), ("writer pool", pooled))
-    ]
+    variants = (
+        []
+        if args.stand_ins_only
+        else [
+            (f"torch on {threads} core(s), {label}", threads, settings, 0.0)
+            for threads in sorted({cores, max(1, cores - pooled.threads)}, reverse=True)
+            for label, settings in (("serial (--frame-writers 0)", serial), ("writer pool", pooled))
+        ]
+    )
     feeder = max(1, cores - pooled.threads)  # the threads a GPU box's worker uses to feed its device
     variants += [
         (f"stand-in device {t:g} s/keyframe, {label}", feeder, settings, t)

@@ -149,6 +149,8 @@ def frames(
     this loop made them or ``known_key`` supplies them, so a frame comes out the same however the job
     was split, resumed, or whichever thread finished it."""
     keys: dict[int, Callable[[], F32]] = {}
+    keyframes = [item.frame for item in items if item.keyframe]
+    following = dict(zip(keyframes, keyframes[1:], strict=False))  # keyframe -> the next one to make
 
     def key_image(frame: int) -> Callable[[], F32]:
         if frame not in keys:
@@ -181,6 +183,8 @@ def frames(
             def on_tick(frame: int = frame) -> None:
                 hooks.tick(frame)
 
+            if frame in following:  # its passes are read while the device makes this one
+                renderer.prefetch(following[frame])
             image, cover = renderer.keyframe(
                 frame, frame_seed(settings.seed, frame), prev, on_step=on_step, on_tick=on_tick
             )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -143,3 +144,30 @@ def test_4k_frame_through_the_tiled_x4_upscaler(registry: ModelRegistry, passes:
     assert out.shape == (2160, 4096, 3) and out.dtype == np.float32
     assert out.min() >= 0.0 and out.max() <= 1.0
     assert time.perf_counter() - started < 60
+
+
+def _join_prefetch(frame: int) -> None:
+    for thread in threading.enumerate():
+        if thread.name == f"genfx-prefetch-{frame}":
+            thread.join(30)
+
+
+def test_prefetched_passes_are_not_read_again_by_the_keyframe(registry: ModelRegistry, passes: Any) -> None:
+    r = renderer(registry, spec(passes, ("plate", "mask", "depth"), "depth"))
+    r.prefetch(1002)
+    _join_prefetch(1002)
+    read = r._passes.loads
+    assert read >= 6  # plate, mask and depth, each as read and at generation size
+    r.keyframe(1002, 5, None)
+    assert r._passes.loads == read
+
+
+def test_a_prefetch_that_fails_leaves_the_error_to_the_keyframe(
+    registry: ModelRegistry, passes: Any, tmp_path: Path
+) -> None:
+    broken = {f: {**p, "plate": tmp_path / "gone.png"} for f, p in passes.items()}
+    r = renderer(registry, spec(broken, ("plate",), "img2img"))
+    r.prefetch(1001)
+    _join_prefetch(1001)
+    with pytest.raises(PassError, match=r"frame 1001, plate pass"):
+        r.keyframe(1001, 5, None)

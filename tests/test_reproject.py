@@ -101,3 +101,11 @@ def test_tiled_map_reassembles_exactly_and_resize_is_exact_size() -> None:
     assert big.shape == (2160, 4096, 3) and big.dtype == np.float32 and 0 <= big.min() <= big.max() <= 1
     depth = np.array([[1.0, np.inf]], np.float32)
     assert np.isinf(resize_depth(depth, 4, 2)[:, 2:]).all()
+
+
+def test_resize_of_a_large_image_is_the_channels_resized_one_by_one() -> None:
+    """Large images resize their channels side by side on threads: the pixels are the same."""
+    img = np.random.default_rng(3).random((540, 1024, 3), dtype=np.float32)
+    together = resize(img, 4096, 2160)
+    apart = np.stack([resize(img[..., c], 4096, 2160) for c in range(3)], axis=-1)
+    assert np.array_equal(together, apart)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +29,7 @@ from . import modes
 from .depth2img import normalise_depth
 from .mode import F32, Keyframe, StageTime, StepFn
 from .motion import ShotFlow
+from .pass_cache import PassCache
 from .passes import READERS
 from .reproject import View, plane_depth
 from .temporal import inbetween, keyframe_init
@@ -113,9 +113,9 @@ class ShotRenderer:
         self._load = load
         self._on_stage = on_stage
         self._x4: X4Upscaler | None = None
-        self._cache: OrderedDict[tuple[int, str, int, int], F32] = OrderedDict()
-        # Passes are read from the worker's thread (keyframes) and the frame writer's (in-betweens, alpha).
-        self._cache_lock = threading.RLock()
+        # A few frames of every pass at two sizes; read from the worker's thread (keyframes), the frame
+        # writer's (in-betweens, alpha) and prefetch threads (the next keyframe's).
+        self._passes = PassCache(16)
         self.depth_range = self._depth_range() if spec.mode in ("depth", "sim") else None
 
     # ---- passes -----------------------------------------------------------------------------------
@@ -124,31 +124,34 @@ class ShotRenderer:
         """A pass resized to (width, height), or None when the shot has no such pass. Small LRU cache."""
         if kind not in self.spec.passes.get(frame, {}):
             return None
-        key = (frame, kind, width, height)
-        with self._cache_lock:
-            hit = self._cache.get(key)
-            if hit is not None:
-                self._cache.move_to_end(key)
-                return hit
-            full = self._full(frame, kind)
-            resizer = {"depth": resize_depth, "motion": resize_motion}.get(kind, resize)
-            sized = resizer(full, width, height)
-            self._remember(key, sized)
-            return sized
+        resizer = {"depth": resize_depth, "motion": resize_motion}.get(kind, resize)
+        return self._passes.get(
+            (frame, kind, width, height), lambda: resizer(self._full(frame, kind), width, height)
+        )
 
     def _full(self, frame: int, kind: str) -> F32:
         """A pass at its own resolution (cached under size (0, 0))."""
-        with self._cache_lock:
-            full = self._cache.get((frame, kind, 0, 0))
-            if full is None:
-                full = READERS[kind](self.spec.passes[frame][kind], frame)
-                self._remember((frame, kind, 0, 0), full)
-            return full
+        return self._passes.get(
+            (frame, kind, 0, 0), lambda: READERS[kind](self.spec.passes[frame][kind], frame)
+        )
 
-    def _remember(self, key: tuple[int, str, int, int], value: F32) -> None:
-        self._cache[key] = value
-        while len(self._cache) > 16:  # a few frames of every pass at two sizes
-            self._cache.popitem(last=False)
+    def prefetch(self, frame: int) -> None:
+        """Starts reading the passes ``keyframe(frame)`` will ask for (at generation size) on a thread of
+        their own, so that the device's next keyframe does not wait for files. A pass that fails to load
+        is not kept: the keyframe reads it again and reports the error."""
+        kinds = list(self.spec.passes.get(frame, {}))
+        if not kinds:
+            return
+        gw, gh = self.gen_size
+
+        def read() -> None:
+            for kind in kinds:
+                try:
+                    self.pass_at(frame, kind, gw, gh)
+                except Exception:  # the keyframe's own read raises it where the job can report it
+                    return
+
+        threading.Thread(target=read, name=f"genfx-prefetch-{frame}", daemon=True).start()
 
     def depth_at(self, frame: int, width: int, height: int) -> F32:
         """Camera Z for reprojection: the depth pass, else the stated plane approximation."""
