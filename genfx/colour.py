@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import importlib
 import threading
+from functools import partial
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+
+from genfx import parallel
 
 F32 = npt.NDArray[np.float32]
 
@@ -92,7 +95,11 @@ def _convert_in_place(out: F32, src: str, dst: str) -> F32:
     if out.shape[-1] != 3:
         raise ValueError(f"rgb: last axis must be 3 channels (got shape {out.shape})")
     if src != dst and out.size:
-        _processor(src, dst).applyRGB(out.reshape(-1, 3))
+        proc, flat = _processor(src, dst), out.reshape(-1, 3)
+        if len(flat) < parallel.MIN_PIXELS:
+            proc.applyRGB(flat)
+        else:  # per pixel, so bands of rows convert side by side (a CPU processor is shareable)
+            parallel.run_all([partial(proc.applyRGB, flat[band]) for band in parallel.bands(len(flat))])
     return out
 
 

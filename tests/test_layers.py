@@ -42,6 +42,7 @@ SHARED = (
     "genfx.resample",
     "genfx.sim_condition",
     "genfx.model_card",
+    "genfx.parallel",
 )
 GPU_STACK = ("torch", "diffusers", "transformers", "accelerate", "peft", "ray", "safetensors")
 SERVING = (

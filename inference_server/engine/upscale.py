@@ -1,8 +1,8 @@
 """From the model's native size to the output size (up to 4096x2160), with bounded memory.
 
 - ``resize``: high-quality (Lanczos, antialiased when shrinking) resize, each channel in float32 through
-  Pillow, channels of large images side by side on a small thread pool (Pillow resamples without the
-  GIL: a 4K RGB frame 2.5x faster on 2 cores); peak memory is the output plus one copy of the input.
+  Pillow, channels of large images side by side on genfx.parallel's threads (a 4K RGB frame 2.5x
+  faster on 2 cores); peak memory is the output plus one copy of the input.
 - ``tiled_map``: runs a per-tile function (the x4 upscaler) over overlapping tiles and feathers the
   seams; memory is one tile plus the output, whatever the frame size.
 - ``X4Upscaler``: StableDiffusionUpscalePipeline per tile (tile = the UNet's sample size in low-res pixels).
@@ -10,15 +10,15 @@
 
 from __future__ import annotations
 
-import os
-import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 from PIL import Image
+
+from genfx import parallel
 
 from .common import cpu_generator, first_image, image_tensor
 from .mode import F32, Mode, PipelineSpec, StepFn
@@ -37,39 +37,15 @@ def resize(image: F32, width: int, height: int, *, clip: bool = True, resample: 
         plane = Image.fromarray(np.ascontiguousarray(planes[..., c], dtype=np.float32), mode="F")
         out[..., c] = np.asarray(plane.resize((width, height), resample=resample), dtype=np.float32)
 
-    channels = range(planes.shape[2])
-    if len(channels) > 1 and max(image.shape[0] * image.shape[1], width * height) >= _PARALLEL_PIXELS:
-        list(_resize_pool().map(one, channels))  # list(): re-raises a channel's error here
+    channels = [partial(one, c) for c in range(planes.shape[2])]
+    if max(image.shape[0] * image.shape[1], width * height) >= parallel.MIN_PIXELS:
+        parallel.run_all(channels)  # channels side by side: Pillow resamples without the GIL
     else:
-        for c in channels:
-            one(c)
+        for channel in channels:
+            channel()
     if clip:
         np.clip(out, 0.0, 1.0, out=out)
     return out[..., 0] if image.ndim == 2 else out
-
-
-_PARALLEL_PIXELS = 1 << 20  # below a megapixel a thread hand-off costs more than it saves
-_pool: ThreadPoolExecutor | None = None
-_pool_lock = threading.Lock()
-
-
-def _resize_pool() -> ThreadPoolExecutor:
-    """One pool for the process, shared by the worker and the frame writers (a channel's task never
-    waits on the pool, so sharing cannot deadlock)."""
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(4, thread_name_prefix="genfx-resize")
-        return _pool
-
-
-def _forget_pool() -> None:
-    """In a forked child the parent's pool threads do not exist: start afresh."""
-    global _pool, _pool_lock
-    _pool, _pool_lock = None, threading.Lock()
-
-
-os.register_at_fork(after_in_child=_forget_pool)
 
 
 def resize_depth(depth: F32, width: int, height: int) -> F32:
