@@ -96,10 +96,8 @@ def _convert_in_place(out: F32, src: str, dst: str) -> F32:
         raise ValueError(f"rgb: last axis must be 3 channels (got shape {out.shape})")
     if src != dst and out.size:
         proc, flat = _processor(src, dst), out.reshape(-1, 3)
-        if len(flat) < parallel.MIN_PIXELS:
-            proc.applyRGB(flat)
-        else:  # per pixel, so bands of rows convert side by side (a CPU processor is shareable)
-            parallel.run_all([partial(proc.applyRGB, flat[band]) for band in parallel.bands(len(flat))])
+        # Per pixel, so bands of rows convert side by side (a CPU processor is shareable).
+        parallel.run_all([partial(proc.applyRGB, flat[b]) for b in parallel.bands(len(flat))], len(flat))
     return out
 
 

@@ -20,9 +20,10 @@ _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
 
 
-def run_all(parts: Sequence[Callable[[], None]]) -> None:
-    """Runs every part, on the pool when there is more than one; re-raises the first part's error."""
-    if len(parts) <= 1:
+def run_all(parts: Sequence[Callable[[], None]], pixels: int) -> None:
+    """Runs every part of a piece of work over ``pixels`` pixels: on the pool when there is more than
+    one part and at least MIN_PIXELS, else here in order. Re-raises the first part's error."""
+    if len(parts) <= 1 or pixels < MIN_PIXELS:
         for part in parts:
             part()
         return

@@ -26,14 +26,17 @@ def test_parts_run_on_threads_and_the_first_error_reaches_the_caller() -> None:
     def record() -> None:
         names.append(threading.current_thread().name)
 
-    parallel.run_all([record, record, record])
+    parallel.run_all([record, record, record], parallel.MIN_PIXELS)
     assert len(names) == 3 and all(n.startswith("genfx-parallel") for n in names)
+    names.clear()
+    parallel.run_all([record, record], parallel.MIN_PIXELS - 1)  # small work stays on this thread
+    assert names == [threading.current_thread().name] * 2
 
     def broken() -> None:
         raise ValueError("band 2: bad pixels")
 
     with pytest.raises(ValueError, match="band 2"):
-        parallel.run_all([record, broken])
+        parallel.run_all([record, broken], parallel.MIN_PIXELS)
 
 
 @pytest.mark.skipif(not colour.ocio_available(), reason="OpenColorIO not installed")

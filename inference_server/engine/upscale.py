@@ -37,12 +37,9 @@ def resize(image: F32, width: int, height: int, *, clip: bool = True, resample: 
         plane = Image.fromarray(np.ascontiguousarray(planes[..., c], dtype=np.float32), mode="F")
         out[..., c] = np.asarray(plane.resize((width, height), resample=resample), dtype=np.float32)
 
-    channels = [partial(one, c) for c in range(planes.shape[2])]
-    if max(image.shape[0] * image.shape[1], width * height) >= parallel.MIN_PIXELS:
-        parallel.run_all(channels)  # channels side by side: Pillow resamples without the GIL
-    else:
-        for channel in channels:
-            channel()
+    # Channels side by side (Pillow resamples without the GIL).
+    pixels = max(image.shape[0] * image.shape[1], width * height)
+    parallel.run_all([partial(one, c) for c in range(planes.shape[2])], pixels)
     if clip:
         np.clip(out, 0.0, 1.0, out=out)
     return out[..., 0] if image.ndim == 2 else out
