@@ -19,10 +19,8 @@ from typing import Any
 
 import torch
 
-from training.etl.manifest import write_manifest
-from training.etl.pipeline import process_shard, shard_task
+from training.etl.pipeline import run_plan_here
 from training.etl.plan import check_or_save_plan, make_plan
-from training.etl.shot_ranges import depth_files, range_of_files
 from training.synth.generate import SynthSettings, synthesize
 from training.train.loop import fit
 from training.train.options import FitConfig
@@ -35,11 +33,7 @@ def _dataset(tmp: Path, size: int) -> Path:
     plan = make_plan([src], {"buckets": [[size, size]], "shard_size": 8}, 8)
     out = tmp / "ds"
     check_or_save_plan(out, plan)
-    shards = list(range(len(plan.shards)))
-    ranges = {key: range_of_files(files) for key, files in depth_files(plan, shards).items()}
-    for i in shards:
-        process_shard(shard_task(plan, out, i, ranges, None))
-    write_manifest(out, plan)
+    run_plan_here(plan, out)
     return out
 
 

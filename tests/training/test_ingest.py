@@ -13,10 +13,8 @@ from genfx.hashing import sha256_of
 from genfx.passes import shot_depth_range
 from tests.training.conftest import SMALL, run_train
 from training.etl.ingest import IngestSettings, NothingToIngest, ingest
-from training.etl.manifest import write_manifest
-from training.etl.pipeline import process_shard, shard_task
+from training.etl.pipeline import run_plan_here
 from training.etl.plan import check_or_save_plan, make_plan
-from training.etl.shot_ranges import depth_files, range_of_files
 from training.exr_passes import read_channels, write_channels
 from training.source_record import ACCEPTED_LICENCES
 
@@ -137,14 +135,10 @@ def test_gaps_mismatched_sizes_and_unreadable_files_are_named(
 def test_shard_tasks_run_in_process_make_the_dataset_ray_makes(
     tmp_path: Path, dataset: Path, collapse_source: Path
 ) -> None:
-    """The shard task has one builder (pipeline.shard_task): run without Ray (as bench_training_fit
-    does) it must give the dataset the Ray pipeline gave, depth ranges included."""
+    """The shard task has one builder (pipeline.shard_task): run without Ray (run_plan_here, as
+    bench_training_fit does) it must give the dataset the Ray pipeline gave, depth ranges included."""
     plan = make_plan([collapse_source], {"buckets": [[32, 32]], "shard_size": 3}, 3)
     out = tmp_path / "in-process"
     check_or_save_plan(out, plan)
-    shards = list(range(len(plan.shards)))
-    ranges = {key: range_of_files(files) for key, files in depth_files(plan, shards).items()}
-    for i in shards:
-        process_shard(shard_task(plan, out, i, ranges, None))
-    made = write_manifest(out, plan)
+    made = run_plan_here(plan, out)
     assert made["dataset_sha256"] == json.loads((dataset / "manifest.json").read_text())["dataset_sha256"]

@@ -24,7 +24,7 @@ from training.etl.manifest import write_manifest
 from training.etl.plan import Plan
 from training.etl.sample import SourceInfo, build_sample
 from training.etl.shards import read_sidecar, write_shard
-from training.etl.shot_ranges import DepthRange, compute_ranges, depth_files, shot_key
+from training.etl.shot_ranges import DepthRange, compute_ranges, depth_files, range_of_files, shot_key
 
 
 def shard_task(
@@ -44,6 +44,16 @@ def shard_task(
         "samples": [{"key": s.key, "source": s.source, "frame": asdict(s.frame)} for s in shard],
     }
     return {"task": json.dumps(task)}
+
+
+def run_plan_here(plan: Plan, out: Path) -> dict[str, Any]:
+    """Every shard of ``plan`` written in this process, without Ray (benches, small runs); returns the
+    manifest ``run_plan`` would write for the same plan."""
+    shards = list(range(len(plan.shards)))
+    ranges = {key: range_of_files(files) for key, files in depth_files(plan, shards).items()}
+    for i in shards:
+        process_shard(shard_task(plan, out, i, ranges, None))
+    return write_manifest(out, plan)
 
 
 def process_shard(row: dict[str, Any]) -> dict[str, Any]:
